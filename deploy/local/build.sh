@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds the local cluster's binaries from the Go module proxy, cached outside the repo by version.
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kwok
+# A second run with the same versions does nothing.
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-v1.34.4}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+CACHE=${TANDEM_CACHE:-/var/cache/tandem}
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+log() { printf '[build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+build_kubernetes() {
+  local out="$CACHE/bin/kubernetes-$K8S_VERSION"
+  [[ -x "$out/kubectl" ]] && { log "kubernetes $K8S_VERSION cached in $out"; return; }
+  local work="$CACHE/src/kubernetes-$K8S_VERSION" minor=${K8S_VERSION#v1.}
+  minor=${minor%%.*}
+  mkdir -p "$work" "$out.tmp"
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 through ./staging replaces, which only
+  # resolve inside its own tree. A wrapper module replaces each with the published v0.N.P module.
+  go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
+  local gomod
+  gomod=$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod
+  {
+    echo "module tandem.dev/local/kubernetes"
+    echo
+    grep -E '^go ' "$gomod"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    grep -E '=> ./staging/' "$gomod" | awk -v v="v0.${K8S_VERSION#v1.}" '{print "replace " $1 " => " $1 " " v}'
+  } >"$work/go.mod"
+  cat >"$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  log "resolving kubernetes $K8S_VERSION modules"
+  (cd "$work" && go mod tidy -e >/dev/null 2>"$work/tidy.log" || { cat "$work/tidy.log"; exit 1; })
+  local v=k8s.io/component-base/version
+  local ldflags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+  log "building kubernetes $K8S_VERSION (about 10 minutes on 2 cores)"
+  (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl)
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+build_etcd() {
+  local out="$CACHE/bin/etcd-$ETCD_VERSION"
+  [[ -x "$out/etcd" ]] && { log "etcd $ETCD_VERSION cached in $out"; return; }
+  local work="$CACHE/src/etcd-$ETCD_VERSION"
+  mkdir -p "$work" "$out.tmp"
+  # go.etcd.io/etcd/server/v3 is a main package with relative replaces; a wrapper module requires it.
+  cat >"$work/go.mod" <<GOMOD
+module tandem.dev/local/etcd
+
+go 1.24
+GOMOD
+  cat >"$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "go.etcd.io/etcd/server/v3"
+GO
+  log "building etcd $ETCD_VERSION"
+  (cd "$work" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 && go mod tidy -e >/dev/null 2>&1 &&
+    go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3)
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+build_kwok() {
+  local out="$CACHE/bin/kwok-$KWOK_VERSION"
+  [[ -x "$out/kwok" ]] && { log "kwok $KWOK_VERSION cached in $out"; return; }
+  mkdir -p "$out.tmp"
+  log "building kwok $KWOK_VERSION"
+  GOBIN="$out.tmp" GOFLAGS= go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+build_etcd
+build_kubernetes
+build_kwok
+log "binaries ready under $CACHE/bin"
