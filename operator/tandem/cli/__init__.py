@@ -1,0 +1,1 @@
+"""Command-line entry points: `tandem run` (and `python -m tandem`)."""

@@ -1,0 +1,33 @@
+"""The concrete fixes that Warning Events suggest. Ops read these at 3 a.m.: be specific."""
+
+from __future__ import annotations
+
+from .actions import Outcome
+from .policy import StopAction
+
+UNSTOPPABLE_FIXES = (
+    "make its entrypoint handle SIGTERM (a PID 1 without a handler never receives signals sent "
+    "from inside its PID namespace), set shareProcessNamespace: true on the pod, configure an HTTP "
+    "shutdown action (httpPost) if the program has one, or on Kubernetes 1.29+ move it to a native "
+    "sidecar (an init container with restartPolicy: Always)"
+)
+
+
+def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
+    if outcome is Outcome.SUCCESS:
+        if exit_code == 143 and action.kind == "signal":
+            return (
+                "it exited 143, the code of an unhandled SIGTERM, so the pod cannot succeed: "
+                "give onSuccess an action it exits 0 on, for example an httpPost to its shutdown "
+                "endpoint (cloud-sql-proxy: /quitquitquit with --quitquitquit) or a flag such as "
+                "cloud-sql-proxy's --exit-zero-on-sigterm"
+            )
+        if exit_code == 137:
+            return ("it was killed (137): give onSuccess an action it exits 0 on, such as a "
+                    "signal it handles or an HTTP shutdown call")
+        return f"give onSuccess an action that makes it exit 0 (it exited {exit_code})"
+    return (
+        "it exited 0 although the primaries failed, so under restartPolicy OnFailure it will not "
+        "restart with them: give onFailure an action it exits non-zero on (for example signal "
+        "KILL with shareProcessNamespace: true), or set onPrimaryFailure: Keep"
+    )

@@ -1,0 +1,43 @@
+"""What Tandem remembers about a pod between watch events: plain, frozen data owned by the runtime.
+
+Memory only prevents repeats (acting twice on the same container run, reporting twice). Losing it
+on a restart makes Tandem at worst send one more stop to a sidecar it had already stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from .actions import Outcome
+from .policy import StopAction
+
+
+@dataclasses.dataclass(frozen=True)
+class SidecarRecord:
+    """The last stop Tandem sent to one sidecar."""
+
+    attempt_key: str
+    """Which ended run of the primaries the stop answered."""
+    container_id: str
+    """The sidecar's run that was stopped."""
+    outcome: Outcome
+    action: StopAction
+    acted_at: float
+    attempts: int
+    """Stops sent for this attempt_key, one per sidecar run."""
+    verified: bool = False
+    overdue_reported: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PodMemory:
+    sidecars: Mapping[str, SidecarRecord] = dataclasses.field(default_factory=dict)
+    reported: frozenset[str] = frozenset()
+    """Keys of one-off Events already posted."""
+    gave_up: bool = False
+    """Set by the loop guard: Tandem no longer acts on this pod."""
+
+    @property
+    def acted(self) -> bool:
+        return bool(self.sidecars)

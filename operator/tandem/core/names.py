@@ -1,0 +1,47 @@
+"""Annotation keys, labels and Event reasons: the names users and dashboards depend on.
+
+They are part of Tandem's public interface; docs/reference lists them. Change none without a
+deprecation.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+GROUP = "tandem.dev"
+ANNOTATION_PREFIX = f"{GROUP}/"
+
+PRIMARY_ANNOTATION = f"{GROUP}/primary"
+"""Comma-separated names of the pod's primary containers; opts the pod in."""
+
+SIDECARS_ANNOTATION = f"{GROUP}/sidecars"
+"""Comma-separated names of the sidecars to stop; default: every other regular container."""
+
+ON_PRIMARY_FAILURE_ANNOTATION = f"{GROUP}/on-primary-failure"
+"""`RestartTogether` or `Keep`; overrides the policy for this pod."""
+
+GRACE_ANNOTATION = f"{GROUP}/grace-period-seconds"
+"""Seconds a stopped sidecar has to exit before Tandem reports it; overrides the policy."""
+
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+"""Set by the Job controller on every pod it creates (CronJob-made pods included)."""
+
+
+class Reason(StrEnum):
+    """Event reasons, stable for dashboards and alerts."""
+
+    PRIMARIES_FINISHED = "PrimariesFinished"
+    SIDECAR_STOP_SENT = "SidecarStopSent"
+    SIDECAR_STOPPED = "SidecarStopped"
+    SIDECAR_EXIT_MISMATCH = "SidecarExitMismatch"
+    SIDECAR_STOP_FAILED = "SidecarStopFailed"
+    SIDECAR_STOP_LOOP = "SidecarStopLoop"
+    UNKNOWN_CONTAINER = "UnknownContainer"
+    INVALID_ANNOTATION = "InvalidAnnotation"
+    POLICY_CONFLICT = "PolicyConflict"
+    POD_FINISHED = "PodFinished"
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"

@@ -1,0 +1,212 @@
+"""The policy that applies to one pod: from its annotations and the SidecarPolicy that selects it.
+
+The CRD schema and its CEL rules reject malformed SidecarPolicies at the API server; this module
+still parses defensively, because annotations have no schema and old objects may predate a rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from . import names
+from .selector import selector_matches
+
+
+class PolicyError(ValueError):
+    """A policy or annotation that cannot be used; the message says what to fix."""
+
+
+class OnPrimaryFailure(StrEnum):
+    RESTART_TOGETHER = "RestartTogether"
+    KEEP = "Keep"
+
+
+@dataclasses.dataclass(frozen=True)
+class StopAction:
+    """How to stop one sidecar: a signal, a command, or an HTTP call made inside its container."""
+
+    kind: str
+    """`signal`, `exec`, `httpGet` or `httpPost`."""
+    signal: str = ""
+    command: tuple[str, ...] = ()
+    port: int = 0
+    path: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "signal":
+            return f"signal {self.signal}"
+        if self.kind == "exec":
+            return "exec " + " ".join(self.command)
+        verb = "GET" if self.kind == "httpGet" else "POST"
+        return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}"
+
+
+DEFAULT_STOP = StopAction(kind="signal", signal="TERM")
+SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
+
+
+@dataclasses.dataclass(frozen=True)
+class SidecarActions:
+    on_success: StopAction = DEFAULT_STOP
+    on_failure: StopAction = DEFAULT_STOP
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    source: str
+    """Where the policy came from, for Events: `annotation` or `SidecarPolicy NAME`."""
+    policy_name: str | None = None
+    """The SidecarPolicy whose status counts this pod; None for annotation-only pods."""
+    primaries: tuple[str, ...] = ()
+    sidecars: tuple[str, ...] | None = None
+    """None: every regular container that is not a primary."""
+    actions: Mapping[str, SidecarActions] = dataclasses.field(default_factory=dict)
+    default_actions: SidecarActions = SidecarActions()
+    on_primary_failure: OnPrimaryFailure = OnPrimaryFailure.RESTART_TOGETHER
+    grace_seconds: float = 30.0
+    max_attempts: int = 3
+
+    def actions_for(self, sidecar: str) -> SidecarActions:
+        return self.actions.get(sidecar, self.default_actions)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySource:
+    """A SidecarPolicy as the operator's index holds it."""
+
+    name: str
+    spec: Mapping[str, Any]
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_action(raw: Any, where: str) -> StopAction:
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise PolicyError(f"{where}: give exactly one of signal, exec, httpGet, httpPost")
+    kind, value = next(iter(raw.items()))
+    if kind == "signal":
+        signal = str(value).upper().removeprefix("SIG")
+        if signal not in SIGNALS:
+            raise PolicyError(f"{where}.signal: {value!r} is not one of {sorted(SIGNALS)}")
+        return StopAction(kind="signal", signal=signal)
+    if kind == "exec":
+        command = tuple(str(a) for a in (value or {}).get("command") or ())
+        if not command:
+            raise PolicyError(f"{where}.exec.command: give the argv to run")
+        return StopAction(kind="exec", command=command)
+    if kind in ("httpGet", "httpPost"):
+        port, path = (value or {}).get("port"), str((value or {}).get("path") or "/")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise PolicyError(f"{where}.{kind}.port: give a port number from 1 to 65535")
+        return StopAction(kind=kind, port=port, path=path if path.startswith("/") else "/" + path)
+    raise PolicyError(f"{where}: unknown action {kind!r}; use signal, exec, httpGet or httpPost")
+
+
+def _sidecar_actions(raw: Any, where: str) -> SidecarActions:
+    raw = raw or {}
+    return SidecarActions(
+        on_success=parse_action(raw["onSuccess"], f"{where}.onSuccess")
+        if "onSuccess" in raw else DEFAULT_STOP,
+        on_failure=parse_action(raw["onFailure"], f"{where}.onFailure")
+        if "onFailure" in raw else DEFAULT_STOP,
+    )
+
+
+def _failure_mode(value: Any, where: str) -> OnPrimaryFailure:
+    try:
+        return OnPrimaryFailure(value)
+    except ValueError:
+        raise PolicyError(f"{where}: {value!r} is not RestartTogether or Keep") from None
+
+
+def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
+    """A SidecarPolicy's spec as a Policy; PolicyError names the field that is wrong."""
+    primaries = tuple(str(p) for p in spec.get("primaryContainers") or ())
+    if not primaries:
+        raise PolicyError("spec.primaryContainers: name at least one container")
+    sidecars = spec.get("sidecarContainers")
+    actions = {
+        str(item.get("name")): _sidecar_actions(item, f"spec.sidecars[{i}]")
+        for i, item in enumerate(spec.get("sidecars") or ())
+    }
+    grace = spec.get("gracePeriodSeconds", 30)
+    attempts = spec.get("maxAttempts", 3)
+    if not isinstance(grace, int | float) or grace <= 0:
+        raise PolicyError("spec.gracePeriodSeconds: give a positive number of seconds")
+    if not isinstance(attempts, int) or attempts < 1:
+        raise PolicyError("spec.maxAttempts: give a whole number of at least 1")
+    return Policy(
+        source=f"SidecarPolicy {name}",
+        policy_name=name,
+        primaries=primaries,
+        sidecars=tuple(str(s) for s in sidecars) if sidecars else None,
+        actions=actions,
+        default_actions=_sidecar_actions(spec.get("defaultAction"), "spec.defaultAction"),
+        on_primary_failure=_failure_mode(
+            spec.get("onPrimaryFailure", "RestartTogether"), "spec.onPrimaryFailure"),
+        grace_seconds=float(grace),
+        max_attempts=attempts,
+    )
+
+
+def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Policy | None:
+    """Pod annotations override the policy field by field; the primary annotation alone opts in."""
+    primary = annotations.get(names.PRIMARY_ANNOTATION)
+    if base is None and primary is None:
+        return None
+    policy = base or Policy(source="annotation", primaries=())
+    changes: dict[str, Any] = {}
+    if primary is not None:
+        changes["primaries"] = _split(primary)
+        if not changes["primaries"]:
+            raise PolicyError(f"annotation {names.PRIMARY_ANNOTATION} names no container")
+        if base is not None:
+            changes["source"] = f"{base.source} with pod annotations"
+    if (sidecars := annotations.get(names.SIDECARS_ANNOTATION)) is not None:
+        changes["sidecars"] = _split(sidecars)
+    if (mode := annotations.get(names.ON_PRIMARY_FAILURE_ANNOTATION)) is not None:
+        changes["on_primary_failure"] = _failure_mode(
+            mode, f"annotation {names.ON_PRIMARY_FAILURE_ANNOTATION}")
+    if (grace := annotations.get(names.GRACE_ANNOTATION)) is not None:
+        try:
+            changes["grace_seconds"] = float(grace)
+            if changes["grace_seconds"] <= 0:
+                raise ValueError(grace)
+        except ValueError:
+            raise PolicyError(
+                f"annotation {names.GRACE_ANNOTATION}: {grace!r} is not a positive number"
+            ) from None
+    return dataclasses.replace(policy, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    policy: Policy | None
+    conflict: tuple[str, ...] = ()
+    """Names of every SidecarPolicy that selected the pod, when more than one did."""
+
+
+def resolve(labels: Mapping[str, str], annotations: Mapping[str, str],
+            candidates: Iterable[PolicySource]) -> Resolution:
+    """The policy for a pod. Several matching SidecarPolicies: the first by name wins, reported.
+
+    Raises PolicyError for annotations that cannot be used.
+    """
+    matching = sorted(
+        (c for c in candidates if selector_matches(c.spec.get("selector"), labels)),
+        key=lambda c: c.name,
+    )
+    base: Policy | None = None
+    for candidate in matching:
+        try:
+            base = parse_spec(candidate.name, candidate.spec)
+            break
+        except PolicyError:
+            continue  # Its own status says why; a later policy may still apply.
+    conflict = tuple(c.name for c in matching) if len(matching) > 1 else ()
+    return Resolution(_with_annotations(base, annotations), conflict)

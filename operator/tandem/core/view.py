@@ -1,0 +1,127 @@
+"""A pure, frozen view of a pod: what `decide` needs and nothing more.
+
+Parsing is total: a pod dict with missing or odd fields yields a view, never an exception, because
+the watch delivers whatever the API server has, including pods still being scheduled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from .names import JOB_NAME_LABEL
+
+
+@dataclasses.dataclass(frozen=True)
+class Termination:
+    """One ended run of a container."""
+
+    exit_code: int
+    reason: str
+    container_id: str
+    finished_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerView:
+    name: str
+    state: str
+    """`waiting`, `running`, `terminated`, or `unknown` (no status yet)."""
+    container_id: str
+    restart_count: int
+    terminated: Termination | None
+    """The current state, when it is terminated."""
+    last_terminated: Termination | None
+    """The previous run, when the kubelet has restarted or is about to restart the container."""
+
+    def termination_of(self, container_id: str) -> Termination | None:
+        """The record of the run with CONTAINER_ID, if it has ended and is still in the status."""
+        for record in (self.terminated, self.last_terminated):
+            if record is not None and record.container_id == container_id:
+                return record
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class PodView:
+    uid: str
+    namespace: str
+    name: str
+    phase: str
+    restart_policy: str
+    share_process_namespace: bool
+    deleting: bool
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    containers: tuple[str, ...]
+    """Regular containers, in spec order. Init containers (native sidecars included) are not here:
+    Tandem never touches them."""
+    init_containers: tuple[str, ...]
+    statuses: Mapping[str, ContainerView]
+    job_name: str | None
+    job_uid: str | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+    def status(self, name: str) -> ContainerView:
+        return self.statuses.get(name) or ContainerView(name, "unknown", "", 0, None, None)
+
+
+def _termination(raw: Any) -> Termination | None:
+    if not isinstance(raw, Mapping):
+        return None
+    code = raw.get("exitCode")
+    return Termination(
+        exit_code=code if isinstance(code, int) else -1,
+        reason=str(raw.get("reason") or ""),
+        container_id=str(raw.get("containerID") or ""),
+        finished_at=str(raw.get("finishedAt") or ""),
+    )
+
+
+def _container(raw: Mapping[str, Any]) -> ContainerView:
+    state = raw.get("state") or {}
+    kind = next((k for k in ("terminated", "running", "waiting") if k in state), "unknown")
+    terminated = _termination(state.get("terminated"))
+    container_id = str(raw.get("containerID") or (terminated.container_id if terminated else ""))
+    return ContainerView(
+        name=str(raw.get("name", "")),
+        state=kind,
+        container_id=container_id,
+        restart_count=int(raw.get("restartCount") or 0),
+        terminated=terminated,
+        last_terminated=_termination((raw.get("lastState") or {}).get("terminated")),
+    )
+
+
+def _names(items: Any) -> tuple[str, ...]:
+    return tuple(str(c.get("name", "")) for c in items or () if isinstance(c, Mapping))
+
+
+def parse_pod(body: Mapping[str, Any]) -> PodView:
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = dict(meta.get("labels") or {})
+    job_owner = next(
+        (o for o in meta.get("ownerReferences") or () if o.get("kind") == "Job"), None
+    )
+    return PodView(
+        uid=str(meta.get("uid", "")),
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        phase=str(status.get("phase") or "Pending"),
+        restart_policy=str(spec.get("restartPolicy") or "Always"),
+        share_process_namespace=bool(spec.get("shareProcessNamespace")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        labels=labels,
+        annotations=dict(meta.get("annotations") or {}),
+        containers=_names(spec.get("containers")),
+        init_containers=_names(spec.get("initContainers")),
+        statuses={c.name: c for c in map(_container, status.get("containerStatuses") or ())},
+        job_name=(job_owner or {}).get("name") or labels.get(JOB_NAME_LABEL),
+        job_uid=(job_owner or {}).get("uid"),
+    )

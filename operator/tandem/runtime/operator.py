@@ -1,0 +1,76 @@
+"""Builds the kopf operator from Settings and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+import kopf
+
+from tandem.adapters import Executor, connection_parameters, load_configuration
+from tandem.core.names import GROUP, JOB_NAME_LABEL
+
+from . import handlers, metrics
+from .reconciler import Reconciler
+from .settings import Settings
+from .stopper import Stopper
+
+logger = logging.getLogger("tandem")
+
+
+def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
+    config = kopf.OperatorSettings()
+    # Kopf's own marks carry Tandem's prefix, and land only on SidecarPolicies.
+    config.persistence.finalizer = f"{GROUP}/finalizer"
+    config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    config.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    # Non-Job pods never reach the operator: the API server filters them.
+    selector = ",".join(s for s in (JOB_NAME_LABEL, settings.pod_selector) if s)
+    config.watching.label_selectors["v1", "pods"] = selector
+    config.watching.server_timeout = 300
+    config.watching.client_timeout = 330
+    config.posting.reporting_component = "tandem"
+    config.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
+    config.posting.event_name_prefix = "tandem-"
+    config.peering.standalone = settings.standalone
+    config.execution.max_workers = 32
+    return config
+
+
+def build_registry(settings: Settings, reconciler: Reconciler) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(**connection_parameters(settings.kubeconfig))
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await reconciler.close()
+
+    handlers.register(registry, reconciler, settings.policy_status_interval)
+    return registry
+
+
+async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> None:
+    """Runs the operator until STOP_FLAG is set or a signal arrives."""
+    executor = Executor(load_configuration(settings.kubeconfig))
+    reconciler = Reconciler(Stopper(executor, settings))
+    metrics.serve(settings.metrics_port)
+    liveness = (f"http://0.0.0.0:{settings.liveness_port}/healthz"
+                if settings.liveness_port else None)
+    scope: dict[str, Any] = ({"clusterwide": True} if settings.clusterwide
+                             else {"namespaces": list(settings.namespaces)})
+    logger.info("tandem starting: %s, pod selector %r", scope, settings.pod_selector or "(none)")
+    await kopf.operator(
+        registry=build_registry(settings, reconciler),
+        settings=kopf_settings(settings),
+        standalone=settings.standalone,
+        liveness_endpoint=liveness,
+        stop_flag=stop_flag,
+        **scope,
+    )

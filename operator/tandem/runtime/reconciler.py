@@ -1,0 +1,108 @@
+"""Runs the decision core for one pod and carries out its actions.
+
+It keeps what the core needs between events (memory per pod, the newest body for re-checks) and
+the counters that SidecarPolicy status reports. It decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tandem.core import (
+    Action,
+    PodMemory,
+    PodView,
+    PolicySource,
+    Recheck,
+    Report,
+    Stop,
+    handle,
+    parse_pod,
+)
+
+from . import events, metrics
+from .stopper import Stopper
+
+logger = logging.getLogger("tandem.reconciler")
+
+
+class Reconciler:
+    def __init__(self, stopper: Stopper) -> None:
+        self._stopper = stopper
+        self._memory: dict[str, PodMemory] = {}
+        self._latest: dict[str, tuple[Mapping[str, Any], tuple[PolicySource, ...]]] = {}
+        self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._rechecks: set[asyncio.Task[None]] = set()
+        self.tallies: dict[str, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter)
+        """Per SidecarPolicy name: pods handled, succeeded, failed, mismatched, since the last
+        status write."""
+
+    def take_tally(self, policy_name: str) -> collections.Counter[str]:
+        return self.tallies.pop(policy_name, collections.Counter())
+
+    @property
+    def remembered(self) -> int:
+        return len(self._latest)
+
+    def forget(self, uid: str) -> None:
+        for table in (self._memory, self._latest, self._locks):
+            table.pop(uid, None)
+
+    async def reconcile(self, body: Mapping[str, Any], candidates: Iterable[PolicySource],
+                        received: float) -> None:
+        """Handles one watch event for a pod. RECEIVED is when the event reached the operator."""
+        view = parse_pod(body)
+        self._latest[view.uid] = (body, tuple(candidates))
+        async with self._locks[view.uid]:
+            decision = handle(view, self._latest[view.uid][1],
+                              self._memory.get(view.uid, PodMemory()), time.monotonic())
+            self._memory[view.uid] = decision.memory
+        if decision.actions:
+            await self._carry_out(view, decision.actions, decision.policy_name, received)
+
+    async def _carry_out(self, view: PodView, actions: tuple[Action, ...],
+                         policy_name: str | None, received: float) -> None:
+        stops = [a for a in actions if isinstance(a, Stop)]
+        for action in actions:
+            if isinstance(action, Report):
+                self._report(view, action, policy_name)
+            elif isinstance(action, Recheck):
+                self._schedule_recheck(view.uid, action.after)
+        if stops:
+            metrics.observe_reaction(time.monotonic() - received)
+            results = await asyncio.gather(*(self._stopper.deliver(view, s) for s in stops))
+            for stop, report in zip(stops, results, strict=True):
+                metrics.count_action(stop.action.kind, report.reason.value)
+                self._report(view, report, policy_name)
+
+    def _report(self, view: PodView, report: Report, policy_name: str | None) -> None:
+        events.post(view, report)
+        metrics.count_event(report.reason.value, report.type.value)
+        if report.tally and policy_name:
+            tally = self.tallies[policy_name]
+            tally[report.tally] += 1
+            if report.tally in ("succeeded", "failed"):
+                tally["handled"] += 1
+
+    def _schedule_recheck(self, uid: str, after: float) -> None:
+        # A task created inside the handler inherits kopf's context, so it can post Events.
+        task = asyncio.create_task(self._recheck(uid, after))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, uid: str, after: float) -> None:
+        await asyncio.sleep(after)
+        if uid in self._latest:
+            body, candidates = self._latest[uid]
+            await self.reconcile(body, candidates, time.monotonic())
+
+    async def close(self) -> None:
+        for task in list(self._rechecks):
+            task.cancel()
+        await asyncio.gather(*self._rechecks, return_exceptions=True)

@@ -1,0 +1,47 @@
+"""The operator's settings: one dataclass, filled from flags and environment in `tandem.cli`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means the whole cluster."""
+
+    pod_selector: str = ""
+    """An extra label selector for Job pods, ANDed with the Job label on the server side."""
+
+    kubeconfig: str | None = None
+    """A kubeconfig file; None uses $KUBECONFIG, then the pod's service account."""
+
+    exec_timeout: float = 10.0
+    """Seconds one exec into a sidecar may take, connection included."""
+
+    exec_retries: int = 3
+    """Tries per stop when the API server answers 429 or 5xx or the exec times out."""
+
+    exec_backoff: float = 1.0
+    """Seconds before the first retry; doubled for each one after."""
+
+    policy_status_interval: float = 15.0
+    """Seconds between writes of SidecarPolicy status counters (only when they changed)."""
+
+    liveness_port: int = 8080
+    """Port of kopf's liveness endpoint (/healthz); 0 turns it off."""
+
+    metrics_port: int = 9090
+    """Port of the Prometheus /metrics endpoint; 0 turns it off."""
+
+    standalone: bool = True
+    """Run without kopf peering: exactly one replica may run."""
+
+    log_format: str = "text"
+    """`text` or `json`."""
+
+    log_level: str = "INFO"
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces

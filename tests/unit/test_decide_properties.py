@@ -1,0 +1,96 @@
+"""Properties of `decide` over random sequences of container statuses, restarts included."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tandem.core import PodMemory, Stop, decide, parse_pod, resolve
+
+from .pods import pod, running, status, terminated, waiting
+
+PRIMARIES = ["main", "aux"]
+SIDECARS = ["proxy", "mesh"]
+NATIVE = {"name": "native", "image": "x", "restartPolicy": "Always"}
+
+
+@st.composite
+def container_state(draw: st.DrawFn, name: str, step: int) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["running", "terminated", "waiting", "absent"]))
+    run_no = draw(st.integers(0, 3))
+    cid = f"{name}-{run_no}"
+    last = draw(st.none() | st.builds(lambda code: terminated(code, f"{name}-prev"),
+                                      st.sampled_from([0, 1, 137, 143])))
+    if kind == "running":
+        return status(name, running(cid), last=last, restarts=run_no)
+    if kind == "terminated":
+        code = draw(st.sampled_from([0, 1, 3, 137, 143]))
+        reason = draw(st.sampled_from(["", "OOMKilled", "ContainerCannotRun", "Error"]))
+        return status(name, terminated(code, cid, reason), last=last, restarts=run_no)
+    if kind == "waiting":
+        return status(name, waiting("CrashLoopBackOff"), last=last, restarts=run_no)
+    return {}
+
+
+@st.composite
+def pod_sequence(draw: st.DrawFn) -> list[dict[str, Any]]:
+    primaries = PRIMARIES[: draw(st.integers(1, 2))]
+    sidecars = SIDECARS[: draw(st.integers(1, 2))]
+    managed = draw(st.booleans())
+    annotations = {"tandem.dev/primary": ",".join(primaries)} if managed else {}
+    restart_policy = draw(st.sampled_from(["Never", "OnFailure"]))
+    share_pid = draw(st.booleans())
+    phase_choices = st.sampled_from(["Pending", "Running", "Running", "Succeeded", "Failed"])
+    sequence = []
+    for step in range(draw(st.integers(1, 12))):
+        statuses = [draw(container_state(n, step)) for n in primaries + sidecars]
+        sequence.append(pod(primaries + sidecars, [s for s in statuses if s],
+                            annotations=annotations, restart_policy=restart_policy,
+                            share_pid=share_pid, init=[NATIVE], phase=draw(phase_choices)))
+    return sequence
+
+
+def _primary_still_runs(body: dict[str, Any]) -> bool:
+    """An independent statement of 'not finished': any primary not terminated, except a failed
+    one waiting for its restart under OnFailure."""
+    view = parse_pod(body)
+    primaries = view.annotations.get("tandem.dev/primary", "").split(",")
+    for name in primaries:
+        state = view.status(name)
+        if state.state == "terminated":
+            continue
+        if state.state == "waiting" and view.restart_policy == "OnFailure" \
+                and state.last_terminated is not None:
+            continue
+        return True
+    return False
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pod_sequence())
+def test_invariants_hold_over_any_sequence(sequence: list[dict[str, Any]]) -> None:
+    memory, now = PodMemory(), 0.0
+    stops_per_run: Counter[tuple[str, str]] = Counter()
+    for body in sequence:
+        view = parse_pod(body)
+        policy = resolve(view.labels, view.annotations, []).policy
+        decision = decide(view, policy, memory, now)
+        memory, now = decision.memory, now + 7.0
+        stops = [a for a in decision.actions if isinstance(a, Stop)]
+        if policy is None:
+            assert decision.actions == ()
+            continue
+        if stops:
+            assert not _primary_still_runs(body), "acted while a primary runs"
+            assert not view.terminal
+        for stop in stops:
+            assert stop.sidecar in SIDECARS, "acted on a primary or an init container"
+            assert view.status(stop.sidecar).state == "running"
+            assert stop.container_id == view.status(stop.sidecar).container_id
+            stops_per_run[(stop.sidecar, stop.container_id)] += 1
+            assert stop.attempt <= policy.max_attempts
+    assert all(count <= policy.max_attempts for count in stops_per_run.values()) if sequence \
+        else True
