@@ -276,12 +276,14 @@ def haproxy_image() -> Image:
                Exiting... (0)" and exits 0. So the kubelet's TERM also gives exit code 0.
       SIGINT   hard stop, but the master exits 130.
       SIGQUIT  does not stop it (haproxy dumps its memory pools).
+    Like the official Debian-based haproxy image, it has a shell (busybox sh and kill here).
     """
     libraries = [file(path, HostFile(Path(path))) for path in shared_libraries(HAPROXY)]
     entries = [
         file(str(HAPROXY), HostFile(HAPROXY)),
         *libraries,
         file("/etc/haproxy/haproxy.cfg", HAPROXY_CFG, 0o644),
+        *busybox_links(["kill", "sh", "sleep", "wget"]),
         directory("/tmp", 0o1777),
         directory("/run"),
     ]
@@ -310,7 +312,7 @@ RECIPES: dict[str, Recipe] = {
     "pause": Recipe(pause_image, NEED_GCC),
     "busybox": Recipe(busybox_image, (NEED_BUSYBOX,)),
     "shellless": Recipe(shellless_image, NEED_GCC),
-    "haproxy": Recipe(haproxy_image, NEED_HAPROXY),
+    "haproxy": Recipe(haproxy_image, (*NEED_HAPROXY, NEED_BUSYBOX)),
     "httpstop": Recipe(httpstop_image, (*NEED_GCC, NEED_BUSYBOX)),
 }
 

@@ -33,21 +33,31 @@ _REST: list[tuple[str, Callable[[Layout], list[str]]]] = [
     ("kubelet", components.kubelet),
     ("kube-proxy", components.kube_proxy),
 ]
-_ALL = ["kwok", "kube-proxy", "kubelet", "containerd", "kube-scheduler",
-        "kube-controller-manager", "kube-apiserver", "etcd"]
 
 
 def build(layout: Layout) -> None:
     """Builds the binaries and images (cached by version and content; fast when warm)."""
-    env = {"K8S_VERSION": layout.k8s_version, "ETCD_VERSION": layout.etcd_version,
-           "KWOK_VERSION": layout.kwok_version, "TANDEM_CACHE": str(layout.cache)}
+    env = {
+        "K8S_VERSION": layout.k8s_version,
+        "ETCD_VERSION": layout.etcd_version,
+        "KWOK_VERSION": layout.kwok_version,
+        "TANDEM_CACHE": str(layout.cache),
+    }
     subprocess.run(["bash", str(HERE / "build.sh")], check=True, env={**os.environ, **env})
-    subprocess.run([sys.executable, str(HERE / "images" / "build_images.py"),
-                    "--out", str(layout.cache / "images")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "images" / "build_images.py"),
+            "--out",
+            str(layout.cache / "images"),
+        ],
+        check=True,
+    )
 
 
-def _wait(what: str, ready: Callable[[], bool], timeout: float, layout: Layout,
-          logs: list[str]) -> None:
+def _wait(
+    what: str, ready: Callable[[], bool], timeout: float, layout: Layout, logs: list[str]
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
@@ -93,18 +103,37 @@ def up(layout: Layout, with_kwok: bool = True) -> float:
     runtime.write_config(layout)
     if not supervisor.running(layout, "containerd"):
         supervisor.start(layout, "containerd", network.in_netns(layout, runtime.command(layout)))
-    _wait("containerd", lambda: runtime.ctr(layout, "version").returncode == 0, 30, layout,
-          ["containerd"])
+    _wait(
+        "containerd",
+        lambda: runtime.ctr(layout, "version").returncode == 0,
+        30,
+        layout,
+        ["containerd"],
+    )
     _import_images(layout)
     _start_all(layout, _API)
-    _wait("kube-apiserver /readyz", lambda: _apiserver_ready(layout), 90, layout,
-          ["etcd", "kube-apiserver"])
+    _wait(
+        "kube-apiserver /readyz",
+        lambda: _apiserver_ready(layout),
+        90,
+        layout,
+        ["etcd", "kube-apiserver"],
+    )
     _start_all(layout, _REST)
-    _wait(f"node {layout.node_name} Ready", lambda: _node_ready(layout), 90, layout,
-          ["kubelet", "containerd", "kube-proxy"])
-    _wait("the default service account",
-          lambda: kubectl(layout, "get", "sa", "default", check=False).returncode == 0, 60,
-          layout, ["kube-controller-manager"])
+    _wait(
+        f"node {layout.node_name} Ready",
+        lambda: _node_ready(layout),
+        90,
+        layout,
+        ["kubelet", "containerd", "kube-proxy"],
+    )
+    _wait(
+        "the default service account",
+        lambda: kubectl(layout, "get", "sa", "default", check=False).returncode == 0,
+        60,
+        layout,
+        ["kube-controller-manager"],
+    )
     if with_kwok:
         kwok.start(layout)
     elapsed = time.monotonic() - started
@@ -114,8 +143,15 @@ def up(layout: Layout, with_kwok: bool = True) -> float:
 
 def _import_images(layout: Layout) -> None:
     subprocess.run(
-        [sys.executable, str(HERE / "images" / "build_images.py"), "--out",
-         str(layout.cache / "images"), "--import", "--address", str(layout.containerd_socket)],
+        [
+            sys.executable,
+            str(HERE / "images" / "build_images.py"),
+            "--out",
+            str(layout.cache / "images"),
+            "--import",
+            "--address",
+            str(layout.containerd_socket),
+        ],
         check=True,
     )
 
@@ -134,12 +170,18 @@ def _unmount_under(root: Path) -> None:
 def down(layout: Layout, keep_logs: bool = False) -> float:
     """Stops every process by pid and removes mounts, network namespaces and state."""
     started = time.monotonic()
-    for name in ("kwok", "kube-proxy", "kubelet"):
+    # "tandem" is the operator that the demo starts on the host, if it did.
+    for name in ("tandem", "kwok", "kube-proxy", "kubelet"):
         supervisor.stop(layout, name)
     if supervisor.running(layout, "containerd"):
         runtime.remove_all_containers(layout)
-    for name in ("containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver",
-                 "etcd"):
+    for name in (
+        "containerd",
+        "kube-scheduler",
+        "kube-controller-manager",
+        "kube-apiserver",
+        "etcd",
+    ):
         supervisor.stop(layout, name)
     _unmount_under(layout.state)
     network.remove_pod_netns()

@@ -15,7 +15,9 @@ def _write_json(layout: Layout, name: str, obj: object) -> str:
 
 def etcd(layout: Layout) -> list[str]:
     return [
-        str(layout.etcd_bin), "--name=default", f"--data-dir={layout.state / 'etcd'}",
+        str(layout.etcd_bin),
+        "--name=default",
+        f"--data-dir={layout.state / 'etcd'}",
         "--listen-client-urls=http://127.0.0.1:2379",
         "--advertise-client-urls=http://127.0.0.1:2379",
         "--listen-peer-urls=http://127.0.0.1:2380",
@@ -23,7 +25,8 @@ def etcd(layout: Layout) -> list[str]:
         "--initial-cluster=default=http://127.0.0.1:2380",
         "--listen-metrics-urls=http://127.0.0.1:2381",
         # A throwaway test cluster: durability is not worth the fsync latency.
-        "--unsafe-no-fsync", "--log-level=warn",
+        "--unsafe-no-fsync",
+        "--log-level=warn",
     ]
 
 
@@ -32,11 +35,13 @@ def kube_apiserver(layout: Layout) -> list[str]:
     return [
         str(layout.k8s_bin("kube-apiserver")),
         "--etcd-servers=http://127.0.0.1:2379",
-        "--bind-address=0.0.0.0", f"--secure-port={layout.apiserver_port}",
+        "--bind-address=0.0.0.0",
+        f"--secure-port={layout.apiserver_port}",
         f"--advertise-address={layout.node_ip}",
         f"--service-cluster-ip-range={layout.service_cidr}",
         f"--client-ca-file={pki / 'ca.crt'}",
-        f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
@@ -46,23 +51,32 @@ def kube_apiserver(layout: Layout) -> list[str]:
         f"--kubelet-certificate-authority={pki / 'ca.crt'}",
         # The node's Hostname does not resolve; exec and logs must dial the InternalIP.
         "--kubelet-preferred-address-types=InternalIP,Hostname",
-        "--allow-privileged=true", "--profiling=false", "--event-ttl=2h",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--event-ttl=2h",
         f"--audit-policy-file={_audit_policy(layout)}",
         f"--audit-log-path={layout.logs / 'audit.log'}",
-        "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
+        "--audit-log-maxsize=200",
+        "--audit-log-maxbackup=1",
     ]
 
 
 def _audit_policy(layout: Layout) -> str:
     """Metadata-level audit of what the operator's identities do: benchmarks count its requests."""
-    return _write_json(layout, "audit-policy.json", {
-        "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-        "rules": [
-            {"level": "Metadata", "users": ["tandem-operator"]},
-            {"level": "Metadata", "userGroups": ["system:serviceaccounts:tandem-system"]},
-            {"level": "None"},
-        ],
-    })
+    return _write_json(
+        layout,
+        "audit-policy.json",
+        {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "Metadata", "users": ["tandem-operator"]},
+                {"level": "Metadata", "userGroups": ["system:serviceaccounts:tandem-system"]},
+                {"level": "None"},
+            ],
+        },
+    )
 
 
 def kube_controller_manager(layout: Layout) -> list[str]:
@@ -72,7 +86,8 @@ def kube_controller_manager(layout: Layout) -> list[str]:
         f"--kubeconfig={layout.state / 'controller-manager.kubeconfig'}",
         f"--authentication-kubeconfig={layout.state / 'controller-manager.kubeconfig'}",
         f"--authorization-kubeconfig={layout.state / 'controller-manager.kubeconfig'}",
-        "--bind-address=127.0.0.1", "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
         # No pod-CIDR allocation: the single node's CNI config holds its range.
         "--controllers=*,-nodeipam",
         "--use-service-account-credentials=true",
@@ -87,9 +102,12 @@ def kube_controller_manager(layout: Layout) -> list[str]:
 def kube_scheduler(layout: Layout) -> list[str]:
     kubeconfig = layout.state / "scheduler.kubeconfig"
     return [
-        str(layout.k8s_bin("kube-scheduler")), f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1", "--leader-elect=false",
+        str(layout.k8s_bin("kube-scheduler")),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
     ]
 
 
@@ -108,8 +126,11 @@ def kubelet(layout: Layout) -> list[str]:
         "tlsCertFile": str(pki / "kubelet-serving.crt"),
         "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
         # Only holders of a certificate from the cluster CA (the apiserver) may call the kubelet.
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
-                           "x509": {"clientCAFile": str(pki / "ca.crt")}},
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": False},
+            "x509": {"clientCAFile": str(pki / "ca.crt")},
+        },
         "authorization": {"mode": "AlwaysAllow"},
         "cgroupDriver": "cgroupfs",
         "failSwapOn": False,
@@ -117,8 +138,12 @@ def kubelet(layout: Layout) -> list[str]:
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
         "resolvConf": str(resolv),
         "clusterDomain": "cluster.local",
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
-                         "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False,
@@ -131,8 +156,10 @@ def kubelet(layout: Layout) -> list[str]:
         f"--config={_write_json(layout, 'kubelet-config.json', config)}",
         f"--kubeconfig={layout.state / 'kubelet.kubeconfig'}",
         f"--root-dir={layout.state / 'kubelet'}",
-        f"--hostname-override={layout.node_name}", f"--node-ip={layout.node_ip}",
-        "--node-labels=tandem.dev/node=real", "--v=1",
+        f"--hostname-override={layout.node_name}",
+        f"--node-ip={layout.node_ip}",
+        "--node-labels=tandem.dev/node=real",
+        "--v=1",
     ]
 
 
@@ -147,8 +174,14 @@ def kube_proxy(layout: Layout) -> list[str]:
         "metricsBindAddress": "127.0.0.1:10249",
         "healthzBindAddress": "127.0.0.1:10256",
         # Zero leaves the host's conntrack sysctls alone.
-        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
-                      "tcpCloseWaitTimeout": "0s"},
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
     }
-    return [str(layout.k8s_bin("kube-proxy")),
-            f"--config={_write_json(layout, 'kube-proxy-config.json', config)}"]
+    return [
+        str(layout.k8s_bin("kube-proxy")),
+        f"--config={_write_json(layout, 'kube-proxy-config.json', config)}",
+    ]

@@ -21,14 +21,16 @@ def log(message: str) -> None:
     print(f"[cluster {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def kubectl(layout: Layout, *args: str, check: bool = True,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    layout: Layout, *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(layout.kubectl), f"--kubeconfig={layout.admin_kubeconfig}", *args],
-        input=stdin, capture_output=True, text=True, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if check and done.returncode != 0:
         raise ClusterError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
     return done
-
-

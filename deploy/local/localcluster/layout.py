@@ -16,7 +16,7 @@ class Layout:
     """Paths, versions and addresses of one local cluster."""
 
     state: Path = Path(os.environ.get("TANDEM_CLUSTER_STATE", "/var/lib/tandem-cluster"))
-    """All runtime state: certificates, etcd data, containerd root, kubelet root, logs, pid files."""
+    """All runtime state: certificates, etcd data, containerd and kubelet roots, logs, pids."""
 
     cache: Path = Path(os.environ.get("TANDEM_CACHE", "/var/cache/tandem"))
     """Build outputs keyed by version (binaries, images); survives teardown."""

@@ -35,11 +35,16 @@ def create(layout: Layout) -> None:
         _ip("link", "set", layout.host_veth, "up")
     inside = ["ip", "-n", layout.netns]
     subprocess.run([*inside, "link", "set", "lo", "up"], check=True)
-    addrs = subprocess.run([*inside, "-br", "addr", "show", layout.node_veth],
-                           capture_output=True, text=True, check=True).stdout
+    addrs = subprocess.run(
+        [*inside, "-br", "addr", "show", layout.node_veth],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if layout.node_ip not in addrs:
-        subprocess.run([*inside, "addr", "add", f"{layout.node_ip}/30", "dev", layout.node_veth],
-                       check=True)
+        subprocess.run(
+            [*inside, "addr", "add", f"{layout.node_ip}/30", "dev", layout.node_veth], check=True
+        )
     subprocess.run([*inside, "link", "set", layout.node_veth, "up"], check=True)
     # Pod traffic to the service IP is routed through the node; forwarding stays inside the netns.
     subprocess.run(in_netns(layout, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]), check=True)

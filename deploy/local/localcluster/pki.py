@@ -20,6 +20,8 @@ _CLIENTS = {
     "controller-manager": ("system:kube-controller-manager", ""),
     "scheduler": ("system:kube-scheduler", ""),
     "kube-proxy": ("system:kube-proxy", ""),
+    # The operator when it runs outside the cluster: no groups, only what deploy/'s RBAC grants.
+    "operator": ("tandem-operator", ""),
 }
 
 
@@ -31,7 +33,9 @@ def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
 
 
 def _key(path: Path) -> None:
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(path))
+    _openssl(
+        "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(path)
+    )
     path.chmod(0o600)
 
 
@@ -46,9 +50,20 @@ def _signed(pki: Path, stem: str, subject: str, usage: str, sans: list[str]) -> 
         extfile.write("\n".join(ext) + "\n")
         extfile.flush()
         _openssl(
-            "x509", "-req", "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
-            "-CAcreateserial", "-days", "3650", "-extfile", extfile.name,
-            "-out", str(pki / f"{stem}.crt"), stdin=csr,
+            "x509",
+            "-req",
+            "-CA",
+            str(pki / "ca.crt"),
+            "-CAkey",
+            str(pki / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            extfile.name,
+            "-out",
+            str(pki / f"{stem}.crt"),
+            stdin=csr,
         )
 
 
@@ -64,25 +79,44 @@ def make_pki(layout: Layout) -> None:
     pki.mkdir(parents=True, exist_ok=True)
     _key(pki / "ca.key")
     _openssl(
-        "req", "-x509", "-new", "-key", str(pki / "ca.key"), "-days", "3650",
-        "-subj", "/CN=tandem-local-ca", "-out", str(pki / "ca.crt"),
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(pki / "ca.key"),
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=tandem-local-ca",
+        "-out",
+        str(pki / "ca.crt"),
     )
     apiserver_sans = [
-        f"IP:{layout.node_ip}", f"IP:{layout.first_service_ip}", "IP:127.0.0.1", "DNS:localhost",
-        "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
+        f"IP:{layout.node_ip}",
+        f"IP:{layout.first_service_ip}",
+        "IP:127.0.0.1",
+        "DNS:localhost",
+        "DNS:kubernetes",
+        "DNS:kubernetes.default",
+        "DNS:kubernetes.default.svc",
         "DNS:kubernetes.default.svc.cluster.local",
     ]
     _signed(pki, "apiserver", "/CN=kube-apiserver", "serverAuth", apiserver_sans)
     node_sans = [f"IP:{layout.node_ip}", f"DNS:{layout.node_name}"]
     _signed(pki, "kubelet-serving", f"/CN={layout.node_name}", "serverAuth", node_sans)
     _signed(pki, "kwok-serving", "/CN=kwok", "serverAuth", node_sans)
-    _signed(pki, "kubelet", _subject(f"system:node:{layout.node_name}", "system:nodes"),
-            "clientAuth", [])
+    _signed(
+        pki,
+        "kubelet",
+        _subject(f"system:node:{layout.node_name}", "system:nodes"),
+        "clientAuth",
+        [],
+    )
     for stem, (common_name, organisation) in _CLIENTS.items():
         _signed(pki, stem, _subject(common_name, organisation), "clientAuth", [])
     _key(pki / "sa.key")
     (pki / "sa.pub").write_bytes(_openssl("pkey", "-in", str(pki / "sa.key"), "-pubout"))
-    for stem in ["admin", "controller-manager", "scheduler", "kube-proxy", "kubelet"]:
+    for stem in ["admin", "controller-manager", "scheduler", "kube-proxy", "kubelet", "operator"]:
         write_kubeconfig(layout, stem, layout.state / f"{stem}.kubeconfig")
     (pki / "done").write_text("ok\n")
 
@@ -92,11 +126,24 @@ def write_kubeconfig(layout: Layout, stem: str, path: Path) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "tandem", "cluster": {
-            "server": layout.server, "certificate-authority": str(layout.pki / "ca.crt")}}],
-        "users": [{"name": stem, "user": {
-            "client-certificate": str(layout.pki / f"{stem}.crt"),
-            "client-key": str(layout.pki / f"{stem}.key")}}],
+        "clusters": [
+            {
+                "name": "tandem",
+                "cluster": {
+                    "server": layout.server,
+                    "certificate-authority": str(layout.pki / "ca.crt"),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": stem,
+                "user": {
+                    "client-certificate": str(layout.pki / f"{stem}.crt"),
+                    "client-key": str(layout.pki / f"{stem}.key"),
+                },
+            }
+        ],
         "contexts": [{"name": "tandem", "context": {"cluster": "tandem", "user": stem}}],
         "current-context": "tandem",
     }

@@ -19,8 +19,8 @@ def write_config(layout: Layout) -> None:
     # restrict_oom_score_adj: this machine forbids lowering oom_score_adj, and the kubelet asks -998
     # for sandboxes; rootless setups use the same option.
     (base / "config.toml").write_text(f"""version = 2
-root = "{base / 'root'}"
-state = "{base / 'state'}"
+root = "{base / "root"}"
+state = "{base / "state"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
 
@@ -28,7 +28,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   address = "{layout.containerd_socket}"
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{base / 'opt'}"
+  path = "{base / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
@@ -51,10 +51,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         "name": layout.cni_network,
         "plugins": [
             {
-                "type": "bridge", "bridge": layout.cni_bridge, "isGateway": True,
-                "isDefaultGateway": True, "ipMasq": False, "hairpinMode": True,
-                "ipam": {"type": "host-local", "ranges": [[{"subnet": layout.pod_cidr}]],
-                         "dataDir": str(layout.state / "cni" / "ipam")},
+                "type": "bridge",
+                "bridge": layout.cni_bridge,
+                "isGateway": True,
+                "isDefaultGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": layout.pod_cidr}]],
+                    "dataDir": str(layout.state / "cni" / "ipam"),
+                },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
@@ -69,7 +76,9 @@ def command(layout: Layout) -> list[str]:
 def ctr(layout: Layout, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ctr", "--address", str(layout.containerd_socket), "-n", "k8s.io", *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

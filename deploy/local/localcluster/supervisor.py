@@ -19,8 +19,12 @@ def start(layout: Layout, name: str, argv: list[str], env: dict[str, str] | None
     layout.pids.mkdir(parents=True, exist_ok=True)
     with open(layout.logs / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     (layout.pids / f"{name}.pid").write_text(f"{proc.pid}\n")
     return proc.pid

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine (Debian 12, root) for the local cluster and the tests:
+# Debian's containerd, runc, CNI plugins and tools, and the project's virtualenv in .venv.
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PACKAGES=(containerd runc containernetworking-plugins busybox-static haproxy iptables iproute2
+          util-linux openssl gcc libc6-dev conntrack curl)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "[host-setup] installing Debian packages: ${missing[*]}" >&2
+  apt-get update -q >/dev/null
+  # Packages must not start their system services (containerd, haproxy): the cluster runs its own
+  # private containerd. policy-rc.d is Debian's switch for that; remove it only if we made it.
+  made_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+fi
+
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
+command -v go >/dev/null || { echo "[host-setup] Go is required to build the cluster" >&2; exit 1; }
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import tandem, kopf, hypothesis" 2>/dev/null; then
+  echo "[host-setup] installing the project into .venv" >&2
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+fi
+echo "[host-setup] ready" >&2

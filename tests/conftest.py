@@ -1,0 +1,175 @@
+"""Fixtures shared by the tiers that need the real local cluster (cluster, adapters, e2e).
+
+The cluster is session-scoped: started once if it is not already up, reused across tests, and
+stopped at the end only if this session started it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from localcluster import Layout, cluster
+
+from .kube import Kube
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_TIERS = ("cluster", "adapters", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0] in CLUSTER_TIERS:
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def layout() -> Layout:
+    return Layout()
+
+
+@pytest.fixture(scope="session")
+def local_cluster(layout: Layout) -> Iterator[Layout]:
+    started_here = not cluster.is_up(layout)
+    if started_here:
+        cluster.build(layout)
+        cluster.up(layout)
+    yield layout
+    if started_here and not os.environ.get("TANDEM_KEEP_CLUSTER"):
+        cluster.down(layout)
+
+
+@pytest.fixture(scope="session")
+def kube(local_cluster: Layout) -> Kube:
+    return Kube(local_cluster.kubectl, local_cluster.admin_kubeconfig)
+
+
+@pytest.fixture
+def ns(kube: Kube) -> Iterator[Kube]:
+    """A fresh namespace per test, so tests cannot see each other's pods or Events."""
+    name = f"t-{secrets.token_hex(4)}"
+    kube.run("create", "namespace", name, namespaced=False)
+    # Pods need the namespace's default service account before they can be created.
+    deadline = time.monotonic() + 30
+    while kube.in_namespace(name).run("get", "sa", "default", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "no default service account"
+        time.sleep(0.2)
+    yield kube.in_namespace(name)
+    kube.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
+
+
+@pytest.fixture(scope="session")
+def crd(kube: Kube) -> None:
+    kube.run(
+        "apply", "-f", str(ROOT / "crds" / "sidecarpolicies.tandem.dev.yaml"), namespaced=False
+    )
+    kube.run(
+        "wait",
+        "--for=condition=Established",
+        "crd/sidecarpolicies.tandem.dev",
+        "--timeout=60s",
+        namespaced=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Operator:
+    process: subprocess.Popen[bytes]
+    log: Path
+    metrics_port: int
+    liveness_port: int
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+
+def start_operator(layout: Layout, log: Path, *extra: str) -> Operator:
+    """Runs `python -m tandem run` as the tandem-operator user, which only deploy/'s RBAC
+    authorises, so every e2e test also proves the ClusterRole is enough."""
+    metrics_port, liveness_port = _free_port(), _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tandem",
+                "run",
+                f"--kubeconfig={layout.state / 'operator.kubeconfig'}",
+                f"--metrics-port={metrics_port}",
+                f"--liveness-port={liveness_port}",
+                "--policy-status-interval=2",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    operator = Operator(process, log, metrics_port, liveness_port)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"operator exited:\n{operator.log_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=1):
+                return operator
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"operator not live in 60s:\n{operator.log_text()[-3000:]}")
+
+
+def stop_operator(operator: Operator) -> None:
+    operator.process.terminate()
+    try:
+        operator.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        operator.process.kill()
+        operator.process.wait()
+
+
+@pytest.fixture(scope="session")
+def operator_rbac(kube: Kube, crd: None) -> None:
+    kube.run("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"), namespaced=False)
+    binding = kube.run(
+        "create",
+        "clusterrolebinding",
+        "tandem-operator-user",
+        "--clusterrole=tandem",
+        "--user=tandem-operator",
+        "--dry-run=client",
+        "-o",
+        "json",
+        namespaced=False,
+    ).stdout
+    kube.run("apply", "-f", "-", stdin=binding, namespaced=False)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    local_cluster: Layout, operator_rbac: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    running = start_operator(local_cluster, log)
+    yield running
+    stop_operator(running)
+    print(f"\noperator log: {log}")

@@ -1,0 +1,144 @@
+"""A small test client: kubectl at the cluster's version, JSON in and out, and polling waits.
+
+Tests read the cluster the way an operator on call would, through kubectl, so what they assert is
+what a person would see.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Kube:
+    def __init__(self, kubectl: Path, kubeconfig: Path, namespace: str = "default") -> None:
+        self.kubectl = kubectl
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, namespaced: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.kubectl), f"--kubeconfig={self.kubeconfig}"]
+        if namespaced:
+            argv.append(f"--namespace={self.namespace}")
+        done = subprocess.run(
+            [*argv, *args], input=stdin, capture_output=True, text=True, check=False, timeout=120
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def in_namespace(self, namespace: str) -> Kube:
+        return Kube(self.kubectl, self.kubeconfig, namespace)
+
+    def apply(self, *objects: dict[str, Any]) -> None:
+        items = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        self.run("apply", "-f", "-", stdin=json.dumps(items))
+
+    def create(self, obj: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("create", "-f", "-", stdin=json.dumps(obj), check=check)
+
+    def get(self, kind: str, name: str = "", selector: str = "") -> Any:
+        args = ["get", kind, *([name] if name else []), "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return json.loads(self.run(*args).stdout)
+
+    def pods(self, selector: str) -> list[dict[str, Any]]:
+        return list(self.get("pods", selector=selector)["items"])
+
+    def job_pods(self, job: str) -> list[dict[str, Any]]:
+        return self.pods(f"batch.kubernetes.io/job-name={job}")
+
+    def events(self, kind: str, name: str) -> list[dict[str, Any]]:
+        items = self.get("events")["items"]
+        return [
+            e
+            for e in items
+            if e["involvedObject"].get("kind") == kind and e["involvedObject"].get("name") == name
+        ]
+
+    def reasons(self, kind: str, name: str) -> list[str]:
+        return [e["reason"] for e in self.events(kind, name)]
+
+    def wait_pod(
+        self,
+        name: str,
+        what: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Polls pod NAME until PREDICATE holds for it; returns the pod."""
+
+        def probe() -> dict[str, Any] | None:
+            pod = self.get("pod", name)
+            return pod if predicate(pod) else None
+
+        return wait_for(f"pod {name}: {what}", probe, timeout)
+
+    def wait_job(self, name: str, timeout: float = 90.0) -> str:
+        """Waits for Job NAME to be Complete or Failed; returns which."""
+        return wait_for(
+            f"job {name} to finish", lambda: job_condition(self.get("job", name)), timeout
+        )
+
+    def wait_for_reasons(
+        self, kind: str, name: str, *reasons: str, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Waits until Events with every one of REASONS exist on the object; returns its Events."""
+
+        def probe() -> list[dict[str, Any]] | None:
+            events = self.events(kind, name)
+            seen = {e["reason"] for e in events}
+            return events if set(reasons) <= seen else None
+
+        return wait_for(f"events {reasons} on {kind} {name}", probe, timeout)
+
+    def exec(self, pod: str, container: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        return self.run("exec", pod, "-c", container, "--", *argv, check=False)
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.5
+) -> T:
+    """Polls PROBE until it returns something truthy; fails with WHAT and the last value."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
+
+
+def all_running(pod: dict[str, Any]) -> bool:
+    statuses = pod.get("status", {}).get("containerStatuses") or ()
+    return bool(statuses) and all("running" in s.get("state", {}) for s in statuses)
+
+
+def container_state(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    for status in pod.get("status", {}).get("containerStatuses") or ():
+        if status["name"] == name:
+            return dict(status)
+    return {}
+
+
+def exit_code(pod: dict[str, Any], name: str) -> int | None:
+    terminated = container_state(pod, name).get("state", {}).get("terminated")
+    return None if terminated is None else int(terminated["exitCode"])
+
+
+def job_condition(job: dict[str, Any]) -> str | None:
+    """`Complete` or `Failed` once the Job has that condition, else None."""
+    for condition in job.get("status", {}).get("conditions") or ():
+        if condition["type"] in ("Complete", "Failed") and condition["status"] == "True":
+            return str(condition["type"])
+    return None

@@ -1,0 +1,64 @@
+"""Builders of the Jobs and pods the tests run, on the local images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUSYBOX = "docker.io/tandem/busybox:local"
+SHELLLESS = "docker.io/tandem/shellless:local"
+HAPROXY = "docker.io/tandem/haproxy:local"
+HTTPSTOP = "docker.io/tandem/httpstop:local"
+
+# Sidecars as they behave in the wild.
+SLEEP_FOREVER = ["sleep", "100000"]
+"""PID 1 without a signal handler: TERM or KILL from inside its PID namespace never arrive."""
+EXITS_0_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+EXITS_143_ON_TERM = ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 1; done"]
+
+
+def container(
+    name: str, command: list[str] | None = None, image: str = BUSYBOX, **extra: Any
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "Never", **extra}
+    if command is not None:
+        spec["command"] = command
+    return spec
+
+
+def primary(name: str = "main", exit_code: int = 0, after: float = 1) -> dict[str, Any]:
+    return container(name, ["sh", "-c", f"sleep {after}; exit {exit_code}"])
+
+
+def pod_spec(
+    containers: list[dict[str, Any]], restart_policy: str = "Never", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "restartPolicy": restart_policy,
+        "containers": containers,
+        "terminationGracePeriodSeconds": 5,
+        # Behaviour tests run on the real kubelet, never on kwok's fake node.
+        "nodeSelector": {"tandem.dev/node": "real"},
+        **extra,
+    }
+
+
+def job(
+    name: str,
+    spec: dict[str, Any],
+    annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    backoff_limit: int = 0,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "metadata": {"annotations": annotations or {}, "labels": labels or {}},
+                "spec": spec,
+            },
+        },
+    }
