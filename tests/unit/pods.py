@@ -10,22 +10,27 @@ def running(cid: str) -> dict[str, Any]:
 
 
 def terminated(code: int, cid: str, reason: str = "") -> dict[str, Any]:
-    return {"terminated": {"exitCode": code, "reason": reason or ("Completed" if code == 0
-                                                                   else "Error"),
-                           "containerID": cid, "finishedAt": "2026-01-01T00:01:00Z"},
-            "_id": cid}
+    return {
+        "terminated": {
+            "exitCode": code,
+            "reason": reason or ("Completed" if code == 0 else "Error"),
+            "containerID": cid,
+            "finishedAt": "2026-01-01T00:01:00Z",
+        },
+        "_id": cid,
+    }
 
 
 def waiting(reason: str = "ContainerCreating") -> dict[str, Any]:
     return {"waiting": {"reason": reason}, "_id": ""}
 
 
-def status(name: str, state: dict[str, Any], last: dict[str, Any] | None = None,
-           restarts: int = 0) -> dict[str, Any]:
+def status(
+    name: str, state: dict[str, Any], last: dict[str, Any] | None = None, restarts: int = 0
+) -> dict[str, Any]:
     state = dict(state)
     cid = state.pop("_id")
-    out: dict[str, Any] = {"name": name, "state": state, "restartCount": restarts,
-                           "lastState": {}}
+    out: dict[str, Any] = {"name": name, "state": state, "restartCount": restarts, "lastState": {}}
     if cid:
         out["containerID"] = cid
     if last is not None:
@@ -35,18 +40,36 @@ def status(name: str, state: dict[str, Any], last: dict[str, Any] | None = None,
     return out
 
 
-def pod(containers: list[str], statuses: list[dict[str, Any]], *,
-        annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-        restart_policy: str = "Never", phase: str = "Running", share_pid: bool = False,
-        init: list[dict[str, Any]] | None = None, uid: str = "uid-1") -> dict[str, Any]:
+def pod(
+    containers: list[str],
+    statuses: list[dict[str, Any]],
+    *,
+    annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    restart_policy: str = "Never",
+    phase: str = "Running",
+    share_pid: bool = False,
+    init: list[dict[str, Any]] | None = None,
+    uid: str = "uid-1",
+) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
-            "name": "job-x-abcde", "namespace": "ns", "uid": uid,
+            "name": "job-x-abcde",
+            "namespace": "ns",
+            "uid": uid,
             "labels": {"batch.kubernetes.io/job-name": "job-x", **(labels or {})},
             "annotations": annotations or {},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "job-x",
-                                 "uid": "job-uid", "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": "job-x",
+                    "uid": "job-uid",
+                    "controller": True,
+                }
+            ],
         },
         "spec": {
             "restartPolicy": restart_policy,

@@ -15,6 +15,7 @@ from tandem.core import (
     StopAction,
     decide,
     parse_pod,
+    parse_spec,
     resolve,
 )
 from tandem.core.policy import SidecarActions
@@ -27,8 +28,12 @@ def policy_for(body: dict) -> Policy | None:  # type: ignore[type-arg]
     return resolve(view.labels, view.annotations, []).policy
 
 
-def run(body: dict, memory: PodMemory | None = None, now: float = 100.0,  # type: ignore[type-arg]
-        policy: Policy | None = None):  # type: ignore[no-untyped-def]
+def run(
+    body: dict,
+    memory: PodMemory | None = None,
+    now: float = 100.0,  # type: ignore[type-arg]
+    policy: Policy | None = None,
+):  # type: ignore[no-untyped-def]
     return decide(parse_pod(body), policy or policy_for(body), memory or PodMemory(), now)
 
 
@@ -41,14 +46,18 @@ def reports(decision) -> list[Report]:  # type: ignore[no-untyped-def]
 
 
 def test_unannotated_pod_is_left_alone() -> None:
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("c2"))])
+    body = pod(
+        ["main", "proxy"], [status("main", terminated(0, "c1")), status("proxy", running("c2"))]
+    )
     assert run(body).actions == ()
 
 
 def test_success_stops_running_sidecar_with_term_and_rechecks() -> None:
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("c2"))], annotations=PRIMARY)
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("c2"))],
+        annotations=PRIMARY,
+    )
     decision = run(body)
     [stop] = stops(decision)
     assert (stop.sidecar, stop.container_id, stop.outcome) == ("proxy", "c2", Outcome.SUCCESS)
@@ -58,58 +67,85 @@ def test_success_stops_running_sidecar_with_term_and_rechecks() -> None:
 
 
 def test_same_event_twice_acts_once() -> None:
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("c2"))], annotations=PRIMARY)
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("c2"))],
+        annotations=PRIMARY,
+    )
     first = run(body)
     second = run(body, memory=first.memory, now=101.0)
     assert second.actions == ()
 
 
 def test_nothing_happens_while_a_primary_runs() -> None:
-    body = pod(["a", "b", "proxy"],
-               [status("a", terminated(0, "c1")), status("b", running("c2")),
-                status("proxy", running("c3"))],
-               annotations={"tandem.dev/primary": "a,b"})
+    body = pod(
+        ["a", "b", "proxy"],
+        [
+            status("a", terminated(0, "c1")),
+            status("b", running("c2")),
+            status("proxy", running("c3")),
+        ],
+        annotations={"tandem.dev/primary": "a,b"},
+    )
     assert run(body).actions == ()
 
 
 def test_failure_under_never_stops_with_failure_action() -> None:
-    spec = {"primaryContainers": ["main"],
-            "sidecars": [{"name": "proxy", "onFailure": {"signal": "KILL"}}]}
-    body = pod(["main", "proxy"], [status("main", terminated(3, "c1")),
-                                   status("proxy", running("c2"))], share_pid=True)
-    from tandem.core import parse_spec
+    spec = {
+        "primaryContainers": ["main"],
+        "sidecars": [{"name": "proxy", "onFailure": {"signal": "KILL"}}],
+    }
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(3, "c1")), status("proxy", running("c2"))],
+        share_pid=True,
+    )
     [stop] = stops(run(body, policy=parse_spec("p", spec)))
     assert stop.outcome is Outcome.FAILURE and stop.action.signal == "KILL"
-    assert "kill -s KILL \"$main\"" in stop.argv[2]
+    assert 'kill -s KILL "$main"' in stop.argv[2]
 
 
 def test_onfailure_failed_primary_in_backoff_counts_as_failure() -> None:
-    body = pod(["main", "proxy"],
-               [status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1"), restarts=1),
-                status("proxy", running("c2"))],
-               annotations=PRIMARY, restart_policy="OnFailure")
+    body = pod(
+        ["main", "proxy"],
+        [
+            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1"), restarts=1),
+            status("proxy", running("c2")),
+        ],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+    )
     [stop] = stops(run(body))
     assert stop.outcome is Outcome.FAILURE
 
 
 def test_onfailure_keep_leaves_sidecars_running_on_failure() -> None:
-    body = pod(["main", "proxy"],
-               [status("main", terminated(3, "c1")), status("proxy", running("c2"))],
-               annotations={**PRIMARY, "tandem.dev/on-primary-failure": "Keep"},
-               restart_policy="OnFailure")
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(3, "c1")), status("proxy", running("c2"))],
+        annotations={**PRIMARY, "tandem.dev/on-primary-failure": "Keep"},
+        restart_policy="OnFailure",
+    )
     assert stops(run(body)) == []
 
 
 def test_restart_together_does_not_stop_the_restarted_sidecar_again() -> None:
-    first = pod(["main", "proxy"],
-                [status("main", terminated(3, "c1")), status("proxy", running("s1"))],
-                annotations=PRIMARY, restart_policy="OnFailure")
+    first = pod(
+        ["main", "proxy"],
+        [status("main", terminated(3, "c1")), status("proxy", running("s1"))],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+    )
     d1 = run(first)
-    restarted = pod(["main", "proxy"],
-                    [status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
-                     status("proxy", running("s2"), last=terminated(143, "s1"), restarts=1)],
-                    annotations=PRIMARY, restart_policy="OnFailure")
+    restarted = pod(
+        ["main", "proxy"],
+        [
+            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
+            status("proxy", running("s2"), last=terminated(143, "s1"), restarts=1),
+        ],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+    )
     d2 = run(restarted, memory=d1.memory, now=102.0)
     assert stops(d2) == []
     assert [r.reason for r in reports(d2)] == [Reason.SIDECAR_STOPPED]
@@ -117,11 +153,22 @@ def test_restart_together_does_not_stop_the_restarted_sidecar_again() -> None:
 
 def test_mismatch_on_success_is_a_warning_with_a_fix() -> None:
     base = dict(annotations=PRIMARY)
-    d1 = run(pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                     status("proxy", running("s1"))], **base))
-    d2 = run(pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                     status("proxy", terminated(143, "s1"))], phase="Failed",
-                 **base), memory=d1.memory)
+    d1 = run(
+        pod(
+            ["main", "proxy"],
+            [status("main", terminated(0, "c1")), status("proxy", running("s1"))],
+            **base,
+        )
+    )
+    d2 = run(
+        pod(
+            ["main", "proxy"],
+            [status("main", terminated(0, "c1")), status("proxy", terminated(143, "s1"))],
+            phase="Failed",
+            **base,
+        ),
+        memory=d1.memory,
+    )
     [report] = reports(d2)
     assert report.type is EventType.WARNING and report.reason is Reason.SIDECAR_EXIT_MISMATCH
     assert "143" in report.message and "exit-zero-on-sigterm" in report.message
@@ -131,11 +178,20 @@ def test_loop_guard_gives_up_after_max_attempts() -> None:
     memory, now = PodMemory(), 100.0
     reasons: list[Reason] = []
     for run_no in range(1, 6):
-        body = pod(["main", "proxy"],
-                   [status("main", terminated(0, "c1")),
-                    status("proxy", running(f"s{run_no}"), restarts=run_no - 1,
-                           last=terminated(143, f"s{run_no - 1}") if run_no > 1 else None)],
-                   annotations=PRIMARY, restart_policy="OnFailure")
+        body = pod(
+            ["main", "proxy"],
+            [
+                status("main", terminated(0, "c1")),
+                status(
+                    "proxy",
+                    running(f"s{run_no}"),
+                    restarts=run_no - 1,
+                    last=terminated(143, f"s{run_no - 1}") if run_no > 1 else None,
+                ),
+            ],
+            annotations=PRIMARY,
+            restart_policy="OnFailure",
+        )
         decision = run(body, memory=memory, now=now)
         memory, now = decision.memory, now + 1
         reasons += [r.reason for r in reports(decision)]
@@ -148,8 +204,11 @@ def test_loop_guard_gives_up_after_max_attempts() -> None:
 
 
 def test_overdue_sidecar_is_reported_once_after_grace() -> None:
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("s1"))], annotations=PRIMARY)
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("s1"))],
+        annotations=PRIMARY,
+    )
     d1 = run(body, now=0.0)
     assert run(body, memory=d1.memory, now=29.0).actions == ()
     d3 = run(body, memory=d1.memory, now=31.0)
@@ -158,9 +217,11 @@ def test_overdue_sidecar_is_reported_once_after_grace() -> None:
 
 
 def test_unknown_container_is_reported_once_and_nothing_else() -> None:
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("s1"))],
-               annotations={"tandem.dev/primary": "mian"})
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("s1"))],
+        annotations={"tandem.dev/primary": "mian"},
+    )
     d1 = run(body)
     [report] = d1.actions
     assert isinstance(report, Report) and report.reason is Reason.UNKNOWN_CONTAINER
@@ -170,26 +231,40 @@ def test_unknown_container_is_reported_once_and_nothing_else() -> None:
 
 def test_init_containers_and_native_sidecars_are_never_stopped() -> None:
     native = {"name": "mesh", "image": "x", "restartPolicy": "Always"}
-    body = pod(["main"], [status("main", terminated(0, "c1"))], annotations=PRIMARY,
-               init=[native])
+    body = pod(["main"], [status("main", terminated(0, "c1"))], annotations=PRIMARY, init=[native])
     assert stops(run(body)) == []
-    named = pod(["main"], [status("main", terminated(0, "c1"))],
-                annotations={**PRIMARY, "tandem.dev/sidecars": "mesh"}, init=[native])
+    named = pod(
+        ["main"],
+        [status("main", terminated(0, "c1"))],
+        annotations={**PRIMARY, "tandem.dev/sidecars": "mesh"},
+        init=[native],
+    )
     assert [r.reason for r in reports(run(named))] == [Reason.UNKNOWN_CONTAINER]
 
 
 def test_terminal_pod_gets_no_stop() -> None:
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("s1"))], annotations=PRIMARY,
-               phase="Succeeded")
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("s1"))],
+        annotations=PRIMARY,
+        phase="Succeeded",
+    )
     assert stops(run(body)) == []
 
 
 def test_http_action_uses_wget_or_curl_on_loopback() -> None:
-    policy = Policy(source="t", primaries=("main",), actions={"proxy": SidecarActions(
-        on_success=StopAction(kind="httpPost", port=9091, path="/quitquitquit"))})
-    body = pod(["main", "proxy"], [status("main", terminated(0, "c1")),
-                                   status("proxy", running("s1"))])
+    policy = Policy(
+        source="t",
+        primaries=("main",),
+        actions={
+            "proxy": SidecarActions(
+                on_success=StopAction(kind="httpPost", port=9091, path="/quitquitquit")
+            )
+        },
+    )
+    body = pod(
+        ["main", "proxy"], [status("main", terminated(0, "c1")), status("proxy", running("s1"))]
+    )
     [stop] = stops(run(body, policy=policy))
     assert "wget -q -O /dev/null --post-data= http://127.0.0.1:9091/quitquitquit" in stop.argv[2]
     assert policy.on_primary_failure is OnPrimaryFailure.RESTART_TOGETHER

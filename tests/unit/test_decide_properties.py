@@ -22,8 +22,12 @@ def container_state(draw: st.DrawFn, name: str, step: int) -> dict[str, Any]:
     kind = draw(st.sampled_from(["running", "terminated", "waiting", "absent"]))
     run_no = draw(st.integers(0, 3))
     cid = f"{name}-{run_no}"
-    last = draw(st.none() | st.builds(lambda code: terminated(code, f"{name}-prev"),
-                                      st.sampled_from([0, 1, 137, 143])))
+    last = draw(
+        st.none()
+        | st.builds(
+            lambda code: terminated(code, f"{name}-prev"), st.sampled_from([0, 1, 137, 143])
+        )
+    )
     if kind == "running":
         return status(name, running(cid), last=last, restarts=run_no)
     if kind == "terminated":
@@ -47,9 +51,17 @@ def pod_sequence(draw: st.DrawFn) -> list[dict[str, Any]]:
     sequence = []
     for step in range(draw(st.integers(1, 12))):
         statuses = [draw(container_state(n, step)) for n in primaries + sidecars]
-        sequence.append(pod(primaries + sidecars, [s for s in statuses if s],
-                            annotations=annotations, restart_policy=restart_policy,
-                            share_pid=share_pid, init=[NATIVE], phase=draw(phase_choices)))
+        sequence.append(
+            pod(
+                primaries + sidecars,
+                [s for s in statuses if s],
+                annotations=annotations,
+                restart_policy=restart_policy,
+                share_pid=share_pid,
+                init=[NATIVE],
+                phase=draw(phase_choices),
+            )
+        )
     return sequence
 
 
@@ -62,8 +74,11 @@ def _primary_still_runs(body: dict[str, Any]) -> bool:
         state = view.status(name)
         if state.state == "terminated":
             continue
-        if state.state == "waiting" and view.restart_policy == "OnFailure" \
-                and state.last_terminated is not None:
+        if (
+            state.state == "waiting"
+            and view.restart_policy == "OnFailure"
+            and state.last_terminated is not None
+        ):
             continue
         return True
     return False
@@ -92,5 +107,6 @@ def test_invariants_hold_over_any_sequence(sequence: list[dict[str, Any]]) -> No
             assert stop.container_id == view.status(stop.sidecar).container_id
             stops_per_run[(stop.sidecar, stop.container_id)] += 1
             assert stop.attempt <= policy.max_attempts
-    assert all(count <= policy.max_attempts for count in stops_per_run.values()) if sequence \
-        else True
+    assert (
+        all(count <= policy.max_attempts for count in stops_per_run.values()) if sequence else True
+    )

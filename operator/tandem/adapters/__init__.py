@@ -7,4 +7,10 @@ one module here; nothing above this layer imports them.
 from .kube_exec import ExecResult, Executor, parse_error_channel
 from .kubeconfig import connection_parameters, load_configuration
 
-__all__ = ["ExecResult", "Executor", "connection_parameters", "load_configuration", "parse_error_channel"]
+__all__ = [
+    "ExecResult",
+    "Executor",
+    "connection_parameters",
+    "load_configuration",
+    "parse_error_channel",
+]

@@ -8,6 +8,7 @@ given, so every exec gets a fresh ApiClient; sharing one between threads races.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 
@@ -59,7 +60,7 @@ def _status_of(error: ApiException) -> int:
     if error.status:
         return int(error.status)
     words = str(error.reason or "").split()
-    for before, word in zip(words, words[1:], strict=False):
+    for before, word in itertools.pairwise(words):
         if before == "status" and word.isdigit():
             return int(word)
     return 0
@@ -71,20 +72,29 @@ class Executor:
     def __init__(self, configuration: client.Configuration) -> None:
         self._configuration = configuration
 
-    def run(self, namespace: str, pod: str, container: str, argv: tuple[str, ...],
-            timeout: float) -> ExecResult:
+    def run(
+        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
+    ) -> ExecResult:
         deadline = time.monotonic() + timeout
         with client.ApiClient(self._configuration) as api_client:
             try:
                 ws = stream(
                     client.CoreV1Api(api_client).connect_get_namespaced_pod_exec,
-                    pod, namespace, container=container, command=list(argv),
-                    stdin=False, stdout=True, stderr=True, tty=False,
-                    _preload_content=False, _request_timeout=timeout,
+                    pod,
+                    namespace,
+                    container=container,
+                    command=list(argv),
+                    stdin=False,
+                    stdout=True,
+                    stderr=True,
+                    tty=False,
+                    _preload_content=False,
+                    _request_timeout=timeout,
                 )
             except ApiException as error:
-                return ExecResult(None, error=str(error.reason or error).strip(),
-                                  status=_status_of(error))
+                return ExecResult(
+                    None, error=str(error.reason or error).strip(), status=_status_of(error)
+                )
             try:
                 # The client connects without a socket timeout; reads get the deadline at least.
                 if ws.sock is not None:

@@ -22,8 +22,11 @@ def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
 def connection_parameters(kubeconfig: str | None = None) -> dict[str, Any]:
     """What kopf's ConnectionInfo needs, read with the same loader the exec adapter uses."""
     configuration = load_configuration(kubeconfig)
-    header = (configuration.get_api_key_with_prefix("BearerToken")
-              or configuration.get_api_key_with_prefix("authorization") or "")
+    header = (
+        configuration.get_api_key_with_prefix("BearerToken")
+        or configuration.get_api_key_with_prefix("authorization")
+        or ""
+    )
     scheme, _, token = header.partition(" ") if " " in header else ("", "", header)
     return {
         "server": configuration.host,

@@ -18,28 +18,51 @@ def _env(name: str, default: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="tandem", description=(
-        "Finishes Job pods whose sidecars outlive their primary containers."))
+    root = argparse.ArgumentParser(
+        prog="tandem",
+        description=("Finishes Job pods whose sidecars outlive their primary containers."),
+    )
     sub = root.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator")
-    run.add_argument("--namespace", "-n", action="append", default=None,
-                     help="watch this namespace (repeatable; default: the whole cluster; "
-                          "env TANDEM_NAMESPACES, comma-separated)")
-    run.add_argument("--pod-selector", default=_env("POD_SELECTOR", ""),
-                     help="extra label selector for Job pods, applied by the API server")
-    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
-                     help="kubeconfig file (default: $KUBECONFIG, else the service account)")
-    run.add_argument("--exec-timeout", type=float,
-                     default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))))
-    run.add_argument("--liveness-port", type=int,
-                     default=int(_env("LIVENESS_PORT", str(_DEFAULTS.liveness_port))))
-    run.add_argument("--metrics-port", type=int,
-                     default=int(_env("METRICS_PORT", str(_DEFAULTS.metrics_port))))
-    run.add_argument("--policy-status-interval", type=float,
-                     default=float(_env("POLICY_STATUS_INTERVAL",
-                                        str(_DEFAULTS.policy_status_interval))))
-    run.add_argument("--log-format", choices=["text", "json"],
-                     default=_env("LOG_FORMAT", _DEFAULTS.log_format))
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="watch this namespace (repeatable; default: the whole cluster; "
+        "env TANDEM_NAMESPACES, comma-separated)",
+    )
+    run.add_argument(
+        "--pod-selector",
+        default=_env("POD_SELECTOR", ""),
+        help="extra label selector for Job pods, applied by the API server",
+    )
+    run.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig file (default: $KUBECONFIG, else the service account)",
+    )
+    run.add_argument(
+        "--exec-timeout",
+        type=float,
+        default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))),
+    )
+    run.add_argument(
+        "--liveness-port",
+        type=int,
+        default=int(_env("LIVENESS_PORT", str(_DEFAULTS.liveness_port))),
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=int(_env("METRICS_PORT", str(_DEFAULTS.metrics_port)))
+    )
+    run.add_argument(
+        "--policy-status-interval",
+        type=float,
+        default=float(_env("POLICY_STATUS_INTERVAL", str(_DEFAULTS.policy_status_interval))),
+    )
+    run.add_argument(
+        "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", _DEFAULTS.log_format)
+    )
     run.add_argument("--log-level", default=_env("LOG_LEVEL", _DEFAULTS.log_level))
     return root
 

@@ -55,7 +55,9 @@ def primaries_ended(view: PodView, primaries: tuple[str, ...]) -> PrimariesEnded
     return PrimariesEnded(
         key=",".join(f"{name}={run.container_id or run.finished_at}" for name, run in ended),
         outcome=Outcome.SUCCESS if all(r.exit_code == 0 for _, r in ended) else Outcome.FAILURE,
-        summary=", ".join(f"{n} exited {r.exit_code} ({r.reason or 'no reason'})" for n, r in ended),
+        summary=", ".join(
+            f"{n} exited {r.exit_code} ({r.reason or 'no reason'})" for n, r in ended
+        ),
     )
 
 
@@ -95,51 +97,94 @@ def _verify(out: _Builder, view: PodView, name: str, record: SidecarRecord) -> N
         return
     out.sidecars[name] = dataclasses.replace(record, verified=True)
     how = f"{name} exited {run.exit_code} after {record.action.describe()}"
-    if record.outcome.matches(run.exit_code):
-        out.actions.append(Report(EventType.NORMAL, Reason.SIDECAR_STOPPED,
-                                  f"{how}, as expected when the primaries' outcome is "
-                                  f"{record.outcome} (expected exit {record.outcome.expected_exit})"))
+    if record.outcome is Outcome.FAILURE and view.restart_policy == "Never":
+        # The pod fails with its primaries whatever the sidecar exits with.
+        out.actions.append(
+            Report(
+                EventType.NORMAL, Reason.SIDECAR_STOPPED, f"{how}; the pod fails with its primaries"
+            )
+        )
+    elif record.outcome.matches(run.exit_code):
+        out.actions.append(
+            Report(
+                EventType.NORMAL,
+                Reason.SIDECAR_STOPPED,
+                f"{how}, as expected when the primaries' outcome is "
+                f"{record.outcome} (expected exit {record.outcome.expected_exit})",
+            )
+        )
     else:
         fix = hints.mismatch_fix(run.exit_code, record.action, record.outcome)
-        out.actions.append(Report(EventType.WARNING, Reason.SIDECAR_EXIT_MISMATCH,
-                                  f"{how}; expected exit {record.outcome.expected_exit} because the "
-                                  f"primaries' outcome is {record.outcome}. Fix: {fix}",
-                                  on_job=True, tally="mismatched"))
+        out.actions.append(
+            Report(
+                EventType.WARNING,
+                Reason.SIDECAR_EXIT_MISMATCH,
+                f"{how}; expected exit {record.outcome.expected_exit} because the "
+                f"primaries' outcome is {record.outcome}. Fix: {fix}",
+                on_job=True,
+                tally="mismatched",
+            )
+        )
 
 
-def _stop_or_wait(out: _Builder, view: PodView, policy: Policy, name: str,
-                  ended: PrimariesEnded, now: float) -> None:
+def _stop_or_wait(
+    out: _Builder, view: PodView, policy: Policy, name: str, *, ended: PrimariesEnded, now: float
+) -> None:
     status, record = view.status(name), out.sidecars.get(name)
     if status.state != "running":
         return
     same_attempt = record is not None and record.attempt_key == ended.key
-    if record is not None and same_attempt and (
-        record.container_id == status.container_id or ended.outcome is Outcome.FAILURE
+    if (
+        record is not None
+        and same_attempt
+        and (record.container_id == status.container_id or ended.outcome is Outcome.FAILURE)
     ):
         # Stopped already: this run, or on failure a run the kubelet restarted in tandem.
-        if record.container_id == status.container_id and not record.overdue_reported \
-                and now - record.acted_at >= policy.grace_seconds:
+        if (
+            record.container_id == status.container_id
+            and not record.overdue_reported
+            and now - record.acted_at >= policy.grace_seconds
+        ):
             out.sidecars[name] = dataclasses.replace(record, overdue_reported=True)
-            out.actions.append(Report(
-                EventType.WARNING, Reason.SIDECAR_STOP_FAILED,
-                f"{name} still runs {policy.grace_seconds:g}s after {record.action.describe()}. "
-                f"Fix: {hints.UNSTOPPABLE_FIXES}", on_job=True))
+            out.actions.append(
+                Report(
+                    EventType.WARNING,
+                    Reason.SIDECAR_STOP_FAILED,
+                    f"{name} still runs {policy.grace_seconds:g}s after "
+                    f"{record.action.describe()}. Fix: {hints.UNSTOPPABLE_FIXES}",
+                    on_job=True,
+                )
+            )
         return
     attempts = record.attempts + 1 if record is not None and same_attempt else 1
     if record is not None and attempts > policy.max_attempts:
         out.gave_up = True
-        out.once(f"loop:{name}", Report(
-            EventType.WARNING, Reason.SIDECAR_STOP_LOOP,
-            f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "
-            f"acting on this pod. Fix: {hints.mismatch_fix(1, record.action, ended.outcome)}",
-            on_job=True))
+        out.once(
+            f"loop:{name}",
+            Report(
+                EventType.WARNING,
+                Reason.SIDECAR_STOP_LOOP,
+                f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "
+                f"acting on this pod. Fix: {hints.mismatch_fix(1, record.action, ended.outcome)}",
+                on_job=True,
+            ),
+        )
         return
     actions = policy.actions_for(name)
     action = actions.on_success if ended.outcome is Outcome.SUCCESS else actions.on_failure
-    out.sidecars[name] = SidecarRecord(ended.key, status.container_id, ended.outcome, action, now,
-                                       attempts)
-    out.actions.append(Stop(name, status.container_id, action, ended.outcome, attempts,
-                            exec_argv(action, view.share_process_namespace)))
+    out.sidecars[name] = SidecarRecord(
+        ended.key, status.container_id, ended.outcome, action, now, attempts
+    )
+    out.actions.append(
+        Stop(
+            name,
+            status.container_id,
+            action,
+            ended.outcome,
+            attempts,
+            exec_argv(action, view.share_process_namespace),
+        )
+    )
     out.actions.append(Recheck(policy.grace_seconds + RECHECK_SLACK))
 
 
@@ -149,11 +194,16 @@ def decide(view: PodView, policy: Policy | None, memory: PodMemory, now: float) 
     if policy is None:
         return out.build()
     if missing := unknown_containers(view, policy):
-        out.once("unknown", Report(
-            EventType.WARNING, Reason.UNKNOWN_CONTAINER,
-            f"{policy.source} names {', '.join(missing)}, but the pod's regular containers are "
-            f"{', '.join(view.containers) or 'none'} (init containers and native sidecars are "
-            "never managed). Fix the container names; Tandem leaves this pod alone until then."))
+        out.once(
+            "unknown",
+            Report(
+                EventType.WARNING,
+                Reason.UNKNOWN_CONTAINER,
+                f"{policy.source} names {', '.join(missing)}, but the pod's regular containers are "
+                f"{', '.join(view.containers) or 'none'} (init containers and native sidecars are "
+                "never managed). Fix the container names; Tandem leaves this pod alone until then.",
+            ),
+        )
         return out.build(policy)
     for name in sidecars_of(view, policy):
         if (record := out.sidecars.get(name)) is not None:
@@ -161,18 +211,27 @@ def decide(view: PodView, policy: Policy | None, memory: PodMemory, now: float) 
     ended = primaries_ended(view, policy.primaries)
     if ended is None or view.terminal or view.deleting or out.gave_up:
         return out.build(policy)
-    if ended.outcome is Outcome.FAILURE and view.restart_policy == "OnFailure" \
-            and policy.on_primary_failure is OnPrimaryFailure.KEEP:
+    if (
+        ended.outcome is Outcome.FAILURE
+        and view.restart_policy == "OnFailure"
+        and policy.on_primary_failure is OnPrimaryFailure.KEEP
+    ):
         return out.build(policy)
     before = len(out.actions)
     for name in sidecars_of(view, policy):
-        _stop_or_wait(out, view, policy, name, ended, now)
+        _stop_or_wait(out, view, policy, name, ended=ended, now=now)
     stops = [a for a in out.actions[before:] if isinstance(a, Stop)]
     if stops:
-        out.once(f"ended:{ended.key}", Report(
-            EventType.NORMAL, Reason.PRIMARIES_FINISHED,
-            f"primaries ended ({ended.summary}): outcome {ended.outcome}; stopping "
-            + ", ".join(f"{s.sidecar} with {s.action.describe()}" for s in stops)
-            + f" ({policy.source})", on_job=True,
-            tally="succeeded" if ended.outcome is Outcome.SUCCESS else "failed"))
+        out.once(
+            f"ended:{ended.key}",
+            Report(
+                EventType.NORMAL,
+                Reason.PRIMARIES_FINISHED,
+                f"primaries ended ({ended.summary}): outcome {ended.outcome}; stopping "
+                + ", ".join(f"{s.sidecar} with {s.action.describe()}" for s in stops)
+                + f" ({policy.source})",
+                on_job=True,
+                tally="succeeded" if ended.outcome is Outcome.SUCCESS else "failed",
+            ),
+        )
     return out.build(policy)

@@ -28,7 +28,10 @@ def exec_argv(action: StopAction, shared_pid_namespace: bool) -> tuple[str, ...]
     post = action.kind == "httpPost"
     wget = f"wget -q -O /dev/null {'--post-data= ' if post else ''}{url}"
     curl = f"curl -fsS -o /dev/null {'-X POST ' if post else ''}{url}"
-    return ("/bin/sh", "-c",
-            f"if command -v wget >/dev/null 2>&1; then {wget}; "
-            f"elif command -v curl >/dev/null 2>&1; then {curl}; "
-            "else echo 'neither wget nor curl in this container' >&2; exit 127; fi")
+    return (
+        "/bin/sh",
+        "-c",
+        f"if command -v wget >/dev/null 2>&1; then {wget}; "
+        f"elif command -v curl >/dev/null 2>&1; then {curl}; "
+        "else echo 'neither wget nor curl in this container' >&2; exit 127; fi",
+    )

@@ -19,8 +19,9 @@ def _once(memory: PodMemory, key: str, report: Report) -> Decision:
     return Decision((report,), dataclasses.replace(memory, reported=memory.reported | {key}))
 
 
-def handle(view: PodView, candidates: Iterable[PolicySource], memory: PodMemory,
-           now: float) -> Decision:
+def handle(
+    view: PodView, candidates: Iterable[PolicySource], memory: PodMemory, now: float
+) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
     Unusable annotations and several matching policies are reported once per pod, not per event.
@@ -28,15 +29,27 @@ def handle(view: PodView, candidates: Iterable[PolicySource], memory: PodMemory,
     try:
         resolution = resolve(view.labels, view.annotations, candidates)
     except PolicyError as error:
-        return _once(memory, "invalid-annotation", Report(
-            EventType.WARNING, Reason.INVALID_ANNOTATION,
-            f"{error}. Tandem leaves this pod alone until the annotation is fixed."))
+        return _once(
+            memory,
+            "invalid-annotation",
+            Report(
+                EventType.WARNING,
+                Reason.INVALID_ANNOTATION,
+                f"{error}. Tandem leaves this pod alone until the annotation is fixed.",
+            ),
+        )
     notes: tuple[Action, ...] = ()
     if resolution.conflict:
-        conflict = _once(memory, "conflict", Report(
-            EventType.WARNING, Reason.POLICY_CONFLICT,
-            f"SidecarPolicies {', '.join(resolution.conflict)} all select this pod; "
-            f"{resolution.conflict[0]} applies (the first by name). Narrow their selectors."))
+        conflict = _once(
+            memory,
+            "conflict",
+            Report(
+                EventType.WARNING,
+                Reason.POLICY_CONFLICT,
+                f"SidecarPolicies {', '.join(resolution.conflict)} all select this pod; "
+                f"{resolution.conflict[0]} applies (the first by name). Narrow their selectors.",
+            ),
+        )
         notes, memory = conflict.actions, conflict.memory
     decision = decide(view, resolution.policy, memory, now)
     return dataclasses.replace(decision, actions=notes + decision.actions)

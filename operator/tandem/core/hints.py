@@ -23,8 +23,10 @@ def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
                 "cloud-sql-proxy's --exit-zero-on-sigterm"
             )
         if exit_code == 137:
-            return ("it was killed (137): give onSuccess an action it exits 0 on, such as a "
-                    "signal it handles or an HTTP shutdown call")
+            return (
+                "it was killed (137): give onSuccess an action it exits 0 on, such as a "
+                "signal it handles or an HTTP shutdown call"
+            )
         return f"give onSuccess an action that makes it exit 0 (it exited {exit_code})"
     return (
         "it exited 0 although the primaries failed, so under restartPolicy OnFailure it will not "

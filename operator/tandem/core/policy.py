@@ -111,9 +111,11 @@ def _sidecar_actions(raw: Any, where: str) -> SidecarActions:
     raw = raw or {}
     return SidecarActions(
         on_success=parse_action(raw["onSuccess"], f"{where}.onSuccess")
-        if "onSuccess" in raw else DEFAULT_STOP,
+        if "onSuccess" in raw
+        else DEFAULT_STOP,
         on_failure=parse_action(raw["onFailure"], f"{where}.onFailure")
-        if "onFailure" in raw else DEFAULT_STOP,
+        if "onFailure" in raw
+        else DEFAULT_STOP,
     )
 
 
@@ -148,7 +150,8 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         actions=actions,
         default_actions=_sidecar_actions(spec.get("defaultAction"), "spec.defaultAction"),
         on_primary_failure=_failure_mode(
-            spec.get("onPrimaryFailure", "RestartTogether"), "spec.onPrimaryFailure"),
+            spec.get("onPrimaryFailure", "RestartTogether"), "spec.onPrimaryFailure"
+        ),
         grace_seconds=float(grace),
         max_attempts=attempts,
     )
@@ -171,7 +174,8 @@ def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Po
         changes["sidecars"] = _split(sidecars)
     if (mode := annotations.get(names.ON_PRIMARY_FAILURE_ANNOTATION)) is not None:
         changes["on_primary_failure"] = _failure_mode(
-            mode, f"annotation {names.ON_PRIMARY_FAILURE_ANNOTATION}")
+            mode, f"annotation {names.ON_PRIMARY_FAILURE_ANNOTATION}"
+        )
     if (grace := annotations.get(names.GRACE_ANNOTATION)) is not None:
         try:
             changes["grace_seconds"] = float(grace)
@@ -191,8 +195,9 @@ class Resolution:
     """Names of every SidecarPolicy that selected the pod, when more than one did."""
 
 
-def resolve(labels: Mapping[str, str], annotations: Mapping[str, str],
-            candidates: Iterable[PolicySource]) -> Resolution:
+def resolve(
+    labels: Mapping[str, str], annotations: Mapping[str, str], candidates: Iterable[PolicySource]
+) -> Resolution:
     """The policy for a pod. Several matching SidecarPolicies: the first by name wins, reported.
 
     Raises PolicyError for annotations that cannot be used.

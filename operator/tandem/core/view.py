@@ -106,9 +106,7 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     labels = dict(meta.get("labels") or {})
-    job_owner = next(
-        (o for o in meta.get("ownerReferences") or () if o.get("kind") == "Job"), None
-    )
+    job_owner = next((o for o in meta.get("ownerReferences") or () if o.get("kind") == "Job"), None)
     return PodView(
         uid=str(meta.get("uid", "")),
         namespace=str(meta.get("namespace", "")),

@@ -12,11 +12,14 @@ REACTION = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 ACTIONS = Counter(
-    "tandem_actions_total", "Stops delivered to sidecars, by method and result.",
+    "tandem_actions_total",
+    "Stops delivered to sidecars, by method and result.",
     ["method", "result"],
 )
 EVENTS = Counter(
-    "tandem_events_total", "Kubernetes Events posted, by reason and type.", ["reason", "type"],
+    "tandem_events_total",
+    "Kubernetes Events posted, by reason and type.",
+    ["reason", "type"],
 )
 WATCHED = Gauge("tandem_pods_watched", "Job pods the operator currently remembers.")
 

@@ -27,7 +27,8 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     config.persistence.finalizer = f"{GROUP}/finalizer"
     config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     config.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+        prefix=GROUP, key="last-handled-configuration"
+    )
     # Non-Job pods never reach the operator: the API server filters them.
     selector = ",".join(s for s in (JOB_NAME_LABEL, settings.pod_selector) if s)
     config.watching.label_selectors["v1", "pods"] = selector
@@ -37,6 +38,9 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     config.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
     config.posting.event_name_prefix = "tandem-"
     config.peering.standalone = settings.standalone
+    # No CRD or namespace scanning: it would need cluster-wide list/watch on both. The CRD must
+    # exist when the operator starts (deploy/ installs it first).
+    config.scanning.disabled = True
     config.execution.max_workers = 32
     return config
 
@@ -61,10 +65,12 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     executor = Executor(load_configuration(settings.kubeconfig))
     reconciler = Reconciler(Stopper(executor, settings))
     metrics.serve(settings.metrics_port)
-    liveness = (f"http://0.0.0.0:{settings.liveness_port}/healthz"
-                if settings.liveness_port else None)
-    scope: dict[str, Any] = ({"clusterwide": True} if settings.clusterwide
-                             else {"namespaces": list(settings.namespaces)})
+    liveness = (
+        f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
+    )
+    scope: dict[str, Any] = (
+        {"clusterwide": True} if settings.clusterwide else {"namespaces": list(settings.namespaces)}
+    )
     logger.info("tandem starting: %s, pod selector %r", scope, settings.pod_selector or "(none)")
     await kopf.operator(
         registry=build_registry(settings, reconciler),

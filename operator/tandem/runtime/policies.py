@@ -17,8 +17,9 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ready_condition(name: str, spec: Mapping[str, Any], generation: int,
-                    previous: Mapping[str, Any] | None) -> dict[str, Any]:
+def ready_condition(
+    name: str, spec: Mapping[str, Any], generation: int, previous: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The Ready condition for SPEC; its transition time moves only when the status changes."""
     try:
         parse_spec(name, spec)
@@ -31,18 +32,22 @@ def ready_condition(name: str, spec: Mapping[str, Any], generation: int,
         status, reason, message = "False", "InvalidSpec", f"{error}; the policy is not used"
     unchanged = previous is not None and previous.get("status") == status
     return {
-        "type": "Ready", "status": status, "reason": reason, "message": message,
+        "type": "Ready",
+        "status": status,
+        "reason": reason,
+        "message": message,
         "observedGeneration": generation,
-        "lastTransitionTime": previous.get("lastTransitionTime") if unchanged and previous
+        "lastTransitionTime": previous.get("lastTransitionTime")
+        if unchanged and previous
         else _now(),
     }
 
 
-def status_patch(name: str, spec: Mapping[str, Any], meta: Mapping[str, Any],
-                 status: Mapping[str, Any]) -> dict[str, Any] | None:
+def status_patch(
+    name: str, spec: Mapping[str, Any], meta: Mapping[str, Any], status: Mapping[str, Any]
+) -> dict[str, Any] | None:
     """The status to write, or None when it is already current (no write, no event storm)."""
-    previous = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"),
-                    None)
+    previous = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
     generation = int(meta.get("generation") or 0)
     condition = ready_condition(name, spec, generation, previous)
     if previous == condition and status.get("observedGeneration") == generation:
@@ -58,5 +63,9 @@ def counters_patch(delta: Mapping[str, int], status: Mapping[str, Any]) -> dict[
     if not any(delta.values()):
         return None
     current = status.get("pods") or {}
-    return {"pods": {key: int(current.get(key, 0)) + int(delta.get(key, 0))
-                     for key in ("handled", "succeeded", "failed", "mismatched")}}
+    return {
+        "pods": {
+            key: int(current.get(key, 0)) + int(delta.get(key, 0))
+            for key in ("handled", "succeeded", "failed", "mismatched")
+        }
+    }

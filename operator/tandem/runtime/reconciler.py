@@ -39,7 +39,8 @@ class Reconciler:
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._rechecks: set[asyncio.Task[None]] = set()
         self.tallies: dict[str, collections.Counter[str]] = collections.defaultdict(
-            collections.Counter)
+            collections.Counter
+        )
         """Per SidecarPolicy name: pods handled, succeeded, failed, mismatched, since the last
         status write."""
 
@@ -54,20 +55,26 @@ class Reconciler:
         for table in (self._memory, self._latest, self._locks):
             table.pop(uid, None)
 
-    async def reconcile(self, body: Mapping[str, Any], candidates: Iterable[PolicySource],
-                        received: float) -> None:
+    async def reconcile(
+        self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: float
+    ) -> None:
         """Handles one watch event for a pod. RECEIVED is when the event reached the operator."""
         view = parse_pod(body)
         self._latest[view.uid] = (body, tuple(candidates))
         async with self._locks[view.uid]:
-            decision = handle(view, self._latest[view.uid][1],
-                              self._memory.get(view.uid, PodMemory()), time.monotonic())
+            decision = handle(
+                view,
+                self._latest[view.uid][1],
+                self._memory.get(view.uid, PodMemory()),
+                time.monotonic(),
+            )
             self._memory[view.uid] = decision.memory
         if decision.actions:
             await self._carry_out(view, decision.actions, decision.policy_name, received)
 
-    async def _carry_out(self, view: PodView, actions: tuple[Action, ...],
-                         policy_name: str | None, received: float) -> None:
+    async def _carry_out(
+        self, view: PodView, actions: tuple[Action, ...], policy_name: str | None, received: float
+    ) -> None:
         stops = [a for a in actions if isinstance(a, Stop)]
         for action in actions:
             if isinstance(action, Report):

@@ -33,15 +33,21 @@ def failure_report(stop: Stop, result: ExecResult) -> Report:
     if result.status == 403:
         fix = "grant the operator's ServiceAccount get and create on pods/exec"
     elif any(marker in lowered for marker in _NO_SHELL):
-        fix = ("the image has no shell or no kill (a distroless image): give the sidecar an exec "
-               "action with a binary it has, an HTTP action, or set shareProcessNamespace: true "
-               "and let a container with a shell deliver it")
+        fix = (
+            "the image has no shell or no kill (a distroless image): give the sidecar an exec "
+            "action with a binary it has, an HTTP action, or set shareProcessNamespace: true "
+            "and let a container with a shell deliver it"
+        )
     elif result.exit_code is not None:
         fix = f"the command exited {result.exit_code}; check that it works in that image"
     else:
         fix = "the API server or kubelet did not complete the exec; Tandem retried with backoff"
-    return Report(EventType.WARNING, Reason.SIDECAR_STOP_FAILED,
-                  f"{what}: {text or 'no output'}. Fix: {fix}", on_job=True)
+    return Report(
+        EventType.WARNING,
+        Reason.SIDECAR_STOP_FAILED,
+        f"{what}: {text or 'no output'}. Fix: {fix}",
+        on_job=True,
+    )
 
 
 class Stopper:
@@ -53,8 +59,9 @@ class Stopper:
         timeout = self._settings.exec_timeout
         try:
             return await asyncio.wait_for(
-                asyncio.to_thread(self._executor.run, view.namespace, view.name, stop.sidecar,
-                                  stop.argv, timeout),
+                asyncio.to_thread(
+                    self._executor.run, view.namespace, view.name, stop.sidecar, stop.argv, timeout
+                ),
                 timeout + 5.0,
             )
         except TimeoutError:
@@ -65,15 +72,28 @@ class Stopper:
         delay = self._settings.exec_backoff
         for attempt in range(1, self._settings.exec_retries + 1):
             result = await self._exec_once(view, stop)
-            logger.info("exec into %s/%s[%s]: %s -> exit %s %s", view.namespace, view.name,
-                        stop.sidecar, stop.action.describe(), result.exit_code, result.error)
+            logger.info(
+                "exec into %s/%s[%s]: %s -> exit %s %s",
+                view.namespace,
+                view.name,
+                stop.sidecar,
+                stop.action.describe(),
+                result.exit_code,
+                result.error,
+            )
             if result.ok:
-                return Report(EventType.NORMAL, Reason.SIDECAR_STOP_SENT,
-                              f"sent {stop.action.describe()} to {stop.sidecar} "
-                              f"(primaries' outcome {stop.outcome}, attempt {stop.attempt})")
+                return Report(
+                    EventType.NORMAL,
+                    Reason.SIDECAR_STOP_SENT,
+                    f"sent {stop.action.describe()} to {stop.sidecar} "
+                    f"(primaries' outcome {stop.outcome}, attempt {stop.attempt})",
+                )
             if result.status == 404:
-                return Report(EventType.NORMAL, Reason.SIDECAR_STOP_SENT,
-                              f"{stop.sidecar} was already gone when Tandem came to stop it")
+                return Report(
+                    EventType.NORMAL,
+                    Reason.SIDECAR_STOP_SENT,
+                    f"{stop.sidecar} was already gone when Tandem came to stop it",
+                )
             if not _transient(result) or attempt == self._settings.exec_retries:
                 return failure_report(stop, result)
             await asyncio.sleep(delay)
