@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import Layout, cluster
+from localcluster import Layout, cluster, supervisor
 
 from .kube import Kube
 
@@ -168,8 +168,17 @@ def operator_rbac(kube: Kube, crd: None) -> None:
 def operator(
     local_cluster: Layout, operator_rbac: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
+    if supervisor.running(local_cluster, "tandem"):
+        demo = local_cluster.pids / "tandem.pid"
+        pytest.fail(
+            f"the demo's operator is running (pid file {demo}); two operators would both "
+            f"act on every pod. Stop it first: kill $(cat {demo})"
+        )
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    running = start_operator(local_cluster, log)
+    # Pods labelled for a private operator (see test_scenarios) are not this one's.
+    running = start_operator(
+        local_cluster, log, "--pod-selector=e2e.tandem.dev/operator notin (private)"
+    )
     yield running
     stop_operator(running)
     print(f"\noperator log: {log}")

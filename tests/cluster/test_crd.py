@@ -1,0 +1,104 @@
+"""The SidecarPolicy CRD rejects bad policies at the real API server, with messages that name the
+field, so a person can fix them without reading Tandem's code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ..kube import Kube
+
+VALID: dict[str, Any] = {
+    "selector": {"matchLabels": {"app": "x"}},
+    "primaryContainers": ["main"],
+    "sidecars": [
+        {
+            "name": "proxy",
+            "onSuccess": {"httpPost": {"port": 9091, "path": "/quitquitquit"}},
+            "onFailure": {"signal": "TERM"},
+        }
+    ],
+}
+
+
+def _policy(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "tandem.dev/v1alpha1",
+        "kind": "SidecarPolicy",
+        "metadata": {"name": "p"},
+        "spec": spec,
+    }
+
+
+INVALID = {
+    "no primaries": ({"selector": {}}, "spec.primaryContainers: Required value"),
+    "empty primaries": (
+        {"selector": {}, "primaryContainers": []},
+        "spec.primaryContainers: Invalid value",
+    ),
+    "two actions at once": (
+        {
+            **VALID,
+            "sidecars": [
+                {"name": "proxy", "onSuccess": {"signal": "TERM", "exec": {"command": ["x"]}}}
+            ],
+        },
+        'spec.sidecars[0].onSuccess: Invalid value: "object": give exactly one of signal, '
+        "exec, httpGet, httpPost",
+    ),
+    "an empty action": (
+        {**VALID, "sidecars": [{"name": "proxy", "onFailure": {}}]},
+        'spec.sidecars[0].onFailure: Invalid value: "object": give exactly one of',
+    ),
+    "unknown signal": (
+        {**VALID, "sidecars": [{"name": "proxy", "onSuccess": {"signal": "STOP"}}]},
+        'spec.sidecars[0].onSuccess.signal: Unsupported value: "STOP"',
+    ),
+    "a primary that is also a sidecar": (
+        {**VALID, "sidecarContainers": ["main"]},
+        "a container cannot be both in primaryContainers and in sidecarContainers",
+    ),
+    "port out of range": (
+        {**VALID, "sidecars": [{"name": "proxy", "onSuccess": {"httpPost": {"port": 70000}}}]},
+        "spec.sidecars[0].onSuccess.httpPost.port: Invalid value: 70000",
+    ),
+    "unknown failure mode": (
+        {**VALID, "onPrimaryFailure": "Sometimes"},
+        'spec.onPrimaryFailure: Unsupported value: "Sometimes"',
+    ),
+    "sidecar entry outside sidecarContainers": (
+        {**VALID, "sidecarContainers": ["other"]},
+        "sidecars[].name must be one of sidecarContainers",
+    ),
+    "In without values": (
+        {**VALID, "selector": {"matchExpressions": [{"key": "app", "operator": "In"}]}},
+        "In and NotIn need values",
+    ),
+    "zero grace": ({**VALID, "gracePeriodSeconds": 0}, "spec.gracePeriodSeconds: Invalid value: 0"),
+    "bad container name": (
+        {**VALID, "primaryContainers": ["Main_1"]},
+        "spec.primaryContainers[0]: Invalid value",
+    ),
+    "duplicate sidecar entries": (
+        {**VALID, "sidecars": [{"name": "proxy"}, {"name": "proxy"}]},
+        'spec.sidecars[1]: Duplicate value: {"name":"proxy"}',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_invalid_policies_are_rejected_naming_the_field(crd: None, ns: Kube, case: str) -> None:
+    spec, message = INVALID[case]
+    done = ns.create(_policy(spec), check=False)
+    assert done.returncode != 0, f"accepted: {case}"
+    assert message in done.stderr, done.stderr
+
+
+def test_a_valid_policy_is_accepted_with_defaults(crd: None, ns: Kube) -> None:
+    ns.create(_policy(VALID))
+    spec = ns.get("sidecarpolicy", "p")["spec"]
+    assert spec["onPrimaryFailure"] == "RestartTogether"
+    assert (spec["gracePeriodSeconds"], spec["maxAttempts"]) == (30, 3)
+    assert ns.run("get", "scp", "p").returncode == 0  # the short name
+    assert "p" in ns.run("get", "tandem").stdout  # the category

@@ -1,0 +1,57 @@
+"""Pure helpers at the edges: the exec error channel, and SidecarPolicy status patches."""
+
+from __future__ import annotations
+
+import json
+
+from tandem.adapters import parse_error_channel
+from tandem.runtime.policies import counters_patch, status_patch
+
+
+def test_error_channel_success_and_exit_codes() -> None:
+    assert parse_error_channel('{"metadata":{},"status":"Success"}') == (0, "")
+    failure = {
+        "status": "Failure",
+        "reason": "NonZeroExitCode",
+        "message": "exit 143",
+        "details": {"causes": [{"reason": "ExitCode", "message": "143"}]},
+    }
+    assert parse_error_channel(json.dumps(failure)) == (143, "")
+
+
+def test_error_channel_without_exit_code_is_an_error() -> None:
+    internal = {
+        "status": "Failure",
+        "reason": "InternalError",
+        "code": 500,
+        "message": 'exec: "/bin/sh": stat /bin/sh: no such file or directory',
+        "details": {"causes": [{"message": "error executing command"}]},
+    }
+    code, error = parse_error_channel(json.dumps(internal))
+    assert code is None and "no such file" in error
+    assert parse_error_channel("")[0] is None
+    assert parse_error_channel("not json")[1].startswith("unreadable")
+
+
+def test_status_patch_writes_only_on_change() -> None:
+    spec = {"selector": {}, "primaryContainers": ["main"]}
+    patch = status_patch("p", spec, {"generation": 2}, {})
+    assert patch is not None
+    [ready] = patch["conditions"]
+    assert (ready["status"], ready["reason"], patch["observedGeneration"]) == ("True", "Valid", 2)
+    assert status_patch("p", spec, {"generation": 2}, patch) is None
+
+
+def test_status_patch_reports_an_unusable_spec() -> None:
+    spec = {"primaryContainers": ["m"], "sidecars": [{"name": "s"}, {"name": "s"}]}
+    patch = status_patch("p", spec, {"generation": 1}, {})
+    assert patch is not None
+    [ready] = patch["conditions"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.sidecars: s listed more than once" in ready["message"]
+
+
+def test_counters_add_to_what_the_status_has() -> None:
+    assert counters_patch({}, {"pods": {"handled": 3}}) is None
+    patch = counters_patch({"handled": 1, "failed": 1}, {"pods": {"handled": 3, "failed": 1}})
+    assert patch == {"pods": {"handled": 4, "succeeded": 0, "failed": 2, "mismatched": 0}}

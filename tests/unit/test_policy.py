@@ -1,0 +1,123 @@
+"""Policies from SidecarPolicy specs and pod annotations, and label selectors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tandem.core import OnPrimaryFailure, PolicyError, PolicySource, StopAction, parse_spec, resolve
+from tandem.core.selector import selector_matches
+
+
+def test_spec_with_per_sidecar_actions() -> None:
+    policy = parse_spec(
+        "p",
+        {
+            "primaryContainers": ["main"],
+            "onPrimaryFailure": "Keep",
+            "gracePeriodSeconds": 5,
+            "sidecars": [
+                {"name": "sql", "onSuccess": {"httpPost": {"port": 9091, "path": "quitquitquit"}}}
+            ],
+        },
+    )
+    assert policy.policy_name == "p" and policy.on_primary_failure is OnPrimaryFailure.KEEP
+    actions = policy.actions_for("sql")
+    assert actions.on_success == StopAction(kind="httpPost", port=9091, path="/quitquitquit")
+    assert actions.on_failure == StopAction(kind="signal", signal="TERM")
+    assert policy.actions_for("other") == policy.default_actions
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({}, "spec.primaryContainers"),
+        ({"primaryContainers": ["m"], "gracePeriodSeconds": 0}, "spec.gracePeriodSeconds"),
+        ({"primaryContainers": ["m"], "maxAttempts": 0}, "spec.maxAttempts"),
+        ({"primaryContainers": ["m"], "onPrimaryFailure": "x"}, "spec.onPrimaryFailure"),
+        (
+            {
+                "primaryContainers": ["m"],
+                "sidecars": [{"name": "s", "onSuccess": {"signal": "STOP"}}],
+            },
+            "spec.sidecars[0].onSuccess.signal",
+        ),
+        (
+            {"primaryContainers": ["m"], "sidecars": [{"name": "s", "onFailure": {}}]},
+            "spec.sidecars[0].onFailure",
+        ),
+        (
+            {"primaryContainers": ["m"], "defaultAction": {"onSuccess": {"httpGet": {"port": 0}}}},
+            "spec.defaultAction.onSuccess.httpGet.port",
+        ),
+    ],
+)
+def test_unusable_specs_name_the_field(spec: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(PolicyError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_spec("p", spec)
+
+
+def test_annotations_override_the_policy_field_by_field() -> None:
+    source = PolicySource(
+        "p",
+        {
+            "selector": {"matchLabels": {"app": "a"}},
+            "primaryContainers": ["main"],
+            "gracePeriodSeconds": 9,
+        },
+    )
+    policy = resolve({"app": "a"}, {"tandem.dev/sidecars": "proxy"}, [source]).policy
+    assert policy is not None
+    assert (policy.primaries, policy.sidecars, policy.grace_seconds) == (("main",), ("proxy",), 9)
+    assert policy.policy_name == "p"
+
+
+def test_no_annotation_and_no_matching_policy_means_unmanaged() -> None:
+    source = PolicySource(
+        "p", {"selector": {"matchLabels": {"app": "a"}}, "primaryContainers": ["main"]}
+    )
+    assert resolve({"app": "b"}, {}, [source]).policy is None
+
+
+def test_first_matching_policy_by_name_wins_and_the_conflict_is_named() -> None:
+    sources = [PolicySource(n, {"selector": {}, "primaryContainers": [n]}) for n in ("b", "a")]
+    resolution = resolve({}, {}, sources)
+    assert resolution.policy is not None and resolution.policy.primaries == ("a",)
+    assert resolution.conflict == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {"tandem.dev/primary": " , "},
+        {"tandem.dev/primary": "main", "tandem.dev/grace-period-seconds": "soon"},
+        {"tandem.dev/primary": "main", "tandem.dev/on-primary-failure": "Never"},
+    ],
+)
+def test_bad_annotations_raise_with_the_key(annotations: dict[str, str]) -> None:
+    with pytest.raises(PolicyError, match="annotation tandem.dev/"):
+        resolve({}, annotations, [])
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "matches"),
+    [
+        (None, {}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
+        (
+            {"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]},
+            {"a": "2"},
+            True,
+        ),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "Bogus"}]}, {"a": "1"}, False),
+    ],
+)
+def test_selectors(
+    selector: dict | None,
+    labels: dict[str, str],  # type: ignore[type-arg]
+    matches: bool,
+) -> None:
+    assert selector_matches(selector, labels) is matches
