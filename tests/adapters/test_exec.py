@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from localcluster import Layout
 
+from localcluster import Layout
 from tandem.adapters import Executor, load_configuration
 
 from ..kube import Kube, all_running

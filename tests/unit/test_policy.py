@@ -94,7 +94,7 @@ def test_first_matching_policy_by_name_wins_and_the_conflict_is_named() -> None:
     ],
 )
 def test_bad_annotations_raise_with_the_key(annotations: dict[str, str]) -> None:
-    with pytest.raises(PolicyError, match="annotation tandem.dev/"):
+    with pytest.raises(PolicyError, match=r"annotation tandem\.dev/"):
         resolve({}, annotations, [])
 
 
