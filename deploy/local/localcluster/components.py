@@ -73,6 +73,13 @@ def _audit_policy(layout: Layout) -> str:
             "rules": [
                 {"level": "Metadata", "users": ["tandem-operator"]},
                 {"level": "Metadata", "userGroups": ["system:serviceaccounts:tandem-system"]},
+                # The kubelet's pod status writes: benchmarks time reactions from them.
+                {
+                    "level": "Metadata",
+                    "users": ["system:node:tandem-node"],
+                    "resources": [{"group": "", "resources": ["pods/status"]}],
+                    "verbs": ["patch"],
+                },
                 {"level": "None"},
             ],
         },
