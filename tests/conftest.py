@@ -25,6 +25,7 @@ from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_TIERS = ("cluster", "adapters", "e2e")
+HELPER_IMAGE = "docker.io/tandem/busybox:local"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -120,6 +121,7 @@ def start_operator(layout: Layout, log: Path, *extra: str) -> Operator:
                 f"--metrics-port={metrics_port}",
                 f"--liveness-port={liveness_port}",
                 "--policy-status-interval=2",
+                f"--helper-image={HELPER_IMAGE}",
                 *extra,
             ],
             stdout=out,

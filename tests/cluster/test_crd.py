@@ -63,6 +63,14 @@ INVALID = {
         {**VALID, "sidecars": [{"name": "proxy", "onSuccess": {"httpPost": {"port": 70000}}}]},
         "spec.sidecars[0].onSuccess.httpPost.port: Invalid value: 70000",
     ),
+    "unknown preset": (
+        {**VALID, "sidecars": [{"name": "proxy", "onSuccess": {"preset": "nginx"}}]},
+        'spec.sidecars[0].onSuccess.preset: Unsupported value: "nginx"',
+    ),
+    "unknown path": (
+        {**VALID, "sidecars": [{"name": "proxy", "path": "Telepathy"}]},
+        'spec.sidecars[0].path: Unsupported value: "Telepathy"',
+    ),
     "unknown failure mode": (
         {**VALID, "onPrimaryFailure": "Sometimes"},
         'spec.onPrimaryFailure: Unsupported value: "Sometimes"',

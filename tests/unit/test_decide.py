@@ -203,7 +203,7 @@ def test_loop_guard_gives_up_after_max_attempts() -> None:
     assert memory.gave_up
 
 
-def test_overdue_sidecar_is_reported_once_after_grace() -> None:
+def test_unstoppable_sidecar_is_reported_once_after_its_ladder() -> None:
     body = pod(
         ["main", "proxy"],
         [status("main", terminated(0, "c1")), status("proxy", running("s1"))],
@@ -212,7 +212,7 @@ def test_overdue_sidecar_is_reported_once_after_grace() -> None:
     d1 = run(body, now=0.0)
     assert run(body, memory=d1.memory, now=29.0).actions == ()
     d3 = run(body, memory=d1.memory, now=31.0)
-    assert [r.reason for r in reports(d3)] == [Reason.SIDECAR_STOP_FAILED]
+    assert [r.reason for r in reports(d3)] == [Reason.SIDECAR_UNSTOPPABLE]
     assert run(body, memory=d3.memory, now=60.0).actions == ()
 
 

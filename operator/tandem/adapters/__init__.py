@@ -1,16 +1,24 @@
 """Adapters: the only code that talks to the Kubernetes API outside kopf.
 
-`kubernetes` (exec, ephemeral containers) and `pykube` (plain reads and deletes) each live behind
-one module here; nothing above this layer imports them.
+`kubernetes` (exec, ephemeral containers) lives behind `kubeclient`, `pykube` (plain reads and
+deletes) behind its own module; nothing above this layer imports either.
 """
 
-from .kube_exec import ExecResult, Executor, parse_error_channel
-from .kubeconfig import connection_parameters, load_configuration
+from .kubeclient import (
+    Executor,
+    HelperAdder,
+    connection_parameters,
+    helper_spec,
+    load_configuration,
+)
+from .results import ExecResult, parse_error_channel
 
 __all__ = [
     "ExecResult",
     "Executor",
+    "HelperAdder",
     "connection_parameters",
+    "helper_spec",
     "load_configuration",
     "parse_error_channel",
 ]

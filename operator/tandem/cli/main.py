@@ -43,6 +43,12 @@ def parser() -> argparse.ArgumentParser:
         help="kubeconfig file (default: $KUBECONFIG, else the service account)",
     )
     run.add_argument(
+        "--helper-image",
+        default=_env("HELPER_IMAGE", ""),
+        help="image of the ephemeral helper for sidecars without a shell (with sh, kill and "
+        "wget); empty turns the helper path off",
+    )
+    run.add_argument(
         "--exec-timeout",
         type=float,
         default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))),
@@ -74,6 +80,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         namespaces=tuple(namespaces),
         pod_selector=args.pod_selector,
         kubeconfig=args.kubeconfig,
+        helper_image=args.helper_image,
         exec_timeout=args.exec_timeout,
         liveness_port=args.liveness_port,
         metrics_port=args.metrics_port,

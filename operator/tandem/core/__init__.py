@@ -4,8 +4,10 @@ A pod dict goes in (`parse_pod`), with the policy that applies (`resolve`); acti
 (`decide`). Everything here is deterministic and property-tested.
 """
 
-from .actions import Action, Outcome, Recheck, Report, Stop
+from .actions import Action, AddHelper, Outcome, Recheck, Report, Stop
 from .decide import Decision, decide, primaries_ended, sidecars_of
+from .delivery import HELPER_NAME, Path
+from .feedback import Delivery, after_delivery
 from .handle import handle
 from .memory import PodMemory, SidecarRecord
 from .names import EventType, Reason
@@ -19,15 +21,19 @@ from .policy import (
     parse_spec,
     resolve,
 )
-from .view import ContainerView, PodView, Termination, parse_pod
+from .view import ContainerView, PodView, RunAs, Termination, parse_pod
 
 __all__ = [
+    "HELPER_NAME",
     "Action",
+    "AddHelper",
     "ContainerView",
     "Decision",
+    "Delivery",
     "EventType",
     "OnPrimaryFailure",
     "Outcome",
+    "Path",
     "PodMemory",
     "PodView",
     "Policy",
@@ -37,10 +43,12 @@ __all__ = [
     "Recheck",
     "Report",
     "Resolution",
+    "RunAs",
     "SidecarRecord",
     "Stop",
     "StopAction",
     "Termination",
+    "after_delivery",
     "decide",
     "handle",
     "parse_pod",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 
+from .delivery import Path
 from .names import EventType, Reason
 from .policy import StopAction
+from .view import RunAs
 
 
 class Outcome(StrEnum):
@@ -30,8 +32,21 @@ class Stop:
     action: StopAction
     outcome: Outcome
     attempt: int
+    step: int
+    """Position of ACTION in the sidecar's escalation ladder, from 0."""
+    path: Path
+    container: str
+    """The container to exec into: the sidecar itself, or Tandem's helper."""
     argv: tuple[str, ...]
-    """The command to exec in the sidecar container that delivers ACTION."""
+    """The command to exec there that delivers ACTION."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AddHelper:
+    """Add Tandem's ephemeral helper container to the pod, targeting TARGET's PID namespace."""
+
+    target: str
+    run_as: RunAs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,4 +69,4 @@ class Recheck:
     after: float
 
 
-Action = Stop | Report | Recheck
+Action = Stop | AddHelper | Report | Recheck

@@ -1,29 +1,55 @@
-"""Commands that deliver a stop action from inside a sidecar's own container (the exec path)."""
+"""How a stop reaches a sidecar: which container Tandem execs into, and the command it runs.
+
+Three paths, chosen per sidecar (`choose_path`), and named in every Event:
+
+- `exec`: into the sidecar's own container. A signal goes to its PID 1, which gets it only if it
+  installed a handler (the kernel drops unhandled signals, KILL included, sent to a PID 1 from
+  inside its own PID namespace).
+- `shared-pid`: the pod has shareProcessNamespace, so PID 1 is the sandbox's pause process and the
+  sidecar's main process is an ordinary one: any signal arrives, KILL included. It is found by its
+  container ID in /proc/PID/cgroup, never confused with pause or another container. The command
+  runs in the sidecar if it has a shell, else in the helper.
+- `helper`: an ephemeral container (Tandem's helper image, busybox) targeting the sidecar, sharing
+  its PID namespace and the pod's network: signals to its PID 1, and HTTP calls to 127.0.0.1, for
+  images without a shell.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from enum import StrEnum
+
 from .policy import StopAction
 
-# With a shared PID namespace, PID 1 is the sandbox's pause process, and killing it ends the pod.
-# The sidecar's main process is then the oldest process in the sidecar's own mount namespace,
-# which is the namespace this exec'd shell runs in.
-_MAIN_PID = (
-    'self=$(readlink /proc/self/ns/mnt); main=""; '
-    "for d in /proc/[0-9]*; do p=${d#/proc/}; "
-    '[ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$self" ] || continue; '
-    'if [ -z "$main" ] || [ "$p" -lt "$main" ]; then main=$p; fi; done; '
-    '[ -n "$main" ] || { echo "no process of this container found" >&2; exit 3; }; '
-)
+HELPER_NAME = "tandem-helper"
 
 
-def exec_argv(action: StopAction, shared_pid_namespace: bool) -> tuple[str, ...]:
-    """The argv to exec in the sidecar container that carries out ACTION."""
-    if action.kind == "exec":
-        return action.command
-    if action.kind == "signal":
-        if shared_pid_namespace:
-            return ("/bin/sh", "-c", _MAIN_PID + f'kill -s {action.signal} "$main"')
-        return ("/bin/sh", "-c", f"kill -s {action.signal} 1")
+class Path(StrEnum):
+    EXEC = "exec"
+    SHARED_PID = "shared-pid"
+    HELPER = "helper"
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    path: Path
+    container: str
+    """The container to exec into: the sidecar, or the helper."""
+    argv: tuple[str, ...]
+
+
+def _main_pid_script(container_id: str) -> str:
+    """Shell that sets $main to the sidecar's main process: the oldest process whose cgroup path
+    holds the sidecar's container ID (cgroupfs and systemd drivers both put it there)."""
+    return (
+        'main=""; for d in /proc/[0-9]*; do p=${d#/proc/}; '
+        f'grep -q "{container_id}" "$d/cgroup" 2>/dev/null || continue; '
+        'if [ -z "$main" ] || [ "$p" -lt "$main" ]; then main=$p; fi; done; '
+        '[ -n "$main" ] || { echo "no process of the sidecar found" >&2; exit 3; }; '
+    )
+
+
+def _http(action: StopAction) -> tuple[str, ...]:
     url = f"http://127.0.0.1:{action.port}{action.path}"
     post = action.kind == "httpPost"
     wget = f"wget -q -O /dev/null {'--post-data= ' if post else ''}{url}"
@@ -35,3 +61,51 @@ def exec_argv(action: StopAction, shared_pid_namespace: bool) -> tuple[str, ...]
         f"elif command -v curl >/dev/null 2>&1; then {curl}; "
         "else echo 'neither wget nor curl in this container' >&2; exit 127; fi",
     )
+
+
+def argv_for(action: StopAction, path: Path, container_id: str) -> tuple[str, ...]:
+    """The command that carries out ACTION on PATH; CONTAINER_ID is the sidecar's running one."""
+    if action.kind == "exec":
+        return action.command
+    if action.kind != "signal":
+        return _http(action)
+    if path is Path.SHARED_PID:
+        bare_id = container_id.split("://", 1)[-1]
+        return ("/bin/sh", "-c", _main_pid_script(bare_id) + f'kill -s {action.signal} "$main"')
+    return ("/bin/sh", "-c", f"kill -s {action.signal} 1")
+
+
+def choose_path(
+    action: StopAction,
+    *,
+    shared_pid: bool,
+    has_shell: bool,
+    helper_enabled: bool,
+    forced: str = "Auto",
+) -> Path | None:
+    """The path for ACTION, or None when none can deliver it (the Event then says why)."""
+    if action.kind == "exec":
+        return Path.EXEC  # Only the sidecar's own container has its binaries.
+    if forced == "Exec":
+        return Path.EXEC
+    if forced == "SharedPID":
+        return Path.SHARED_PID if shared_pid else None
+    if forced == "Helper":
+        return Path.HELPER if helper_enabled else None
+    if shared_pid and action.kind == "signal":
+        return Path.SHARED_PID if has_shell or helper_enabled else None
+    if has_shell:
+        return Path.EXEC
+    return Path.HELPER if helper_enabled else None
+
+
+def can_deliver(action: StopAction, path: Path) -> bool:
+    """KILL (and any signal without a handler) reaches a PID 1 only from outside its namespace."""
+    return not (action.kind == "signal" and action.signal == "KILL" and path is not Path.SHARED_PID)
+
+
+def route(
+    action: StopAction, path: Path, sidecar: str, container_id: str, *, has_shell: bool
+) -> Route:
+    in_helper = path is Path.HELPER or (path is Path.SHARED_PID and not has_shell)
+    return Route(path, HELPER_NAME if in_helper else sidecar, argv_for(action, path, container_id))

@@ -20,7 +20,12 @@ def _once(memory: PodMemory, key: str, report: Report) -> Decision:
 
 
 def handle(
-    view: PodView, candidates: Iterable[PolicySource], memory: PodMemory, now: float
+    view: PodView,
+    candidates: Iterable[PolicySource],
+    memory: PodMemory,
+    now: float,
+    *,
+    helper_enabled: bool = False,
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
@@ -51,5 +56,5 @@ def handle(
             ),
         )
         notes, memory = conflict.actions, conflict.memory
-    decision = decide(view, resolution.policy, memory, now)
+    decision = decide(view, resolution.policy, memory, now, helper_enabled=helper_enabled)
     return dataclasses.replace(decision, actions=notes + decision.actions)

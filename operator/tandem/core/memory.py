@@ -26,8 +26,12 @@ class SidecarRecord:
     acted_at: float
     attempts: int
     """Stops sent for this attempt_key, one per sidecar run."""
+    step: int = 0
+    """Where on the escalation ladder the last stop was."""
+    path: str = "exec"
     verified: bool = False
-    overdue_reported: bool = False
+    exhausted: bool = False
+    """The ladder ran out and the sidecar still ran: reported, no more stops for this run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,10 @@ class PodMemory:
     """Keys of one-off Events already posted."""
     gave_up: bool = False
     """Set by the loop guard: Tandem no longer acts on this pod."""
+    no_shell: frozenset[str] = frozenset()
+    """Sidecars whose image turned out to have no shell (an exec found no /bin/sh)."""
+    helper_target: str | None = None
+    """The sidecar Tandem's helper was added for; at most one helper per pod."""
 
     @property
     def acted(self) -> bool:

@@ -32,10 +32,12 @@ class Reason(StrEnum):
 
     PRIMARIES_FINISHED = "PrimariesFinished"
     SIDECAR_STOP_SENT = "SidecarStopSent"
+    HELPER_ADDED = "HelperAdded"
     SIDECAR_STOPPED = "SidecarStopped"
     SIDECAR_EXIT_MISMATCH = "SidecarExitMismatch"
     SIDECAR_STOP_FAILED = "SidecarStopFailed"
     SIDECAR_STOP_LOOP = "SidecarStopLoop"
+    SIDECAR_UNSTOPPABLE = "SidecarUnstoppable"
     UNKNOWN_CONTAINER = "UnknownContainer"
     INVALID_ANNOTATION = "InvalidAnnotation"
     POLICY_CONFLICT = "PolicyConflict"

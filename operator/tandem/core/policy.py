@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from . import names
+from .presets import PRESETS
 from .selector import selector_matches
 
 
@@ -29,11 +30,12 @@ class StopAction:
     """How to stop one sidecar: a signal, a command, or an HTTP call made inside its container."""
 
     kind: str
-    """`signal`, `exec`, `httpGet` or `httpPost`."""
+    """`signal`, `exec`, `httpGet` or `httpPost` (a preset is an httpPost)."""
     signal: str = ""
     command: tuple[str, ...] = ()
     port: int = 0
     path: str = ""
+    preset: str = ""
 
     def describe(self) -> str:
         if self.kind == "signal":
@@ -41,10 +43,12 @@ class StopAction:
         if self.kind == "exec":
             return "exec " + " ".join(self.command)
         verb = "GET" if self.kind == "httpGet" else "POST"
-        return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}"
+        named = f" ({self.preset} preset)" if self.preset else ""
+        return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}{named}"
 
 
 DEFAULT_STOP = StopAction(kind="signal", signal="TERM")
+KILL = StopAction(kind="signal", signal="KILL")
 SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
 
 
@@ -52,6 +56,17 @@ SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
 class SidecarActions:
     on_success: StopAction = DEFAULT_STOP
     on_failure: StopAction = DEFAULT_STOP
+    escalate_success: tuple[StopAction, ...] = ()
+    """Tried in order while the sidecar still runs after each grace period. None by default on
+    success: KILL gives 137, which fails the pod and makes the Job re-run succeeded work."""
+    escalate_failure: tuple[StopAction, ...] = (KILL,)
+    path: str = "Auto"
+    """`Auto`, `Exec`, `SharedPID` or `Helper`: see `delivery`."""
+
+    def ladder(self, success: bool) -> tuple[StopAction, ...]:
+        if success:
+            return (self.on_success, *self.escalate_success)
+        return (self.on_failure, *self.escalate_failure)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +102,13 @@ def _split(value: str) -> tuple[str, ...]:
 
 def parse_action(raw: Any, where: str) -> StopAction:
     if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise PolicyError(f"{where}: give exactly one of signal, exec, httpGet, httpPost")
+        raise PolicyError(f"{where}: give exactly one of signal, exec, httpGet, httpPost, preset")
     kind, value = next(iter(raw.items()))
+    if kind == "preset":
+        if value not in PRESETS:
+            raise PolicyError(f"{where}.preset: {value!r} is not one of {sorted(PRESETS)}")
+        preset = PRESETS[value]
+        return StopAction(kind="httpPost", port=preset.port, path=preset.path, preset=value)
     if kind == "signal":
         signal = str(value).upper().removeprefix("SIG")
         if signal not in SIGNALS:
@@ -104,11 +124,23 @@ def parse_action(raw: Any, where: str) -> StopAction:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise PolicyError(f"{where}.{kind}.port: give a port number from 1 to 65535")
         return StopAction(kind=kind, port=port, path=path if path.startswith("/") else "/" + path)
-    raise PolicyError(f"{where}: unknown action {kind!r}; use signal, exec, httpGet or httpPost")
+    raise PolicyError(
+        f"{where}: unknown action {kind!r}; use signal, exec, httpGet, httpPost or preset"
+    )
+
+
+def _steps(raw: Any, where: str, default: tuple[StopAction, ...]) -> tuple[StopAction, ...]:
+    if raw is None:
+        return default
+    return tuple(parse_action(step, f"{where}[{i}]") for i, step in enumerate(raw))
 
 
 def _sidecar_actions(raw: Any, where: str) -> SidecarActions:
     raw = raw or {}
+    escalation = raw.get("escalation") or {}
+    path = str(raw.get("path", "Auto"))
+    if path not in ("Auto", "Exec", "SharedPID", "Helper"):
+        raise PolicyError(f"{where}.path: {path!r} is not Auto, Exec, SharedPID or Helper")
     return SidecarActions(
         on_success=parse_action(raw["onSuccess"], f"{where}.onSuccess")
         if "onSuccess" in raw
@@ -116,6 +148,11 @@ def _sidecar_actions(raw: Any, where: str) -> SidecarActions:
         on_failure=parse_action(raw["onFailure"], f"{where}.onFailure")
         if "onFailure" in raw
         else DEFAULT_STOP,
+        escalate_success=_steps(escalation.get("onSuccess"), f"{where}.escalation.onSuccess", ()),
+        escalate_failure=_steps(
+            escalation.get("onFailure"), f"{where}.escalation.onFailure", (KILL,)
+        ),
+        path=path,
     )
 
 

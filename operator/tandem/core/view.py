@@ -44,6 +44,17 @@ class ContainerView:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunAs:
+    """A container's effective user, from its securityContext over the pod's. The helper runs as
+    the same user: signalling another user's process needs a capability that Pod Security
+    "restricted" forbids."""
+
+    user: int | None = None
+    group: int | None = None
+    non_root: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class PodView:
     uid: str
     namespace: str
@@ -61,6 +72,10 @@ class PodView:
     statuses: Mapping[str, ContainerView]
     job_name: str | None
     job_uid: str | None
+    ephemeral: Mapping[str, ContainerView] = dataclasses.field(default_factory=dict)
+    """Statuses of ephemeral containers, Tandem's helper among them once added."""
+    ephemeral_names: tuple[str, ...] = ()
+    run_as: Mapping[str, RunAs] = dataclasses.field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -101,6 +116,15 @@ def _names(items: Any) -> tuple[str, ...]:
     return tuple(str(c.get("name", "")) for c in items or () if isinstance(c, Mapping))
 
 
+def _run_as(pod_context: Mapping[str, Any], container: Mapping[str, Any]) -> RunAs:
+    own = container.get("securityContext") or {}
+
+    def pick(key: str) -> Any:
+        return own.get(key, pod_context.get(key))
+
+    return RunAs(user=pick("runAsUser"), group=pick("runAsGroup"), non_root=pick("runAsNonRoot"))
+
+
 def parse_pod(body: Mapping[str, Any]) -> PodView:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -122,4 +146,13 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
         statuses={c.name: c for c in map(_container, status.get("containerStatuses") or ())},
         job_name=(job_owner or {}).get("name") or labels.get(JOB_NAME_LABEL),
         job_uid=(job_owner or {}).get("uid"),
+        ephemeral={
+            c.name: c for c in map(_container, status.get("ephemeralContainerStatuses") or ())
+        },
+        ephemeral_names=_names(spec.get("ephemeralContainers")),
+        run_as={
+            str(c.get("name", "")): _run_as(spec.get("securityContext") or {}, c)
+            for c in spec.get("containers") or ()
+            if isinstance(c, Mapping)
+        },
     )

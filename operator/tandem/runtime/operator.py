@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from tandem.adapters import Executor, connection_parameters, load_configuration
+from tandem.adapters import Executor, HelperAdder, connection_parameters, load_configuration
 from tandem.core.names import GROUP, JOB_NAME_LABEL
 
 from . import handlers, metrics
@@ -62,8 +62,9 @@ def build_registry(settings: Settings, reconciler: Reconciler) -> kopf.OperatorR
 
 async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> None:
     """Runs the operator until STOP_FLAG is set or a signal arrives."""
-    executor = Executor(load_configuration(settings.kubeconfig))
-    reconciler = Reconciler(Stopper(executor, settings))
+    configuration = load_configuration(settings.kubeconfig)
+    helper = HelperAdder(configuration, settings.helper_image) if settings.helper_image else None
+    reconciler = Reconciler(Stopper(Executor(configuration), helper, settings))
     metrics.serve(settings.metrics_port)
     liveness = (
         f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None

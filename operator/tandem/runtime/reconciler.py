@@ -15,12 +15,15 @@ from typing import Any
 
 from tandem.core import (
     Action,
+    AddHelper,
+    Delivery,
     PodMemory,
     PodView,
     PolicySource,
     Recheck,
     Report,
     Stop,
+    after_delivery,
     handle,
     parse_pod,
 )
@@ -67,6 +70,7 @@ class Reconciler:
                 self._latest[view.uid][1],
                 self._memory.get(view.uid, PodMemory()),
                 time.monotonic(),
+                helper_enabled=self._stopper.helper_enabled,
             )
             self._memory[view.uid] = decision.memory
         if decision.actions:
@@ -81,12 +85,34 @@ class Reconciler:
                 self._report(view, action, policy_name)
             elif isinstance(action, Recheck):
                 self._schedule_recheck(view.uid, action.after)
+            elif isinstance(action, AddHelper):
+                # The helper's own watch event (it runs) brings the pod back to decide().
+                self._report(view, await self._stopper.add_helper(view, action), policy_name)
         if stops:
-            metrics.observe_reaction(time.monotonic() - received)
+            reaction = time.monotonic() - received
+            metrics.observe_reaction(reaction)
+            logger.info(
+                "pod %s/%s: stopping %s, %.1f ms after the watch event",
+                view.namespace,
+                view.name,
+                ", ".join(s.sidecar for s in stops),
+                reaction * 1000,
+            )
             results = await asyncio.gather(*(self._stopper.deliver(view, s) for s in stops))
-            for stop, report in zip(stops, results, strict=True):
-                metrics.count_action(stop.action.kind, report.reason.value)
-                self._report(view, report, policy_name)
+            for stop, (report, delivery) in zip(stops, results, strict=True):
+                metrics.count_action(stop.path.value, delivery.value)
+                if report is not None:
+                    self._report(view, report, policy_name)
+                await self._learn(view.uid, stop, delivery)
+
+    async def _learn(self, uid: str, stop: Stop, delivery: Delivery) -> None:
+        """Folds what a delivery taught into the pod's memory; a sidecar without a shell is
+        looked at again at once, so the next path is tried without waiting for an event."""
+        async with self._locks[uid]:
+            if uid in self._memory:
+                self._memory[uid] = after_delivery(self._memory[uid], stop, delivery)
+        if delivery is Delivery.NO_SHELL:
+            self._schedule_recheck(uid, 0.0)
 
     def _report(self, view: PodView, report: Report, policy_name: str | None) -> None:
         events.post(view, report)

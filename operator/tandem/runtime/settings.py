@@ -16,6 +16,10 @@ class Settings:
     kubeconfig: str | None = None
     """A kubeconfig file; None uses $KUBECONFIG, then the pod's service account."""
 
+    helper_image: str = ""
+    """Image of the ephemeral helper for sidecars without a shell (busybox or similar, with sh,
+    kill and wget). Empty: the helper path is off, and RBAC needs no pods/ephemeralcontainers."""
+
     exec_timeout: float = 10.0
     """Seconds one exec into a sidecar may take, connection included."""
 

@@ -1,12 +1,14 @@
-"""Carries out a `Stop` by exec into the sidecar, off the event loop, with bounded retries."""
+"""Carries out Stops (exec into the sidecar or the helper) and AddHelper, off the event loop, with
+bounded retries, and says how each went: the Event to post, and what the core should learn."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-from tandem.adapters import ExecResult, Executor
-from tandem.core import EventType, PodView, Reason, Report, Stop
+from tandem.adapters import ExecResult, Executor, HelperAdder
+from tandem.core import AddHelper, Delivery, EventType, PodView, Reason, Report, Stop
 
 from .settings import Settings
 
@@ -15,87 +17,109 @@ logger = logging.getLogger("tandem.stopper")
 _NO_SHELL = ("no such file or directory", "executable file not found", "not found in $path")
 
 
+def _no_shell(result: ExecResult) -> bool:
+    text = f"{result.error} {result.stderr}".lower()
+    return result.exit_code is None and any(marker in text for marker in _NO_SHELL)
+
+
 def _transient(result: ExecResult) -> bool:
     """Worth another try: throttling, a server error, a timeout or a dropped connection."""
-    if result.exit_code is not None:
+    if result.exit_code is not None or _no_shell(result):
         return False
-    if result.status:
-        return result.status in (429, 500, 502, 503, 504)
-    lowered = result.error.lower()
-    return not any(marker in lowered for marker in _NO_SHELL)
+    return result.status in (0, 429, 500, 502, 503, 504)
 
 
-def failure_report(stop: Stop, result: ExecResult) -> Report:
-    """A Warning that says why the stop could not be delivered, and what to do about it."""
-    what = f"could not deliver {stop.action.describe()} to {stop.sidecar}"
-    text = f"{result.error} {result.stderr}".strip()
-    lowered = text.lower()
+def _fix(result: ExecResult, verb: str) -> str:
     if result.status == 403:
-        fix = "grant the operator's ServiceAccount get and create on pods/exec"
-    elif any(marker in lowered for marker in _NO_SHELL):
-        fix = (
-            "the image has no shell or no kill (a distroless image): give the sidecar an exec "
-            "action with a binary it has, an HTTP action, or set shareProcessNamespace: true "
-            "and let a container with a shell deliver it"
-        )
-    elif result.exit_code is not None:
-        fix = f"the command exited {result.exit_code}; check that it works in that image"
-    else:
-        fix = "the API server or kubelet did not complete the exec; Tandem retried with backoff"
-    return Report(
-        EventType.WARNING,
-        Reason.SIDECAR_STOP_FAILED,
-        f"{what}: {text or 'no output'}. Fix: {fix}",
-        on_job=True,
-    )
+        return f"grant the operator's ServiceAccount {verb}"
+    if result.exit_code is not None:
+        return f"the command exited {result.exit_code}; check that it works in that image"
+    if _no_shell(result):
+        return "the container has no /bin/sh or kill; enable Tandem's helper (--helper-image)"
+    return "the API server or the kubelet did not complete the call; Tandem retried with backoff"
 
 
 class Stopper:
-    def __init__(self, executor: Executor, settings: Settings) -> None:
+    def __init__(self, executor: Executor, helper: HelperAdder | None, settings: Settings) -> None:
         self._executor = executor
+        self._helper = helper
         self._settings = settings
 
-    async def _exec_once(self, view: PodView, stop: Stop) -> ExecResult:
-        timeout = self._settings.exec_timeout
-        try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(
-                    self._executor.run, view.namespace, view.name, stop.sidecar, stop.argv, timeout
-                ),
-                timeout + 5.0,
-            )
-        except TimeoutError:
-            return ExecResult(None, error=f"the command did not finish in {timeout:g}s")
+    @property
+    def helper_enabled(self) -> bool:
+        return self._helper is not None
 
-    async def deliver(self, view: PodView, stop: Stop) -> Report:
-        """Delivers STOP; returns the Event to post: SidecarStopSent or SidecarStopFailed."""
-        delay = self._settings.exec_backoff
+    async def _call(self, call: Callable[[float], ExecResult]) -> ExecResult:
+        """CALL with the exec deadline, retried with exponential backoff while transient."""
+        timeout, delay = self._settings.exec_timeout, self._settings.exec_backoff
         for attempt in range(1, self._settings.exec_retries + 1):
-            result = await self._exec_once(view, stop)
-            logger.info(
-                "exec into %s/%s[%s]: %s -> exit %s %s",
-                view.namespace,
-                view.name,
-                stop.sidecar,
-                stop.action.describe(),
-                result.exit_code,
-                result.error,
-            )
-            if result.ok:
-                return Report(
-                    EventType.NORMAL,
-                    Reason.SIDECAR_STOP_SENT,
-                    f"sent {stop.action.describe()} to {stop.sidecar} "
-                    f"(primaries' outcome {stop.outcome}, attempt {stop.attempt})",
-                )
-            if result.status == 404:
-                return Report(
-                    EventType.NORMAL,
-                    Reason.SIDECAR_STOP_SENT,
-                    f"{stop.sidecar} was already gone when Tandem came to stop it",
-                )
+            try:
+                result = await asyncio.wait_for(asyncio.to_thread(call, timeout), timeout + 5.0)
+            except TimeoutError:
+                result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
             if not _transient(result) or attempt == self._settings.exec_retries:
-                return failure_report(stop, result)
+                return result
             await asyncio.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    async def deliver(self, view: PodView, stop: Stop) -> tuple[Report | None, Delivery]:
+        """Runs STOP's command; returns the Event to post (if any) and how it went."""
+        result = await self._call(
+            lambda timeout: self._executor.run(
+                view.namespace, view.name, stop.container, stop.argv, timeout
+            )
+        )
+        logger.info(
+            "exec into %s/%s[%s] for %s: %s via %s -> exit %s %s",
+            view.namespace,
+            view.name,
+            stop.container,
+            stop.sidecar,
+            stop.action.describe(),
+            stop.path,
+            result.exit_code,
+            result.error,
+        )
+        if result.ok:
+            return Report(
+                EventType.NORMAL,
+                Reason.SIDECAR_STOP_SENT,
+                f"sent {stop.action.describe()} to {stop.sidecar} via {stop.path} "
+                f"(primaries' outcome {stop.outcome}, attempt {stop.attempt}, "
+                f"step {stop.step + 1})",
+            ), Delivery.DELIVERED
+        if result.status == 404:
+            return None, Delivery.GONE
+        if _no_shell(result) and stop.container == stop.sidecar:
+            return None, Delivery.NO_SHELL  # The core picks another path and says so.
+        text = f"{result.error} {result.stderr}".strip() or "no output"
+        return Report(
+            EventType.WARNING,
+            Reason.SIDECAR_STOP_FAILED,
+            f"could not deliver {stop.action.describe()} to {stop.sidecar} via "
+            f"{stop.path}: {text}. Fix: {_fix(result, 'get and create on pods/exec')}",
+            on_job=True,
+        ), Delivery.FAILED
+
+    async def add_helper(self, view: PodView, add: AddHelper) -> Report:
+        helper = self._helper
+        if helper is None:
+            raise AssertionError("the core asks for the helper only when it is enabled")
+        result = await self._call(
+            lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout)
+        )
+        if result.ok:
+            return Report(
+                EventType.NORMAL,
+                Reason.HELPER_ADDED,
+                f"added ephemeral container tandem-helper ({helper.image}) targeting "
+                f"{add.target}, to stop sidecars that have no shell",
+            )
+        return Report(
+            EventType.WARNING,
+            Reason.SIDECAR_STOP_FAILED,
+            f"could not add the helper container for {add.target}: {result.error}. "
+            f"Fix: {_fix(result, 'patch on pods/ephemeralcontainers')}",
+            on_job=True,
+        )

@@ -1,0 +1,159 @@
+"""The kubernetes client, and only here: configuration, exec into containers, and the ephemeral
+helper container.
+
+`stream()` swaps a method on the ApiClient it is given, so every call gets a fresh ApiClient;
+sharing one between threads races. Every call has a deadline and blocks: the runtime runs them off
+the event loop. Ephemeral containers can be added but never removed or changed, so the helper is
+added once per pod and reused.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
+
+from tandem.core import HELPER_NAME, RunAs
+
+from .results import OUTPUT_LIMIT, ExecResult, parse_error_channel, status_of_handshake
+
+
+def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
+    """A client configuration from KUBECONFIG (or the argument), else from the service account."""
+    configuration = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path:
+        config.load_kube_config(config_file=path, client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    return configuration
+
+
+def connection_parameters(kubeconfig: str | None = None) -> dict[str, Any]:
+    """What kopf's ConnectionInfo needs, read with the same loader the exec adapter uses."""
+    configuration = load_configuration(kubeconfig)
+    header = (
+        configuration.get_api_key_with_prefix("BearerToken")
+        or configuration.get_api_key_with_prefix("authorization")
+        or ""
+    )
+    scheme, _, token = header.partition(" ") if " " in header else ("", "", header)
+    return {
+        "server": configuration.host,
+        "ca_path": configuration.ssl_ca_cert,
+        "insecure": not configuration.verify_ssl,
+        "scheme": scheme or None,
+        "token": token or None,
+        "certificate_path": configuration.cert_file,
+        "private_key_path": configuration.key_file,
+    }
+
+
+class Executor:
+    """Runs commands in containers. Blocking: the runtime calls it off the event loop."""
+
+    def __init__(self, configuration: client.Configuration) -> None:
+        self._configuration = configuration
+
+    def run(
+        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
+    ) -> ExecResult:
+        deadline = time.monotonic() + timeout
+        with client.ApiClient(self._configuration) as api_client:
+            try:
+                ws = stream(
+                    client.CoreV1Api(api_client).connect_get_namespaced_pod_exec,
+                    pod,
+                    namespace,
+                    container=container,
+                    command=list(argv),
+                    stdin=False,
+                    stdout=True,
+                    stderr=True,
+                    tty=False,
+                    _preload_content=False,
+                    _request_timeout=timeout,
+                )
+            except ApiException as error:
+                reason = str(error.reason or error).strip()
+                return ExecResult(
+                    None, error=reason, status=status_of_handshake(int(error.status or 0), reason)
+                )
+            try:
+                # The client connects without a socket timeout; reads get the deadline at least.
+                if ws.sock is not None:
+                    ws.sock.settimeout(timeout)
+                while ws.is_open() and time.monotonic() < deadline:
+                    ws.update(timeout=max(0.0, deadline - time.monotonic()))
+                if ws.is_open():
+                    return ExecResult(None, error=f"the command did not finish in {timeout:g}s")
+                code, error_text = parse_error_channel(ws.read_channel(ERROR_CHANNEL))
+                return ExecResult(
+                    code,
+                    stdout=ws.read_channel(STDOUT_CHANNEL)[:OUTPUT_LIMIT],
+                    stderr=ws.read_channel(STDERR_CHANNEL)[:OUTPUT_LIMIT],
+                    error=error_text,
+                )
+            finally:
+                ws.close()
+
+
+HELPER_LIFETIME_SECONDS = 3600
+
+
+def helper_spec(target: str, image: str, run_as: RunAs) -> dict[str, Any]:
+    """The helper passes Pod Security "restricted": no privilege, no capabilities, the runtime's
+    seccomp profile, and the sidecar's own user, which is what lets it signal the sidecar."""
+    security: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    for key, value in (
+        ("runAsUser", run_as.user),
+        ("runAsGroup", run_as.group),
+        ("runAsNonRoot", run_as.non_root),
+    ):
+        if value is not None:
+            security[key] = value
+    return {
+        "name": HELPER_NAME,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sleep", str(HELPER_LIFETIME_SECONDS)],
+        "targetContainerName": target,
+        "securityContext": security,
+        "terminationMessagePolicy": "File",
+    }
+
+
+class HelperAdder:
+    """Blocking: the runtime calls it off the event loop."""
+
+    def __init__(self, configuration: client.Configuration, image: str) -> None:
+        self._configuration = configuration
+        self.image = image
+
+    def add(
+        self, namespace: str, pod: str, target: str, run_as: RunAs, timeout: float
+    ) -> ExecResult:
+        """Adds the helper; the result's exit_code is 0 on success (ExecResult keeps one shape
+        for every call the stopper makes)."""
+        body = {"spec": {"ephemeralContainers": [helper_spec(target, self.image, run_as)]}}
+        with client.ApiClient(self._configuration) as api_client:
+            try:
+                client.CoreV1Api(api_client).patch_namespaced_pod_ephemeralcontainers(
+                    pod,
+                    namespace,
+                    body,
+                    _request_timeout=timeout,
+                    _content_type="application/strategic-merge-patch+json",
+                )
+            except ApiException as error:
+                return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
+        return ExecResult(0)

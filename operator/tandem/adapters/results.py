@@ -1,0 +1,60 @@
+"""What an exec (or another call into a pod) came to: plain data, and the error-channel parser.
+
+The exit code comes from the exec's error channel (channel 3): the kubelet writes a Status there.
+The client's own `returncode` raises on statuses without causes, so Tandem parses it itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+OUTPUT_LIMIT = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecResult:
+    exit_code: int | None
+    """The command's exit code; None when it could not be run or did not finish in time."""
+    stdout: str = ""
+    stderr: str = ""
+    error: str = ""
+    """Why the command did not run to completion: empty when exit_code is set."""
+    status: int = 0
+    """The HTTP status of a refused exec (403, 404, 429, 500, ...), else 0."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def parse_error_channel(raw: str) -> tuple[int | None, str]:
+    """(exit code, error) from the Status object that the kubelet writes on channel 3."""
+    if not raw.strip():
+        return None, "the exec stream closed without a status"
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        return None, f"unreadable exec status: {raw[:200]}"
+    if status.get("status") == "Success":
+        return 0, ""
+    for cause in (status.get("details") or {}).get("causes") or ():
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message")), ""
+            except (TypeError, ValueError):
+                break
+    return None, str(status.get("message") or raw[:200])
+
+
+def status_of_handshake(status: int, reason: str) -> int:
+    """The HTTP status of a failed exec handshake: the client reports it only inside its reason
+    ('Handshake status 403 Forbidden')."""
+    if status:
+        return status
+    words = reason.split()
+    for before, word in itertools.pairwise(words):
+        if before == "status" and word.isdigit():
+            return int(word)
+    return 0

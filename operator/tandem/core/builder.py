@@ -1,0 +1,40 @@
+"""The scratchpad of one `decide` call: the actions so far and the memory being updated."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .actions import Action, Report
+from .memory import PodMemory, SidecarRecord
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    actions: tuple[Action, ...]
+    memory: PodMemory
+    policy_name: str | None = None
+    """The SidecarPolicy that applied, if any: its status counts what the actions report."""
+
+
+class Builder:
+    def __init__(self, memory: PodMemory) -> None:
+        self.actions: list[Action] = []
+        self.sidecars: dict[str, SidecarRecord] = dict(memory.sidecars)
+        self.reported = set(memory.reported)
+        self.gave_up = memory.gave_up
+        self.no_shell = memory.no_shell
+        self.helper_target = memory.helper_target
+
+    def add(self, action: Action) -> None:
+        self.actions.append(action)
+
+    def once(self, key: str, report: Report) -> None:
+        if key not in self.reported:
+            self.reported.add(key)
+            self.actions.append(report)
+
+    def build(self, policy_name: str | None = None) -> Decision:
+        memory = PodMemory(
+            self.sidecars, frozenset(self.reported), self.gave_up, self.no_shell, self.helper_target
+        )
+        return Decision(tuple(self.actions), memory, policy_name)

@@ -1,0 +1,161 @@
+"""Stopping one sidecar: the first stop, escalation along its ladder, the helper, the loop guard.
+
+Each stop is remembered with the sidecar run it targeted, so a run is stopped once per ladder step,
+and a step is taken only after the grace period of the one before has passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from . import hints
+from .actions import AddHelper, Outcome, Recheck, Report, Stop
+from .builder import Builder
+from .delivery import HELPER_NAME, Path, can_deliver, choose_path, route
+from .memory import SidecarRecord
+from .names import EventType, Reason
+from .policy import Policy
+from .view import PodView, RunAs
+
+RECHECK_SLACK = 1.0
+"""Seconds after the grace period at which a silent sidecar is looked at again."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    view: PodView
+    policy: Policy
+    attempt_key: str
+    outcome: Outcome
+    now: float
+    helper_enabled: bool
+
+
+def _helper_state(ctx: Context) -> str:
+    return ctx.view.ephemeral[HELPER_NAME].state if HELPER_NAME in ctx.view.ephemeral else ""
+
+
+def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) -> str:
+    """Sends the first deliverable step from STEP on. Returns `sent`, `waiting` (for the helper
+    to start), or a reason why nothing on the ladder can reach the sidecar."""
+    actions = ctx.policy.actions_for(name)
+    ladder = actions.ladder(ctx.outcome is Outcome.SUCCESS)
+    status = ctx.view.status(name)
+    has_shell = name not in out.no_shell
+    why = "its ladder has no further step"
+    for index in range(step, len(ladder)):
+        action = ladder[index]
+        path = choose_path(
+            action,
+            shared_pid=ctx.view.share_process_namespace,
+            has_shell=has_shell,
+            helper_enabled=ctx.helper_enabled,
+            forced=actions.path,
+        )
+        if path is None:
+            why = (
+                f"{action.describe()} needs a shell in the sidecar or Tandem's helper, and the "
+                "image has none while the helper is disabled"
+                if not has_shell
+                else f"path {actions.path} is not possible for this pod"
+            )
+            continue
+        if not can_deliver(action, path):
+            why = (
+                f"{action.describe()} cannot reach a PID 1 from inside its PID namespace "
+                "(the pod has no shareProcessNamespace)"
+            )
+            continue
+        via = route(action, path, name, status.container_id, has_shell=has_shell)
+        if via.container == HELPER_NAME:
+            pid_bound = path is Path.HELPER and action.kind == "signal"
+            if out.helper_target is None:
+                out.helper_target = name
+                out.add(AddHelper(name, ctx.view.run_as.get(name) or RunAs()))
+                return "waiting"
+            if pid_bound and out.helper_target != name:
+                why = f"Tandem's helper is in {out.helper_target}'s PID namespace, not {name}'s"
+                continue
+            if _helper_state(ctx) != "running":
+                return "waiting"  # Its watch event brings us back here.
+        out.sidecars[name] = SidecarRecord(
+            ctx.attempt_key,
+            status.container_id,
+            ctx.outcome,
+            action,
+            ctx.now,
+            attempts,
+            step=index,
+            path=path.value,
+        )
+        out.add(
+            Stop(
+                name,
+                status.container_id,
+                action,
+                ctx.outcome,
+                attempts,
+                index,
+                path,
+                via.container,
+                via.argv,
+            )
+        )
+        out.add(Recheck(ctx.policy.grace_seconds + RECHECK_SLACK))
+        return "sent"
+    return why
+
+
+def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:
+    out.once(
+        f"unstoppable:{name}:{container_id}",
+        Report(
+            EventType.WARNING,
+            Reason.SIDECAR_UNSTOPPABLE,
+            f"Tandem cannot stop {name}{after}: {cause}. It stops trying; the sweeper's policy "
+            f"decides what happens to the pod. Fix: {hints.UNSTOPPABLE_FIXES}",
+            on_job=True,
+        ),
+    )
+
+
+def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
+    status, record = ctx.view.status(name), out.sidecars.get(name)
+    if status.state != "running":
+        return
+    same_attempt = record is not None and record.attempt_key == ctx.attempt_key
+    if (
+        record is not None
+        and same_attempt
+        and (record.container_id == status.container_id or ctx.outcome is Outcome.FAILURE)
+    ):
+        # Stopped already: this run, or on failure a run the kubelet restarted in tandem.
+        overdue = ctx.now - record.acted_at >= ctx.policy.grace_seconds
+        if record.container_id == status.container_id and overdue and not record.exhausted:
+            result = _send(out, ctx, name, step=record.step + 1, attempts=record.attempts)
+            if result not in ("sent", "waiting"):
+                out.sidecars[name] = dataclasses.replace(record, exhausted=True)
+                after = (
+                    f" (still running {ctx.policy.grace_seconds:g}s after "
+                    f"{record.action.describe()} via {record.path})"
+                )
+                _unstoppable(out, name, status.container_id, result, after)
+        return
+    attempts = record.attempts + 1 if record is not None and same_attempt else 1
+    if record is not None and attempts > ctx.policy.max_attempts:
+        out.gave_up = True
+        fix = hints.mismatch_fix(1, record.action, ctx.outcome)
+        out.once(
+            f"loop:{name}",
+            Report(
+                EventType.WARNING,
+                Reason.SIDECAR_STOP_LOOP,
+                f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "
+                f"acting on this pod. Fix: {fix}",
+                on_job=True,
+            ),
+        )
+        return
+    result = _send(out, ctx, name, step=0, attempts=attempts)
+    if result not in ("sent", "waiting"):
+        _unstoppable(out, name, status.container_id, result)

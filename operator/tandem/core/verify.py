@@ -1,0 +1,49 @@
+"""Verification: how a stopped sidecar exited, read from its container status."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from . import hints
+from .actions import Outcome, Report
+from .builder import Builder
+from .memory import SidecarRecord
+from .names import EventType, Reason
+from .view import PodView
+
+
+def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> None:
+    """Reports how a stopped sidecar exited, once its stopped run shows up as terminated."""
+    run = view.status(name).termination_of(record.container_id)
+    if record.verified or run is None:
+        return
+    out.sidecars[name] = dataclasses.replace(record, verified=True)
+    how = f"{name} exited {run.exit_code} after {record.action.describe()} ({record.path})"
+    if record.outcome is Outcome.FAILURE and view.restart_policy == "Never":
+        # The pod fails with its primaries whatever the sidecar exits with.
+        out.add(
+            Report(
+                EventType.NORMAL, Reason.SIDECAR_STOPPED, f"{how}; the pod fails with its primaries"
+            )
+        )
+    elif record.outcome.matches(run.exit_code):
+        out.add(
+            Report(
+                EventType.NORMAL,
+                Reason.SIDECAR_STOPPED,
+                f"{how}, as expected when the primaries' outcome is {record.outcome} "
+                f"(expected exit {record.outcome.expected_exit})",
+            )
+        )
+    else:
+        fix = hints.mismatch_fix(run.exit_code, record.action, record.outcome)
+        out.add(
+            Report(
+                EventType.WARNING,
+                Reason.SIDECAR_EXIT_MISMATCH,
+                f"{how}; expected exit {record.outcome.expected_exit} because the "
+                f"primaries' outcome is {record.outcome}. Fix: {fix}",
+                on_job=True,
+                tally="mismatched",
+            )
+        )

@@ -1,0 +1,136 @@
+"""Paths and escalation: how Tandem reaches sidecars that do not go quietly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tandem.core import (
+    HELPER_NAME,
+    AddHelper,
+    Delivery,
+    Path,
+    PodMemory,
+    Reason,
+    Report,
+    Stop,
+    after_delivery,
+    decide,
+    parse_pod,
+    parse_spec,
+)
+from tandem.core.delivery import argv_for, choose_path
+from tandem.core.policy import DEFAULT_STOP, KILL, StopAction
+
+from .pods import pod, running, status, terminated
+
+CID = "containerd://abc123"
+
+
+def _pod(
+    main_code: int, *, share_pid: bool = False, restart: str = "Never", helper: str | None = None
+) -> dict[str, Any]:
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(main_code, "m1")), status("proxy", running(CID))],
+        restart_policy=restart,
+        share_pid=share_pid,
+    )
+    if helper:
+        body["spec"]["ephemeralContainers"] = [{"name": HELPER_NAME}]
+        body["status"]["ephemeralContainerStatuses"] = [
+            status(HELPER_NAME, running("h1"))
+            if helper == "running"
+            else {"name": HELPER_NAME, "state": {"waiting": {}}}
+        ]
+    return body
+
+
+POLICY = parse_spec("p", {"primaryContainers": ["main"], "gracePeriodSeconds": 10})
+
+
+def _run(body: dict[str, Any], memory: PodMemory, now: float, helper: bool = True):  # type: ignore[no-untyped-def]
+    return decide(parse_pod(body), POLICY, memory, now, helper_enabled=helper)
+
+
+def _stops(decision) -> list[Stop]:  # type: ignore[no-untyped-def]
+    return [a for a in decision.actions if isinstance(a, Stop)]
+
+
+def _reasons(decision) -> list[Reason]:  # type: ignore[no-untyped-def]
+    return [a.reason for a in decision.actions if isinstance(a, Report)]
+
+
+def test_failure_with_shared_pid_escalates_term_then_kill_then_gives_up() -> None:
+    body = _pod(3, share_pid=True)
+    d1 = _run(body, PodMemory(), 0.0)
+    [term] = _stops(d1)
+    assert (term.action, term.path, term.container) == (DEFAULT_STOP, Path.SHARED_PID, "proxy")
+    assert 'grep -q "abc123"' in term.argv[2] and 'kill -s TERM "$main"' in term.argv[2]
+    assert _stops(_run(body, d1.memory, 9.0)) == []
+    d2 = _run(body, d1.memory, 10.5)
+    [kill] = _stops(d2)
+    assert (kill.action, kill.step, kill.path) == (KILL, 1, Path.SHARED_PID)
+    d3 = _run(body, d2.memory, 21.0)
+    assert _stops(d3) == [] and _reasons(d3) == [Reason.SIDECAR_UNSTOPPABLE]
+    assert _run(body, d3.memory, 40.0).actions == ()
+
+
+def test_kill_is_skipped_without_shared_pid_and_the_cause_is_named() -> None:
+    body = _pod(3)
+    d1 = _run(body, PodMemory(), 0.0)
+    [term] = _stops(d1)
+    assert term.path is Path.EXEC and term.argv == ("/bin/sh", "-c", "kill -s TERM 1")
+    d2 = _run(body, d1.memory, 11.0)
+    [report] = [a for a in d2.actions if isinstance(a, Report)]
+    assert report.reason is Reason.SIDECAR_UNSTOPPABLE
+    assert "shareProcessNamespace" in report.message and "native sidecar" in report.message
+
+
+def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
+    d1 = _run(_pod(0), PodMemory(), 0.0)
+    [first] = _stops(d1)
+    memory = after_delivery(d1.memory, first, Delivery.NO_SHELL)
+    d2 = _run(_pod(0), memory, 0.5)
+    [add] = [a for a in d2.actions if isinstance(a, AddHelper)]
+    assert add.target == "proxy" and _stops(d2) == []
+    assert _stops(_run(_pod(0, helper="waiting"), d2.memory, 1.0)) == []
+    d4 = _run(_pod(0, helper="running"), d2.memory, 2.0)
+    [via_helper] = _stops(d4)
+    assert (via_helper.container, via_helper.path) == (HELPER_NAME, Path.HELPER)
+    assert via_helper.argv == ("/bin/sh", "-c", "kill -s TERM 1")
+    assert Reason.PRIMARIES_FINISHED in _reasons(d1)  # once, with the first try
+
+
+def test_without_the_helper_a_shell_less_sidecar_is_unstoppable() -> None:
+    d1 = _run(_pod(0), PodMemory(), 0.0, helper=False)
+    memory = after_delivery(d1.memory, _stops(d1)[0], Delivery.NO_SHELL)
+    d2 = _run(_pod(0), memory, 0.5, helper=False)
+    assert _stops(d2) == [] and _reasons(d2) == [Reason.SIDECAR_UNSTOPPABLE]
+
+
+def test_presets_are_http_posts_on_loopback() -> None:
+    policy = parse_spec(
+        "p",
+        {
+            "primaryContainers": ["main"],
+            "sidecars": [{"name": "proxy", "onSuccess": {"preset": "istio"}}],
+        },
+    )
+    action = policy.actions_for("proxy").on_success
+    assert (action.kind, action.port, action.path) == ("httpPost", 15020, "/quitquitquit")
+    argv = argv_for(action, Path.HELPER, CID)
+    assert "--post-data= http://127.0.0.1:15020/quitquitquit" in argv[2]
+    assert "istio preset" in action.describe()
+
+
+def test_path_choice() -> None:
+    http = StopAction(kind="httpPost", port=1, path="/")
+    cmd = StopAction(kind="exec", command=("/bin/stop",))
+    kw = {"shared_pid": False, "has_shell": True, "helper_enabled": True}
+    assert choose_path(DEFAULT_STOP, **kw) is Path.EXEC
+    assert choose_path(DEFAULT_STOP, **{**kw, "shared_pid": True}) is Path.SHARED_PID
+    assert choose_path(DEFAULT_STOP, **{**kw, "has_shell": False}) is Path.HELPER
+    assert choose_path(http, **{**kw, "has_shell": False, "helper_enabled": False}) is None
+    assert choose_path(cmd, **{**kw, "has_shell": False}) is Path.EXEC
+    assert choose_path(DEFAULT_STOP, **kw, forced="SharedPID") is None
+    assert choose_path(DEFAULT_STOP, **{**kw, "shared_pid": True}, forced="Exec") is Path.EXEC
