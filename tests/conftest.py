@@ -122,6 +122,8 @@ def start_operator(layout: Layout, log: Path, *extra: str) -> Operator:
                 f"--liveness-port={liveness_port}",
                 "--policy-status-interval=2",
                 f"--helper-image={HELPER_IMAGE}",
+                "--sweep-interval=3",
+                "--sweep-allow-delete",
                 *extra,
             ],
             stdout=out,
@@ -151,19 +153,21 @@ def stop_operator(operator: Operator) -> None:
 
 @pytest.fixture(scope="session")
 def operator_rbac(kube: Kube, crd: None) -> None:
-    kube.run("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"), namespaced=False)
-    binding = kube.run(
-        "create",
-        "clusterrolebinding",
-        "tandem-operator-user",
-        "--clusterrole=tandem",
-        "--user=tandem-operator",
-        "--dry-run=client",
-        "-o",
-        "json",
-        namespaced=False,
-    ).stdout
-    kube.run("apply", "-f", "-", stdin=binding, namespaced=False)
+    for rbac in ("rbac.yaml", "rbac-sweeper-delete.yaml"):
+        kube.run("apply", "-f", str(ROOT / "deploy" / "base" / rbac), namespaced=False)
+    for role in ("tandem", "tandem-sweeper-delete"):
+        binding = kube.run(
+            "create",
+            "clusterrolebinding",
+            f"{role}-operator-user",
+            f"--clusterrole={role}",
+            "--user=tandem-operator",
+            "--dry-run=client",
+            "-o",
+            "json",
+            namespaced=False,
+        ).stdout
+        kube.run("apply", "-f", "-", stdin=binding, namespaced=False)
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,14 @@ from .kubeclient import (
     helper_spec,
     load_configuration,
 )
+from .pykube_reads import Reads
 from .results import ExecResult, parse_error_channel
 
 __all__ = [
     "ExecResult",
     "Executor",
     "HelperAdder",
+    "Reads",
     "connection_parameters",
     "helper_spec",
     "load_configuration",

@@ -49,6 +49,35 @@ def parser() -> argparse.ArgumentParser:
         "wget); empty turns the helper path off",
     )
     run.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=float(_env("SWEEP_INTERVAL", str(_DEFAULTS.sweep_interval))),
+        help="seconds between sweeps for stuck and orphaned pods; 0 turns the sweeper off",
+    )
+    run.add_argument(
+        "--sweep-action",
+        choices=["Terminate", "Delete", "Report"],
+        default=_env("SWEEP_ACTION", _DEFAULTS.sweep_action),
+        help="what the sweep does to annotation-only pods (policies set their own)",
+    )
+    run.add_argument(
+        "--stuck-after",
+        type=float,
+        default=float(_env("STUCK_AFTER", str(_DEFAULTS.stuck_after))),
+        help="seconds after the primaries ended at which a running pod counts as stuck",
+    )
+    run.add_argument(
+        "--sweep-max-actions",
+        type=int,
+        default=int(_env("SWEEP_MAX_ACTIONS", str(_DEFAULTS.sweep_max_actions))),
+    )
+    run.add_argument(
+        "--sweep-allow-delete",
+        action="store_true",
+        default=_env("SWEEP_ALLOW_DELETE", "") == "true",
+        help="let the sweep delete pods (needs delete on pods in RBAC)",
+    )
+    run.add_argument(
         "--exec-timeout",
         type=float,
         default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))),
@@ -81,6 +110,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         pod_selector=args.pod_selector,
         kubeconfig=args.kubeconfig,
         helper_image=args.helper_image,
+        sweep_interval=args.sweep_interval,
+        sweep_action=args.sweep_action,
+        stuck_after=args.stuck_after,
+        sweep_max_actions=args.sweep_max_actions,
+        sweep_allow_delete=args.sweep_allow_delete,
         exec_timeout=args.exec_timeout,
         liveness_port=args.liveness_port,
         metrics_port=args.metrics_port,

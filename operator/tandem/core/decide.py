@@ -28,7 +28,7 @@ class PrimariesEnded:
     summary: str
 
 
-def _ended_run(view: PodView, name: str) -> Termination | None:
+def ended_run(view: PodView, name: str) -> Termination | None:
     status = view.status(name)
     if status.state == "terminated":
         return status.terminated
@@ -40,7 +40,7 @@ def _ended_run(view: PodView, name: str) -> Termination | None:
 
 def primaries_ended(view: PodView, primaries: tuple[str, ...]) -> PrimariesEnded | None:
     """The primaries' outcome once every one of them has ended; None while any still runs."""
-    runs = [(name, _ended_run(view, name)) for name in primaries]
+    runs = [(name, ended_run(view, name)) for name in primaries]
     ended = [(name, run) for name, run in runs if run is not None]
     if not runs or len(ended) < len(runs):
         return None

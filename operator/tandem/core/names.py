@@ -41,7 +41,8 @@ class Reason(StrEnum):
     UNKNOWN_CONTAINER = "UnknownContainer"
     INVALID_ANNOTATION = "InvalidAnnotation"
     POLICY_CONFLICT = "PolicyConflict"
-    POD_FINISHED = "PodFinished"
+    POD_SWEPT = "PodSwept"
+    SWEEP_SKIPPED = "SweepSkipped"
 
 
 class EventType(StrEnum):

@@ -1,12 +1,14 @@
 """Kopf handlers: wiring only. Each one hands its event to the module that knows what to do.
 
 Only `kopf.on.event` and `kopf.index` touch pods, and both return None, so kopf writes nothing
-on pods: no finalizers, no annotations, no status. Handlers that change things and the timer live
+on pods: no finalizers, no annotations, no status. Handlers that change things and the timers live
 on SidecarPolicy, where kopf's bookkeeping is welcome.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -17,14 +19,54 @@ from tandem.core import PolicySource
 
 from . import metrics, policies
 from .reconciler import Reconciler
+from .settings import Settings
+from .sweeper import Sweeper
 
+logger = logging.getLogger("tandem.sweeper")
 POLICY = ("tandem.dev", "v1alpha1", "sidecarpolicies")
 _NO_POLICIES: Mapping[str, Collection[PolicySource]] = {}
 
 
+class _AnnotatedSweep:
+    """The sweep of annotation-only pods: one task for the operator, started by the first pod
+    event so that it inherits Kopf's context (its Events queue) like any task a handler starts."""
+
+    def __init__(self, sweeper: Sweeper | None, settings: Settings) -> None:
+        self._sweeper, self._settings = sweeper, settings
+        self._task: asyncio.Task[None] | None = None
+        self.policies: Mapping[str, Collection[PolicySource]] = _NO_POLICIES
+
+    def ensure_started(self) -> None:
+        if self._sweeper is not None and self._task is None:
+            self._task = asyncio.create_task(self._loop(self._sweeper))
+
+    async def _loop(self, sweeper: Sweeper) -> None:
+        while True:
+            await asyncio.sleep(self._settings.sweep_interval)
+            try:
+                await sweeper.sweep_annotated(
+                    self._settings.namespaces, lambda ns: self.policies.get(ns, ())
+                )
+            except Exception:  # A failed sweep must not end the loop; the next one retries.
+                logger.exception(
+                    "sweep of annotation-only pods failed; next in %ss",
+                    self._settings.sweep_interval,
+                )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 def register(
-    registry: kopf.OperatorRegistry, reconciler: Reconciler, status_interval: float
-) -> None:
+    registry: kopf.OperatorRegistry,
+    reconciler: Reconciler,
+    sweeper: Sweeper | None,
+    settings: Settings,
+) -> _AnnotatedSweep:
+    annotated = _AnnotatedSweep(sweeper, settings)
+
     @kopf.index(*POLICY, id="sidecar_policies", registry=registry)
     def sidecar_policies(
         *, namespace: str | None, name: str, spec: kopf.Spec, **_: Any
@@ -41,6 +83,8 @@ def register(
         **_: Any,
     ) -> None:
         received = time.monotonic()
+        annotated.policies = sidecar_policies
+        annotated.ensure_started()
         if type == "DELETED":
             reconciler.forget(body.get("metadata", {}).get("uid", ""))
         else:
@@ -61,7 +105,32 @@ def register(
         if type != "DELETED" and (update := policies.status_patch(name, spec, meta, status)):
             patch.status.update(update)
 
-    @kopf.timer(*POLICY, interval=status_interval, initial_delay=status_interval, registry=registry)
+    interval = settings.policy_status_interval
+
+    @kopf.timer(*POLICY, interval=interval, initial_delay=interval, registry=registry)
     def policy_counters(name: str, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
         if update := policies.counters_patch(reconciler.take_tally(name), status):
             patch.status.update(update)
+
+    if sweeper is not None:
+
+        @kopf.timer(
+            *POLICY,
+            interval=settings.sweep_interval,
+            initial_delay=settings.sweep_interval,
+            registry=registry,
+        )
+        async def policy_sweep(
+            namespace: str | None,
+            name: str,
+            spec: kopf.Spec,
+            status: kopf.Status,
+            patch: kopf.Patch,
+            **_: Any,
+        ) -> None:
+            result = await sweeper.sweep_policy(namespace or "", name, spec)
+            patch.status.update(
+                policies.sweep_patch(result.at, result.swept, result.skipped, status)
+            )
+
+    return annotated

@@ -21,6 +21,7 @@ EVENTS = Counter(
     "Kubernetes Events posted, by reason and type.",
     ["reason", "type"],
 )
+SWEPT = Counter("tandem_sweeper_actions_total", "Pods the sweeper acted on, by mode.", ["mode"])
 WATCHED = Gauge("tandem_pods_watched", "Job pods the operator currently remembers.")
 
 
@@ -34,6 +35,10 @@ def count_action(method: str, result: str) -> None:
 
 def count_event(reason: str, type_: str) -> None:
     EVENTS.labels(reason=reason, type=type_).inc()
+
+
+def count_sweep(mode: str) -> None:
+    SWEPT.labels(mode=mode).inc()
 
 
 def set_watched(count: int) -> None:

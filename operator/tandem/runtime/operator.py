@@ -10,13 +10,21 @@ from typing import Any
 
 import kopf
 
-from tandem.adapters import Executor, HelperAdder, connection_parameters, load_configuration
+from tandem.adapters import (
+    Executor,
+    HelperAdder,
+    Reads,
+    connection_parameters,
+    load_configuration,
+)
 from tandem.core.names import GROUP, JOB_NAME_LABEL
+from tandem.core.sweep import SweepAction, SweepRules
 
 from . import handlers, metrics
 from .reconciler import Reconciler
 from .settings import Settings
 from .stopper import Stopper
+from .sweeper import Sweeper
 
 logger = logging.getLogger("tandem")
 
@@ -45,8 +53,20 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     return config
 
 
-def build_registry(settings: Settings, reconciler: Reconciler) -> kopf.OperatorRegistry:
+def sweep_rules(settings: Settings) -> SweepRules:
+    return SweepRules(
+        action=SweepAction(settings.sweep_action),
+        stuck_after=settings.stuck_after,
+        max_actions=settings.sweep_max_actions,
+        deletion_enabled=settings.sweep_allow_delete,
+    )
+
+
+def build_registry(
+    settings: Settings, reconciler: Reconciler, sweeper: Sweeper | None
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    annotated_sweep = handlers.register(registry, reconciler, sweeper, settings)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -54,9 +74,9 @@ def build_registry(settings: Settings, reconciler: Reconciler) -> kopf.OperatorR
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await annotated_sweep.stop()
         await reconciler.close()
 
-    handlers.register(registry, reconciler, settings.policy_status_interval)
     return registry
 
 
@@ -65,6 +85,13 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     configuration = load_configuration(settings.kubeconfig)
     helper = HelperAdder(configuration, settings.helper_image) if settings.helper_image else None
     reconciler = Reconciler(Stopper(Executor(configuration), helper, settings))
+    sweeper = (
+        Sweeper(
+            Reads(settings.kubeconfig), reconciler, sweep_rules(settings), settings.pod_selector
+        )
+        if settings.sweep_interval > 0
+        else None
+    )
     metrics.serve(settings.metrics_port)
     liveness = (
         f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
@@ -74,7 +101,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     )
     logger.info("tandem starting: %s, pod selector %r", scope, settings.pod_selector or "(none)")
     await kopf.operator(
-        registry=build_registry(settings, reconciler),
+        registry=build_registry(settings, reconciler, sweeper),
         settings=kopf_settings(settings),
         standalone=settings.standalone,
         liveness_endpoint=liveness,

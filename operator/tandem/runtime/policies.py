@@ -69,3 +69,12 @@ def counters_patch(delta: Mapping[str, int], status: Mapping[str, Any]) -> dict[
             for key in ("handled", "succeeded", "failed", "mismatched")
         }
     }
+
+
+def sweep_patch(at: str, swept: int, skipped: int, status: Mapping[str, Any]) -> dict[str, Any]:
+    """The time of the last sweep, what it did, and the pods swept since the policy exists."""
+    total = int((status.get("sweep") or {}).get("totalSwept", 0)) + swept
+    return {
+        "lastSweepTime": at,
+        "sweep": {"lastSwept": swept, "lastSkipped": skipped, "totalSwept": total},
+    }

@@ -50,6 +50,15 @@ class Reconciler:
     def take_tally(self, policy_name: str) -> collections.Counter[str]:
         return self.tallies.pop(policy_name, collections.Counter())
 
+    def last_acted(self) -> dict[str, float]:
+        """When Tandem last stopped a sidecar of each pod, on the wall clock (the sweep's)."""
+        offset = time.time() - time.monotonic()
+        return {
+            uid: max(r.acted_at for r in memory.sidecars.values()) + offset
+            for uid, memory in self._memory.items()
+            if memory.sidecars
+        }
+
     @property
     def remembered(self) -> int:
         return len(self._latest)
@@ -57,6 +66,12 @@ class Reconciler:
     def forget(self, uid: str) -> None:
         for table in (self._memory, self._latest, self._locks):
             table.pop(uid, None)
+
+    async def restart(self, body: Mapping[str, Any], candidates: Iterable[PolicySource]) -> None:
+        """Forgets what was done for the pod and handles it afresh: the sweeper's Terminate, which
+        runs the whole stop (ladder included) again."""
+        self._memory.pop(str(body.get("metadata", {}).get("uid", "")), None)
+        await self.reconcile(body, candidates, time.monotonic())
 
     async def reconcile(
         self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: float

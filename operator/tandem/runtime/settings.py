@@ -32,6 +32,23 @@ class Settings:
     policy_status_interval: float = 15.0
     """Seconds between writes of SidecarPolicy status counters (only when they changed)."""
 
+    sweep_interval: float = 60.0
+    """Seconds between sweeps for stuck and orphaned pods (per policy, and of annotation-only
+    pods); it is also the minimum interval between two actions on the same stuck pod."""
+
+    sweep_action: str = "Terminate"
+    """What the sweep does to annotation-only pods: Terminate, Delete or Report. Policies choose
+    their own (spec.sweep.action)."""
+
+    stuck_after: float = 600.0
+    """Seconds after the primaries ended at which a pod still running counts as stuck."""
+
+    sweep_max_actions: int = 20
+    """Actions per sweep at most, so a cluster full of stuck pods is cleaned steadily."""
+
+    sweep_allow_delete: bool = False
+    """Whether the sweep may delete pods at all (RBAC needs delete on pods then)."""
+
     liveness_port: int = 8080
     """Port of kopf's liveness endpoint (/healthz); 0 turns it off."""
 

@@ -1,0 +1,145 @@
+"""The sweep: which Job pods are stuck or orphaned, and what to do about each. Pure.
+
+Stuck: a managed pod whose primaries all ended more than `stuck_after` ago and which is still not
+terminal. Orphaned: a managed pod whose Job is gone, or whose Job already has a terminal
+condition while the pod runs. A pod whose primary still runs is never touched, however old.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+from .actions import Outcome
+from .decide import ended_run, primaries_ended
+from .policy import Policy
+from .view import PodView
+
+
+class SweepAction(StrEnum):
+    TERMINATE = "Terminate"
+    """Run the sidecar stop again, the full ladder."""
+    DELETE = "Delete"
+    """Delete the pod with its grace period."""
+    REPORT = "Report"
+    """Only post Events: a dry run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepRules:
+    action: SweepAction = SweepAction.TERMINATE
+    stuck_after: float = 600.0
+    max_actions: int = 20
+    """Actions per sweep, so thousands of stuck pods are cleaned steadily, not all at once."""
+    allow_deleting_succeeded: bool = False
+    deletion_enabled: bool = False
+    """The operator's own switch (and RBAC) for deleting pods."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobState:
+    uid: str
+    terminal: str | None
+    """`Complete` or `Failed` once the Job has that condition."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    view: PodView
+    why: str
+    """`stuck` or `orphaned`, with details, for the Event."""
+    action: SweepAction | None
+    """None: skipped, and SKIPPED says why."""
+    skipped: str = ""
+
+
+def _seconds(stamp: str) -> float | None:
+    try:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Diagnosis:
+    message: str
+    job_finished_or_gone: bool
+
+
+def _diagnose(
+    view: PodView, policy: Policy, jobs: Mapping[str, JobState], now: float, rules: SweepRules
+) -> _Diagnosis | None:
+    if view.terminal or view.deleting:
+        return None
+    ended = primaries_ended(view, policy.primaries)
+    if ended is None:
+        return None  # A primary still runs: never touched.
+    job = jobs.get(view.job_uid or "")
+    if job is None:
+        return _Diagnosis(f"orphaned: its Job {view.job_name} no longer exists", True)
+    if job.terminal:
+        return _Diagnosis(f"orphaned: its Job {view.job_name} is already {job.terminal}", True)
+    runs = [ended_run(view, name) for name in policy.primaries]
+    last = max((t for run in runs if run and (t := _seconds(run.finished_at))), default=None)
+    if last is not None and now - last >= rules.stuck_after:
+        return _Diagnosis(
+            f"stuck: its primaries ended {now - last:.0f}s ago ({ended.summary}) "
+            f"and it is still {view.phase}",
+            False,
+        )
+    return None
+
+
+def _action_for(
+    rules: SweepRules, succeeded: bool, diagnosis: _Diagnosis
+) -> tuple[SweepAction | None, str]:
+    if rules.action is not SweepAction.DELETE:
+        return rules.action, ""
+    if not rules.deletion_enabled:
+        return None, (
+            "the policy asks for Delete, but the operator runs without "
+            "--sweep-allow-delete (and the RBAC rule to delete pods)"
+        )
+    if succeeded and not diagnosis.job_finished_or_gone and not rules.allow_deleting_succeeded:
+        return None, (
+            "its primaries succeeded and its Job is not finished: deleting the pod "
+            "would make the Job run the work again (set allowDeletingSucceeded to allow)"
+        )
+    return SweepAction.DELETE, ""
+
+
+def select(
+    candidates: Iterable[tuple[PodView, Policy]],
+    jobs: Mapping[str, JobState],
+    now: float,
+    rules: SweepRules,
+    last_acted: Mapping[str, float] | None = None,
+) -> list[Found]:
+    """The pods to sweep, in name order, at most RULES.max_actions acted on; the eligible ones
+    past the cap are returned as skipped, with the cap as the reason (the next sweep gets them).
+    LAST_ACTED: when Tandem last stopped a sidecar of each pod (by uid, on NOW's clock)."""
+    found: list[Found] = []
+    acted = 0
+    for view, policy in sorted(candidates, key=lambda c: (c[0].namespace, c[0].name)):
+        diagnosis = _diagnose(view, policy, jobs, now, rules)
+        if diagnosis is None:
+            continue
+        acted_at = (last_acted or {}).get(view.uid)
+        if (
+            rules.action is SweepAction.TERMINATE
+            and acted_at
+            and now - acted_at < rules.stuck_after
+        ):
+            continue  # Tandem's last stop is recent: at most one Terminate per stuckAfter.
+        ended = primaries_ended(view, policy.primaries)
+        succeeded = ended is not None and ended.outcome is Outcome.SUCCESS
+        action, skipped = _action_for(rules, succeeded, diagnosis)
+        if action is not None and action is not SweepAction.REPORT:
+            if acted >= rules.max_actions:
+                action, skipped = None, f"the cap of {rules.max_actions} actions per sweep"
+            else:
+                acted += 1
+        found.append(Found(view, diagnosis.message, action, skipped))
+    return found

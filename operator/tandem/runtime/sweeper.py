@@ -1,0 +1,198 @@
+"""The sweep, carried out: list what the core needs, let it choose, act, and report.
+
+Policy-selected pods are swept by a Kopf timer on their SidecarPolicy (so Kopf's finalizer lands
+on the policy, never on pods); annotation-only pods by one operator-level task. Both list with
+server-side selectors and pagination, and list Jobs once per sweep instead of one GET per pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from tandem.adapters import Reads
+from tandem.core import (
+    EventType,
+    PolicyError,
+    PolicySource,
+    Reason,
+    Report,
+    parse_pod,
+    resolve,
+)
+from tandem.core.names import JOB_NAME_LABEL, PRIMARY_ANNOTATION
+from tandem.core.selector import selector_string
+from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
+
+from . import events, metrics
+from .reconciler import Reconciler
+
+logger = logging.getLogger("tandem.sweeper")
+_SKIPS_REMEMBERED = 10_000
+
+
+def job_states(jobs: Iterable[Mapping[str, Any]]) -> dict[str, JobState]:
+    states = {}
+    for job in jobs:
+        conditions = (job.get("status") or {}).get("conditions") or ()
+        terminal = next(
+            (
+                c["type"]
+                for c in conditions
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            ),
+            None,
+        )
+        uid = str(job["metadata"]["uid"])
+        states[uid] = JobState(uid, terminal)
+    return states
+
+
+def rules_from(spec: Mapping[str, Any], deletion_enabled: bool, defaults: SweepRules) -> SweepRules:
+    raw = spec.get("sweep") or {}
+    return dataclasses.replace(
+        defaults,
+        action=SweepAction(raw.get("action", defaults.action.value)),
+        stuck_after=float(raw.get("stuckAfterSeconds", defaults.stuck_after)),
+        max_actions=int(raw.get("maxActionsPerSweep", defaults.max_actions)),
+        allow_deleting_succeeded=bool(raw.get("allowDeletingSucceeded", False)),
+        deletion_enabled=deletion_enabled,
+    )
+
+
+@dataclasses.dataclass
+class SweepResult:
+    swept: int = 0
+    skipped: int = 0
+    at: str = ""
+
+
+class Sweeper:
+    def __init__(
+        self, reads: Reads, reconciler: Reconciler, defaults: SweepRules, extra_selector: str = ""
+    ) -> None:
+        self._reads = reads
+        self._reconciler = reconciler
+        self.defaults = defaults
+        self._selector = ",".join(s for s in (JOB_NAME_LABEL, extra_selector) if s)
+        self._skips: dict[tuple[str, str], None] = {}
+
+    def _first_skip(self, uid: str, reason: str) -> bool:
+        """SweepSkipped is posted once per pod and reason, not at every sweep."""
+        if (uid, reason) in self._skips:
+            return False
+        self._skips[uid, reason] = None
+        if len(self._skips) > _SKIPS_REMEMBERED:
+            del self._skips[next(iter(self._skips))]
+        return True
+
+    async def sweep_policy(self, namespace: str, name: str, spec: Mapping[str, Any]) -> SweepResult:
+        """One sweep of the pods that the SidecarPolicy NAMESPACE/NAME selects."""
+        selector = ",".join(s for s in (self._selector, selector_string(spec.get("selector"))) if s)
+        pods, jobs = await asyncio.gather(
+            asyncio.to_thread(self._reads.pods, namespace, selector),
+            asyncio.to_thread(self._reads.jobs, namespace),
+        )
+        sources = (PolicySource(name, dict(spec)),)
+        rules = rules_from(spec, self.defaults.deletion_enabled, self.defaults)
+        return await self._sweep(pods, jobs, lambda _: sources, rules, by_policy=True)
+
+    async def sweep_annotated(
+        self, namespaces: Collection[str], policies: Callable[[str], Collection[PolicySource]]
+    ) -> SweepResult:
+        """One sweep of annotation-only pods: opted in by annotation, selected by no policy."""
+        pods: list[dict[str, Any]] = []
+        jobs: list[dict[str, Any]] = []
+        for namespace in namespaces or (None,):
+            pods += await asyncio.to_thread(self._reads.pods, namespace, self._selector)
+            jobs += await asyncio.to_thread(self._reads.jobs, namespace)
+        annotated = [
+            p for p in pods if PRIMARY_ANNOTATION in (p["metadata"].get("annotations") or {})
+        ]
+        return await self._sweep(
+            annotated, jobs, lambda ns: tuple(policies(ns)), self.defaults, by_policy=False
+        )
+
+    async def _sweep(
+        self,
+        pods: list[dict[str, Any]],
+        jobs: list[dict[str, Any]],
+        sources_in: Callable[[str], tuple[PolicySource, ...]],
+        rules: SweepRules,
+        *,
+        by_policy: bool,
+    ) -> SweepResult:
+        """Resolves each pod's policy (keeping pods of a policy, or annotation-only pods, as
+        BY_POLICY says), lets the core select, and acts."""
+        bodies: dict[str, dict[str, Any]] = {}
+        sources: dict[str, tuple[PolicySource, ...]] = {}
+        candidates = []
+        for body in pods:
+            in_namespace = sources_in(body["metadata"]["namespace"])
+            view = parse_pod(body)
+            try:
+                policy = resolve(view.labels, view.annotations, in_namespace).policy
+            except PolicyError:
+                continue  # Its pod Events already say why.
+            if policy is None or (policy.policy_name is not None) is not by_policy:
+                continue
+            candidates.append((view, policy))
+            bodies[view.uid], sources[view.uid] = body, in_namespace
+        found = select(
+            candidates, job_states(jobs), time.time(), rules, self._reconciler.last_acted()
+        )
+        return await self._act(found, bodies, sources)
+
+    async def _act(
+        self,
+        found: list[Found],
+        bodies: dict[str, dict[str, Any]],
+        sources: dict[str, tuple[PolicySource, ...]],
+    ) -> SweepResult:
+        result = SweepResult(at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for item in found:
+            view = item.view
+            if item.action is None:
+                result.skipped += 1
+                if self._first_skip(view.uid, item.skipped):
+                    self._post(
+                        item,
+                        Report(
+                            EventType.NORMAL,
+                            Reason.SWEEP_SKIPPED,
+                            f"{item.why}; not swept: {item.skipped}",
+                        ),
+                    )
+                continue
+            result.swept += item.action is not SweepAction.REPORT
+            metrics.count_sweep(item.action.value)
+            self._post(
+                item,
+                Report(
+                    EventType.NORMAL,
+                    Reason.POD_SWEPT,
+                    f"{item.why}; sweep action {item.action.value}"
+                    + (
+                        " (report only: nothing changed)"
+                        if item.action is SweepAction.REPORT
+                        else ""
+                    ),
+                    on_job=True,
+                ),
+            )
+            if item.action is SweepAction.TERMINATE:
+                await self._reconciler.restart(bodies[view.uid], sources[view.uid])
+            elif item.action is SweepAction.DELETE:
+                grace = (bodies[view.uid].get("spec") or {}).get("terminationGracePeriodSeconds")
+                await asyncio.to_thread(self._reads.delete_pod, view.namespace, view.name, grace)
+        return result
+
+    @staticmethod
+    def _post(item: Found, report: Report) -> None:
+        logger.info("sweep %s/%s: %s", item.view.namespace, item.view.name, report.message)
+        events.post(item.view, report)

@@ -1,0 +1,237 @@
+"""The sweep on the real cluster: stuck and orphaned pods, each mode, the cap, and the pods it
+must never touch. The session operator sweeps every 3 s; these policies call a pod stuck 10 s
+after its primaries ended (the CRD's minimum)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..conftest import Operator, start_operator, stop_operator
+from ..kube import Kube, container_state, exit_code, job_condition, wait_for
+from ..manifests import EXITS_0_ON_TERM, SLEEP_FOREVER, container, job, pod_spec, primary
+
+# PID 1 ignores TERM for its first 8 s (no handler yet), then exits 0 on it: the core's stop
+# comes too early, and a later sweep's stop works.
+LATE_HANDLER = ["sh", "-c", "sleep 8; trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+def _policy(name: str, sweep: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "tandem.dev/v1alpha1",
+        "kind": "SidecarPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "primaryContainers": ["main"],
+            "gracePeriodSeconds": 3,
+            "sweep": {"stuckAfterSeconds": 10, **sweep},
+        },
+    }
+
+
+def _pod(ns: Kube, job_name: str) -> dict[str, Any]:
+    [pod] = ns.job_pods(job_name)
+    return pod
+
+
+def _messages(ns: Kube, kind: str, name: str, reason: str) -> list[str]:
+    return [e["message"] for e in ns.events(kind, name) if e["reason"] == reason]
+
+
+def test_terminate_runs_the_stop_again_and_the_job_completes(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        _policy("late", {"action": "Terminate"}),
+        job(
+            "j",
+            pod_spec([primary(exit_code=0), container("proxy", LATE_HANDLER)]),
+            labels={"app": "late"},
+        ),
+    )
+    assert ns.wait_job("j", timeout=120) == "Complete"
+    pod = _pod(ns, "j")
+    name = pod["metadata"]["name"]
+    assert exit_code(pod, "proxy") == 0 and pod["status"]["phase"] == "Succeeded"
+    reasons = ns.reasons("Pod", name)
+    assert "SidecarUnstoppable" in reasons and "PodSwept" in reasons
+    [swept] = _messages(ns, "Pod", name, "PodSwept")
+    assert swept.startswith("stuck: ") and "sweep action Terminate" in swept
+    status = ns.get("sidecarpolicy", "late")["status"]
+    assert status["sweep"]["totalSwept"] >= 1 and status["lastSweepTime"]
+
+
+def test_report_changes_nothing_and_posts_events(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        _policy("dry", {"action": "Report"}),
+        job(
+            "j",
+            pod_spec([primary(exit_code=0), container("proxy", SLEEP_FOREVER)]),
+            labels={"app": "dry"},
+        ),
+    )
+    name = _pod(ns, "j")["metadata"]["name"]
+    ns.wait_for_reasons("Pod", name, "SidecarUnstoppable", timeout=30)
+    before = (
+        ns.get("pod", name)["metadata"]["resourceVersion"],
+        ns.get("job", "j")["metadata"]["resourceVersion"],
+    )
+    ns.wait_for_reasons("Pod", name, "PodSwept", timeout=40)
+    time.sleep(4)  # one more sweep
+    after = (
+        ns.get("pod", name)["metadata"]["resourceVersion"],
+        ns.get("job", "j")["metadata"]["resourceVersion"],
+    )
+    assert before == after
+    assert "report only: nothing changed" in _messages(ns, "Pod", name, "PodSwept")[0]
+    assert "running" in container_state(ns.get("pod", name), "proxy")["state"]
+
+
+def test_delete_refuses_to_rerun_succeeded_work(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        _policy("del", {"action": "Delete"}),
+        job(
+            "j",
+            pod_spec([primary(exit_code=0), container("proxy", SLEEP_FOREVER)]),
+            labels={"app": "del"},
+        ),
+    )
+    name = _pod(ns, "j")["metadata"]["name"]
+    ns.wait_for_reasons("Pod", name, "SweepSkipped", timeout=40)
+    assert "run the work again" in _messages(ns, "Pod", name, "SweepSkipped")[0]
+    assert ns.get("pod", name)["metadata"].get("deletionTimestamp") is None
+    assert len(ns.job_pods("j")) == 1
+
+
+def test_delete_removes_an_orphan_whose_job_is_gone(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        _policy("orphan", {"action": "Delete"}),
+        job(
+            "j",
+            pod_spec([primary(exit_code=0), container("proxy", SLEEP_FOREVER)]),
+            labels={"app": "orphan"},
+        ),
+    )
+    name = _pod(ns, "j")["metadata"]["name"]
+    ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
+    ns.run("delete", "job", "j", "--cascade=orphan")
+    wait_for(
+        "orphan deleted",
+        lambda: (
+            ns.run("get", "pod", name, check=False).returncode != 0
+            or ns.get("pod", name)["metadata"].get("deletionTimestamp")
+        ),
+        timeout=40,
+    )
+    [swept] = _messages(ns, "Pod", name, "PodSwept")
+    assert "no longer exists" in swept and "Delete" in swept
+
+
+def test_the_cap_bounds_each_sweep(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        _policy("capped", {"action": "Terminate", "maxActionsPerSweep": 1}),
+        *(
+            job(
+                f"j{i}",
+                pod_spec([primary(exit_code=0), container("proxy", LATE_HANDLER)]),
+                labels={"app": "capped"},
+            )
+            for i in range(3)
+        ),
+    )
+    for i in range(3):
+        assert ns.wait_job(f"j{i}", timeout=150) == "Complete"
+    skipped = [
+        m
+        for i in range(3)
+        for m in _messages(ns, "Pod", _pod(ns, f"j{i}")["metadata"]["name"], "SweepSkipped")
+    ]
+    assert skipped and all("the cap of 1 actions per sweep" in m for m in skipped)
+    swept_at = sorted(
+        e["firstTimestamp"] or e["eventTime"]
+        for i in range(3)
+        for e in ns.events("Pod", _pod(ns, f"j{i}")["metadata"]["name"])
+        if e["reason"] == "PodSwept"
+    )
+    assert len(swept_at) == 3 and len(set(swept_at)) == 3  # one per sweep, never two at once
+
+
+def test_a_running_primary_is_never_swept(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        _policy("busy", {"action": "Delete"}),
+        job(
+            "j",
+            pod_spec([primary(exit_code=0, after=60), container("proxy", SLEEP_FOREVER)]),
+            labels={"app": "busy"},
+        ),
+    )
+    name = _pod(ns, "j")["metadata"]["name"]
+    time.sleep(20)  # past stuckAfterSeconds, several sweeps
+    reasons = ns.reasons("Pod", name)
+    assert "PodSwept" not in reasons and "SweepSkipped" not in reasons
+    assert ns.get("pod", name)["status"]["phase"] == "Running"
+
+
+def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
+    local_cluster: Any, operator_rbac: None, ns: Kube, tmp_path: Any
+) -> None:
+    # The session operator ignores pods labelled for a private one, so this is "operator down".
+    labels = {"e2e.tandem.dev/operator": "private"}
+    template = pod_spec([primary(exit_code=0), container("proxy", EXITS_0_ON_TERM)])
+    ns.apply(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "pile"},
+            "spec": {
+                "schedule": "0 0 1 1 *",
+                "suspend": True,
+                "successfulJobsHistoryLimit": 1,
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {
+                            "metadata": {
+                                "labels": labels,
+                                "annotations": {"tandem.dev/primary": "main"},
+                            },
+                            "spec": template,
+                        },
+                    }
+                },
+            },
+        }
+    )
+    for run in range(4):
+        ns.run("create", "job", f"pile-{run}", "--from=cronjob/pile")
+    pods = wait_for(
+        "four stuck pods",
+        lambda: (
+            p
+            if len(p := ns.pods("e2e.tandem.dev/operator=private")) == 4
+            and all(exit_code(x, "main") == 0 for x in p)
+            else None
+        ),
+        timeout=60,
+    )
+    assert all(x["status"]["phase"] == "Running" for x in pods)
+    time.sleep(3)
+    assert all(j["status"].get("active") == 1 for j in ns.get("jobs")["items"])
+    private = start_operator(
+        local_cluster,
+        tmp_path / "private.log",
+        "--pod-selector=e2e.tandem.dev/operator=private",
+        "--sweep-interval=3",
+    )
+    try:
+        # Every pod ends, every Job completes, and the CronJob controller then keeps one Job.
+        def cleaned() -> list[dict[str, Any]] | None:
+            jobs = ns.get("jobs")["items"]
+            return jobs if len(jobs) == 1 and job_condition(jobs[0]) == "Complete" else None
+
+        [kept] = wait_for("pile cleaned within the history limit", cleaned, timeout=90)
+        assert len(ns.pods("e2e.tandem.dev/operator=private")) == 1
+        for pod in pods:
+            assert "SidecarStopped" in ns.reasons("Pod", pod["metadata"]["name"])
+        assert kept["metadata"]["name"].startswith("pile-")
+    finally:
+        stop_operator(private)

@@ -1,0 +1,101 @@
+"""The sweep's selection as a pure function of pods, Jobs and the time."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from tandem.core import Policy, parse_pod
+from tandem.core.selector import selector_string
+from tandem.core.sweep import JobState, SweepAction, SweepRules, select
+
+from .pods import pod, running, status, terminated
+
+ENDED_AT = datetime.datetime(2026, 1, 1, 0, 1, tzinfo=datetime.UTC).timestamp()
+POLICY = Policy(source="t", primaries=("main",))
+JOBS = {"job-uid": JobState("job-uid", None)}
+
+
+def _stuck(name: str, code: int = 0, main_running: bool = False) -> Any:
+    main = status("main", running("m") if main_running else terminated(code, "m"))
+    body = pod(["main", "proxy"], [main, status("proxy", running("p"))], uid=name)
+    body["metadata"]["name"] = name
+    return parse_pod(body)
+
+
+def _select(views: list[Any], rules: SweepRules, jobs: Any = JOBS, after: float = 700) -> Any:
+    return select([(v, POLICY) for v in views], jobs, ENDED_AT + after, rules)
+
+
+def test_stuck_after_the_threshold_only() -> None:
+    rules = SweepRules(stuck_after=600)
+    assert _select([_stuck("a")], rules, after=599) == []
+    [found] = _select([_stuck("a")], rules, after=601)
+    assert found.action is SweepAction.TERMINATE and found.why.startswith("stuck: ")
+
+
+def test_a_running_primary_is_never_touched_however_old() -> None:
+    assert _select([_stuck("a", main_running=True)], SweepRules(), after=10**7) == []
+    assert _select([_stuck("a", main_running=True)], SweepRules(), jobs={}) == []
+
+
+def test_orphans_whose_job_is_gone_or_finished() -> None:
+    [gone] = _select([_stuck("a")], SweepRules(), jobs={}, after=1)
+    assert "no longer exists" in gone.why
+    [done] = _select(
+        [_stuck("a")], SweepRules(), jobs={"job-uid": JobState("job-uid", "Failed")}, after=1
+    )
+    assert "already Failed" in done.why
+
+
+def test_delete_refuses_to_rerun_succeeded_work() -> None:
+    rules = SweepRules(action=SweepAction.DELETE, deletion_enabled=True)
+    [found] = _select([_stuck("a", code=0)], rules)
+    assert found.action is None and "run the work again" in found.skipped
+    [failed] = _select([_stuck("a", code=3)], rules)
+    assert failed.action is SweepAction.DELETE
+    [orphan] = _select([_stuck("a", code=0)], rules, jobs={})
+    assert orphan.action is SweepAction.DELETE
+    allowed = SweepRules(
+        action=SweepAction.DELETE, deletion_enabled=True, allow_deleting_succeeded=True
+    )
+    assert _select([_stuck("a")], allowed)[0].action is SweepAction.DELETE
+
+
+def test_delete_needs_the_operator_switch() -> None:
+    [found] = _select([_stuck("a", code=3)], SweepRules(action=SweepAction.DELETE))
+    assert found.action is None and "--sweep-allow-delete" in found.skipped
+
+
+def test_the_cap_bounds_actions_per_sweep_not_reports() -> None:
+    views = [_stuck(f"p{i}") for i in range(5)]
+    found = _select(views, SweepRules(max_actions=2))
+    assert [f.action for f in found].count(SweepAction.TERMINATE) == 2
+    assert all("cap of 2" in f.skipped for f in found if f.action is None)
+    reports = _select(views, SweepRules(action=SweepAction.REPORT, max_actions=2))
+    assert all(f.action is SweepAction.REPORT for f in reports)
+
+
+def test_terminal_pods_are_not_swept() -> None:
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "m")), status("proxy", terminated(0, "p"))],
+        phase="Succeeded",
+    )
+    assert _select([parse_pod(body)], SweepRules(), jobs={}) == []
+
+
+def test_selector_string() -> None:
+    assert (
+        selector_string(
+            {
+                "matchLabels": {"app": "x"},
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                    {"key": "skip", "operator": "DoesNotExist"},
+                ],
+            }
+        )
+        == "app=x,tier in (a,b),!skip"
+    )
+    assert selector_string(None) == ""
