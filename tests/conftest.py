@@ -24,7 +24,7 @@ from localcluster import Layout, cluster, supervisor
 from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_TIERS = ("cluster", "adapters", "e2e")
+CLUSTER_TIERS = ("cluster", "adapters", "e2e", "incluster")
 HELPER_IMAGE = "docker.io/tandem/busybox:local"
 
 
@@ -182,9 +182,7 @@ def operator(
         )
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     # Pods labelled for a private operator (see test_scenarios) are not this one's.
-    running = start_operator(
-        local_cluster, log, "--pod-selector=e2e.tandem.dev/operator notin (private)"
-    )
+    running = start_operator(local_cluster, log, "--pod-selector=!e2e.tandem.dev/operator")
     yield running
     stop_operator(running)
     print(f"\noperator log: {log}")

@@ -34,9 +34,12 @@ command -v go >/dev/null || { echo "[host-setup] Go is required to build the clu
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import tandem, kopf, hypothesis" 2>/dev/null; then
+# Reinstall whenever pyproject.toml changed since the last install.
+wanted=$(sha256sum pyproject.toml | cut -c1-16)
+if [[ "$(cat .venv/.installed-from 2>/dev/null)" != "$wanted" ]]; then
   echo "[host-setup] installing the project into .venv" >&2
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[test]'
+  echo "$wanted" >.venv/.installed-from
 fi
 echo "[host-setup] ready" >&2

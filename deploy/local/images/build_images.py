@@ -123,6 +123,9 @@ class Image:
     entries: tuple[Entry, ...]
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
+    env: tuple[str, ...] = ()
+    """Set in the image besides PATH."""
+    user: str | None = None
 
     @property
     def ref(self) -> str:
@@ -411,7 +414,9 @@ def descriptor(media_type: str, blob: bytes) -> dict[str, object]:
 def oci_blobs(image: Image, layer: bytes) -> dict[str, bytes]:
     """The files of an OCI image layout holding image: oci-layout, index.json and the blobs."""
     arch = OCI_ARCH[platform.machine()]
-    runtime: dict[str, object] = {"Env": [ENV_PATH], "WorkingDir": "/"}
+    runtime: dict[str, object] = {"Env": [ENV_PATH, *image.env], "WorkingDir": "/"}
+    if image.user is not None:
+        runtime["User"] = image.user
     if image.entrypoint is not None:
         runtime["Entrypoint"] = image.entrypoint
     if image.cmd is not None:

@@ -65,3 +65,19 @@ class Reads:
             return False
         self._api.raise_for_status(response)
         return True
+
+    def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        response = self._api.get(url=f"pods/{name}", namespace=namespace)
+        if response.status_code == 404:
+            return None
+        self._api.raise_for_status(response)
+        return dict(response.json())
+
+    def sidecar_policies(self, namespace: str) -> list[dict[str, Any]]:
+        return self._list("sidecarpolicies", namespace, version="tandem.dev/v1alpha1")
+
+    def events_about(self, namespace: str, uid: str) -> list[dict[str, Any]]:
+        params = {"fieldSelector": f"involvedObject.uid={uid}"}
+        response = self._api.get(url="events", namespace=namespace, params=params)
+        self._api.raise_for_status(response)
+        return list(response.json().get("items") or ())

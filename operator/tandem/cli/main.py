@@ -10,6 +10,8 @@ import sys
 
 from tandem.runtime import Settings, configure_logging, serve
 
+from . import explain as explain_command
+
 _DEFAULTS = Settings()
 
 
@@ -99,6 +101,11 @@ def parser() -> argparse.ArgumentParser:
         "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", _DEFAULTS.log_format)
     )
     run.add_argument("--log-level", default=_env("LOG_LEVEL", _DEFAULTS.log_level))
+    explain = sub.add_parser("explain", help="say why a Job pod is where it is")
+    explain.add_argument("pod")
+    explain.add_argument("--namespace", "-n", default="default")
+    explain.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    explain.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
     return root
 
 
@@ -126,6 +133,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "explain":
+        return explain_command.run(args.pod, args.namespace, args.output, args.kubeconfig)
     if args.command == "run":
         settings = settings_from(args)
         configure_logging(settings.log_format, settings.log_level)

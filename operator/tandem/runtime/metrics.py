@@ -1,25 +1,40 @@
-"""Prometheus metrics: the only module that imports prometheus_client."""
+"""Prometheus metrics: the only module that imports prometheus_client.
+
+deploy/grafana/tandem.json is built from these names; a test scrapes a running operator and checks
+that every metric the dashboard queries exists.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REACTION = Histogram(
     "tandem_reaction_seconds",
-    "From the watch event that shows the primaries ended to the first stop starting.",
+    "From the pod event that shows the primaries ended, to the first stop starting.",
+    buckets=_LATENCY_BUCKETS,
+)
+ACTION_DURATION = Histogram(
+    "tandem_action_duration_seconds",
+    "How long delivering one stop took (the exec, retries included), by path.",
+    ["path"],
     buckets=_LATENCY_BUCKETS,
 )
 ACTIONS = Counter(
-    "tandem_actions_total",
-    "Stops delivered to sidecars, by method and result.",
-    ["method", "result"],
+    "tandem_actions_total", "Stops delivered to sidecars, by path and result.", ["path", "result"]
 )
+HANDLED = Counter(
+    "tandem_pods_handled_total",
+    "Pods whose primaries ended and got stops, by outcome.",
+    ["outcome"],
+)
+MISMATCHES = Counter(
+    "tandem_exit_mismatches_total", "Sidecars that exited with the wrong class of code."
+)
+LOOPS = Counter("tandem_stop_loops_total", "Pods on which the loop guard stopped acting.")
 EVENTS = Counter(
-    "tandem_events_total",
-    "Kubernetes Events posted, by reason and type.",
-    ["reason", "type"],
+    "tandem_events_total", "Kubernetes Events posted, by reason and type.", ["reason", "type"]
 )
 SWEPT = Counter("tandem_sweeper_actions_total", "Pods the sweeper acted on, by mode.", ["mode"])
 WATCHED = Gauge("tandem_pods_watched", "Job pods the operator currently remembers.")
@@ -29,12 +44,19 @@ def observe_reaction(seconds: float) -> None:
     REACTION.observe(seconds)
 
 
-def count_action(method: str, result: str) -> None:
-    ACTIONS.labels(method=method, result=result).inc()
+def observe_action(path: str, result: str, seconds: float) -> None:
+    ACTIONS.labels(path=path, result=result).inc()
+    ACTION_DURATION.labels(path=path).observe(seconds)
 
 
-def count_event(reason: str, type_: str) -> None:
+def count_event(reason: str, type_: str, tally: str) -> None:
     EVENTS.labels(reason=reason, type=type_).inc()
+    if tally in ("succeeded", "failed"):
+        HANDLED.labels(outcome="success" if tally == "succeeded" else "failure").inc()
+    elif tally == "mismatched":
+        MISMATCHES.inc()
+    if reason == "SidecarStopLoop":
+        LOOPS.inc()
 
 
 def count_sweep(mode: str) -> None:

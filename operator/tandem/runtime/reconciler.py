@@ -113,12 +113,17 @@ class Reconciler:
                 ", ".join(s.sidecar for s in stops),
                 reaction * 1000,
             )
-            results = await asyncio.gather(*(self._stopper.deliver(view, s) for s in stops))
-            for stop, (report, delivery) in zip(stops, results, strict=True):
-                metrics.count_action(stop.path.value, delivery.value)
+            results = await asyncio.gather(*(self._timed(view, s) for s in stops))
+            for stop, (report, delivery, seconds) in zip(stops, results, strict=True):
+                metrics.observe_action(stop.path.value, delivery.value, seconds)
                 if report is not None:
                     self._report(view, report, policy_name)
                 await self._learn(view.uid, stop, delivery)
+
+    async def _timed(self, view: PodView, stop: Stop) -> tuple[Report | None, Delivery, float]:
+        started = time.monotonic()
+        report, delivery = await self._stopper.deliver(view, stop)
+        return report, delivery, time.monotonic() - started
 
     async def _learn(self, uid: str, stop: Stop, delivery: Delivery) -> None:
         """Folds what a delivery taught into the pod's memory; a sidecar without a shell is
@@ -131,7 +136,7 @@ class Reconciler:
 
     def _report(self, view: PodView, report: Report, policy_name: str | None) -> None:
         events.post(view, report)
-        metrics.count_event(report.reason.value, report.type.value)
+        metrics.count_event(report.reason.value, report.type.value, report.tally)
         if report.tally and policy_name:
             tally = self.tallies[policy_name]
             tally[report.tally] += 1

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Builds docker.io/tandem/operator:local without a Docker engine, equivalent to the Dockerfile.
+
+Same base family (Debian bookworm's Python 3.11), same user (65532), same entrypoint
+(`python3 -m tandem`, command `run`). The root filesystem comes from `debootstrap` with Debian's
+packages (mirror taken from this machine's apt sources), the project and its dependencies from PyPI
+as wheels. Cached by the hash of the project's sources and this script.
+
+    operator_image.py [--out DIR] [--import --address SOCK]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import build_images as images
+
+ROOT = Path(__file__).resolve().parents[3]
+SUITE = "bookworm"
+SITE = "/opt/tandem/site"
+USER = 65532
+
+
+def debian_mirror() -> str:
+    """The main archive this machine's apt uses (deb822 or one-line format), not -security."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources + [Path("/etc/apt/sources.list")]:
+        if not path.exists():
+            continue
+        for uri in re.findall(r"^(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+)", path.read_text(),
+                              re.MULTILINE):
+            if "security" not in uri:
+                return str(uri)
+    raise images.BuildError("no Debian archive in /etc/apt/sources.list(.d)")
+
+
+def base_rootfs(cache: Path) -> Path:
+    """Debian minbase with python3, made once and kept."""
+    target = cache / "rootfs" / f"{SUITE}-python3"
+    if (target / ".done").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", SUITE, str(target),
+                    debian_mirror()], check=True, stdout=subprocess.DEVNULL)
+    for cache_dir in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        shutil.rmtree(target / cache_dir, ignore_errors=True)
+    (target / ".done").write_text("ok\n")
+    return target
+
+
+def source_key() -> str:
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    files = [ROOT / "pyproject.toml", *sorted((ROOT / "operator").rglob("*.py"))]
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:images.KEY_LENGTH]
+
+
+def install_project(rootfs: Path) -> None:
+    """The project's wheel and its dependencies' wheels for CPython 3.11 on x86-64 glibc."""
+    with tempfile.TemporaryDirectory() as wheels:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels,
+                        str(ROOT)], check=True)
+        [wheel] = Path(wheels).glob("*.whl")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-compile",
+                        "--no-warn-conflicts",
+                        "--target", str(rootfs / SITE.lstrip("/")), "--only-binary=:all:",
+                        "--python-version", "3.11", "--implementation", "cp",
+                        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                        "--platform", "linux_x86_64", str(wheel)], check=True)
+    with (rootfs / "etc" / "passwd").open("a") as passwd:
+        passwd.write(f"tandem:x:{USER}:{USER}::/nonexistent:/usr/sbin/nologin\n")
+    with (rootfs / "etc" / "group").open("a") as group:
+        group.write(f"tandem:x:{USER}:\n")
+
+
+def layer_of(rootfs: Path) -> bytes:
+    """A reproducible tar of ROOTFS: sorted, owner root, no times; device nodes left out (the
+    runtime provides /dev)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory, dirs, files in os.walk(rootfs):
+            if Path(directory) in {rootfs / "proc", rootfs / "sys", rootfs / "dev"}:
+                dirs.clear()  # the runtime mounts these; keep the empty mount points
+                continue
+            dirs.sort()
+            for name in sorted(dirs) + sorted(files):
+                path = Path(directory) / name
+                relative = str(path.relative_to(rootfs))
+                info = path.lstat()
+                mode = stat.S_IMODE(info.st_mode)
+                if stat.S_ISLNK(info.st_mode):
+                    tar.addfile(images.tar_member(relative, tarfile.SYMTYPE, 0o777,
+                                                  target=os.readlink(path)))
+                elif stat.S_ISDIR(info.st_mode):
+                    tar.addfile(images.tar_member(relative, tarfile.DIRTYPE, mode))
+                elif stat.S_ISREG(info.st_mode):
+                    member = images.tar_member(relative, tarfile.REGTYPE, mode, size=info.st_size)
+                    with path.open("rb") as content:
+                        tar.addfile(member, content)
+    return buffer.getvalue()
+
+
+def build(out: Path, cache: Path) -> tuple[Path, bool]:
+    image = images.Image("tandem/operator", (), entrypoint=["python3", "-m", "tandem"],
+                         cmd=["run"], env=(f"PYTHONPATH={SITE}", "PYTHONDONTWRITEBYTECODE=1"),
+                         user=f"{USER}:{USER}")
+    target = out / f"{image.stem}-{source_key()}.tar"
+    if target.exists():
+        return target, False
+    base = base_rootfs(cache)
+    with tempfile.TemporaryDirectory(prefix="tandem-operator-") as work:
+        rootfs = Path(work) / "rootfs"
+        shutil.copytree(base, rootfs, symlinks=True, ignore_dangling_symlinks=True,
+                        ignore=lambda d, names: [n for n in names if n == ".done" or (
+                            Path(d) == base and n in ("proc", "sys", "dev"))])
+        for mount_point in ("proc", "sys", "dev"):
+            (rootfs / mount_point).mkdir(exist_ok=True)
+        install_project(rootfs)
+        layer = layer_of(rootfs)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / f".{target.name}.partial"
+    images.write_archive(partial, images.oci_blobs(image, layer))
+    partial.replace(target)
+    for stale in out.glob(f"{image.stem}-{'?' * images.KEY_LENGTH}.tar"):
+        if stale != target:
+            stale.unlink()
+    return target, True
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("/var/cache/tandem/images"))
+    parser.add_argument("--cache", type=Path, default=Path("/var/cache/tandem"))
+    parser.add_argument("--import", dest="do_import", action="store_true")
+    parser.add_argument("--address", default="")
+    args = parser.parse_args(argv)
+    tarball, built = build(args.out, args.cache)
+    if args.do_import:
+        images.import_image("ctr", args.address, "k8s.io", tarball)
+    size = tarball.stat().st_size // (1 << 20)
+    print(f"docker.io/tandem/operator:local  {'built' if built else 'cached'}  {size} MiB  {tarball}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
