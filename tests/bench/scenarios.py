@@ -32,7 +32,17 @@ from localcluster import Layout, cluster
 
 from ..conftest import ROOT, start_operator, stop_operator
 from ..kube import Kube, container_state, job_condition, wait_for
-from ..manifests import EXITS_0_ON_TERM, HAPROXY, container, job, pod_spec, primary
+from ..manifests import (
+    EXITS_0_ON_TERM,
+    HAPROXY,
+    HTTPSTOP,
+    SHELLLESS,
+    SLEEP_FOREVER,
+    container,
+    job,
+    pod_spec,
+    primary,
+)
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "never/success/trap-exit-0": {"policy": "Never", "exit": 0, "sidecar": EXITS_0_ON_TERM},
@@ -45,6 +55,26 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "exit": 0,
         "sidecar": EXITS_0_ON_TERM,
         "native": True,
+    },
+    # One scenario per delivery path beyond plain exec (issue: stubborn sidecars).
+    "path/helper/shell-less-usr1": {
+        "policy": "Never",
+        "exit": 0,
+        "container": container("proxy", ["/sleeper", "--exit-on", "USR1", "0"], image=SHELLLESS),
+        "actions": {"onSuccess": {"signal": "USR1"}},
+    },
+    "path/shared-pid/sleep-kill": {
+        "policy": "Never",
+        "exit": 3,
+        "container": container("proxy", SLEEP_FOREVER),
+        "pod": {"shareProcessNamespace": True},
+        "actions": {"onFailure": {"signal": "KILL"}},
+    },
+    "path/http/preset": {
+        "policy": "Never",
+        "exit": 0,
+        "container": container("proxy", image=HTTPSTOP, args=["--port", "9091"]),
+        "actions": {"onSuccess": {"preset": "cloud-sql-proxy"}},
     },
 }
 _REACTION = re.compile(r"pod (\S+)/(\S+): stopping .*, ([\d.]+) ms after the watch event")
@@ -142,11 +172,25 @@ def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) ->
         "default service account",
         lambda: ns.run("get", "sa", "default", check=False).returncode == 0,
     )
-    sidecar = (
-        container("proxy", spec["sidecar"])
-        if spec["sidecar"]
-        else container("proxy", image=HAPROXY)
-    )
+    if "container" in spec:
+        sidecar = spec["container"]
+    elif spec["sidecar"]:
+        sidecar = container("proxy", spec["sidecar"])
+    else:
+        sidecar = container("proxy", image=HAPROXY)
+    if "actions" in spec:
+        ns.apply(
+            {
+                "apiVersion": "tandem.dev/v1alpha1",
+                "kind": "SidecarPolicy",
+                "metadata": {"name": "bench"},
+                "spec": {
+                    "selector": {},
+                    "primaryContainers": ["main"],
+                    "sidecars": [{"name": "proxy", **spec["actions"]}],
+                },
+            }
+        )
     started = time.time()
     terminal = TerminalWatch(ns)
     if spec.get("native"):
@@ -156,7 +200,11 @@ def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) ->
             initContainers=[{**sidecar, "restartPolicy": "Always"}],
         )
     else:
-        template = pod_spec([primary(exit_code=spec["exit"], after=2), sidecar], spec["policy"])
+        template = pod_spec(
+            [primary(exit_code=spec["exit"], after=2), sidecar],
+            spec["policy"],
+            **spec.get("pod", {}),
+        )
     ns.apply(
         *(
             job(f"j{i}", template, annotations={"tandem.dev/primary": "main"}, backoff_limit=0)

@@ -107,12 +107,8 @@ def test_sleep_with_shared_pid_namespace_is_killed_and_restarts_in_tandem(
         volumes=[{"name": "work", "emptyDir": {}}],
     )
     ns.apply(
-        job(
-            "j",
-            spec,
-            annotations={"tandem.dev/primary": "main", "tandem.dev/grace-period-seconds": "5"},
-            backoff_limit=4,
-        )
+        _policy("pid", {"onFailure": {"signal": "KILL"}, "onSuccess": {"signal": "TERM"}}, grace=5),
+        job("j", spec, labels={"app": "pid"}, backoff_limit=4),
     )
     name = _pod_name(ns, "j")
     pod = ns.wait_pod(
@@ -121,12 +117,13 @@ def test_sleep_with_shared_pid_namespace_is_killed_and_restarts_in_tandem(
         lambda p: container_state(p, "proxy").get("restartCount", 0) >= 1,
         timeout=90,
     )
-    # `sleep` is not PID 1 here, so TERM kills it: 143, and the kubelet restarts it in tandem.
-    assert container_state(pod, "proxy")["lastState"]["terminated"]["exitCode"] == 143
+    # `sleep` is not PID 1 here (pause is), so KILL reaches it: 137, and the kubelet restarts it
+    # in tandem with the failed primary.
+    assert container_state(pod, "proxy")["lastState"]["terminated"]["exitCode"] == 137
     assert container_state(pod, "main")["lastState"]["terminated"]["exitCode"] == 3
-    assert "via shared-pid" in _messages(ns, name, "SidecarStopSent")[0]
-    # The second run succeeds; `sleep` cannot exit 0 on any signal (a process killed by signal N
-    # exits 128+N), so under OnFailure the Job stays Running and Tandem says what to do.
+    assert "signal KILL to proxy via shared-pid" in _messages(ns, name, "SidecarStopSent")[0]
+    # The second run succeeds. `sleep` cannot exit 0 on any signal (a process killed by signal N
+    # exits 128+N): TERM gives 143, so under OnFailure it restarts, and Tandem says what to do.
     ns.wait_for_reasons("Pod", name, "SidecarExitMismatch", timeout=90)
     mismatch = _messages(ns, name, "SidecarExitMismatch")[-1]
     assert "exited 143" in mismatch and "expected exit 0" in mismatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -84,7 +85,11 @@ def _primary_still_runs(body: dict[str, Any]) -> bool:
     return False
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 10,000 generated sequences in CI (CI=true), 400 on a developer's machine.
+EXAMPLES = 10_000 if os.environ.get("CI") == "true" else 400
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pod_sequence())
 def test_invariants_hold_over_any_sequence(sequence: list[dict[str, Any]]) -> None:
     memory, now = PodMemory(), 0.0
