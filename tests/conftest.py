@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import Layout, cluster, supervisor
+from localcluster import Layout, cluster
 
 from .kube import Kube
 
@@ -151,8 +151,8 @@ def stop_operator(operator: Operator) -> None:
         operator.process.wait()
 
 
-@pytest.fixture(scope="session")
-def operator_rbac(kube: Kube, crd: None) -> None:
+def grant_operator_rbac(kube: Kube) -> None:
+    """deploy/'s ClusterRoles (the sweeper's delete included), bound to the operator's user."""
     for rbac in ("rbac.yaml", "rbac-sweeper-delete.yaml"):
         kube.run("apply", "-f", str(ROOT / "deploy" / "base" / rbac), namespaced=False)
     for role in ("tandem", "tandem-sweeper-delete"):
@@ -171,14 +171,26 @@ def operator_rbac(kube: Kube, crd: None) -> None:
 
 
 @pytest.fixture(scope="session")
+def operator_rbac(kube: Kube, crd: None) -> None:
+    grant_operator_rbac(kube)
+
+
+@pytest.fixture(scope="session")
 def operator(
     local_cluster: Layout, operator_rbac: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    if supervisor.running(local_cluster, "tandem"):
-        demo = local_cluster.pids / "tandem.pid"
+    deployed = Kube(local_cluster.kubectl, local_cluster.admin_kubeconfig, "tandem-system").run(
+        "get",
+        "deployment",
+        "tandem",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].args}",
+        check=False,
+    )
+    if deployed.returncode == 0 and "e2e.tandem.dev/operator" not in deployed.stdout:
         pytest.fail(
-            f"the demo's operator is running (pid file {demo}); two operators would both "
-            f"act on every pod. Stop it first: kill $(cat {demo})"
+            "Tandem is deployed in the cluster (the demo's?); two operators would both act "
+            "on every pod. Remove it first: kubectl delete -k deploy/base"
         )
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     # Pods labelled for a private operator (see test_scenarios) are not this one's.

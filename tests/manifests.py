@@ -62,3 +62,13 @@ def job(
             },
         },
     }
+
+
+def sidecar_policy(name: str, **spec: Any) -> dict[str, Any]:
+    """A SidecarPolicy selecting pods labelled app=NAME, primary `main`, with SPEC on top."""
+    return {
+        "apiVersion": "tandem.dev/v1alpha1",
+        "kind": "SidecarPolicy",
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "primaryContainers": ["main"], **spec},
+    }

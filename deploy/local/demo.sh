@@ -14,22 +14,15 @@ STATE=${TANDEM_CLUSTER_STATE:-/var/lib/tandem-cluster}
 KUBECTL=$(cd deploy/local && "$PY" -c 'from localcluster import Layout; print(Layout().kubectl)')
 k() { "$KUBECTL" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 
-echo "== Tandem's CRD and RBAC (deploy/base), bound to the operator's own user"
-k apply -f crds/sidecarpolicies.tandem.dev.yaml
-k wait --for=condition=Established crd/sidecarpolicies.tandem.dev --timeout=60s
-k apply -f deploy/base/rbac.yaml
-k create clusterrolebinding tandem-operator-user --clusterrole=tandem --user=tandem-operator \
-  --dry-run=client -o yaml | k apply -f -
+echo "== Tandem's image: deploy/local/images/operator_image.py, the Dockerfile's equivalent"
+"$PY" deploy/local/images/operator_image.py --import --address "$STATE/containerd/containerd.sock"
 
-echo "== Tandem, as a process on the host with the operator's least-privilege identity"
-if [[ -f "$STATE/pids/tandem.pid" ]] && kill -0 "$(cat "$STATE/pids/tandem.pid")" 2>/dev/null; then
-  echo "already running (pid $(cat "$STATE/pids/tandem.pid"))"
-else
-  PYTHONPATH="$ROOT/operator" nohup "$PY" -m tandem run --kubeconfig "$STATE/operator.kubeconfig" \
-    --liveness-port 8080 --metrics-port 9090 >"$STATE/logs/tandem.log" 2>&1 &
-  echo $! >"$STATE/pids/tandem.pid"
-  for _ in $(seq 60); do curl -fs http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.5; done
-fi
+echo "== deploy/base: the CRD first (the operator needs it at start), then everything else"
+k apply -k crds
+k wait --for=condition=Established crd/sidecarpolicies.tandem.dev crd/clusterkopfpeerings.kopf.dev \
+  --timeout=60s
+k apply -k deploy/base
+k -n tandem-system rollout status deployment/tandem --timeout=180s
 
 echo "== A CronJob with an haproxy sidecar (deploy/examples/cronjob-haproxy.yaml)"
 k apply -f deploy/examples/cronjob-haproxy.yaml
@@ -49,7 +42,9 @@ cat <<MSG
 The cluster keeps running, and the CronJob adds a Job every minute; each completes.
   export KUBECONFIG=$STATE/admin.kubeconfig; alias kubectl=$KUBECTL
   kubectl -n demo get jobs -w                   # run after run, Complete
-  tail -f $STATE/logs/tandem.log                # the operator
-  curl -s http://127.0.0.1:9090/metrics | grep ^tandem_
-Stop everything: kill \$(cat $STATE/pids/tandem.pid); (cd deploy/local && $PY -m localcluster down)
+  kubectl -n tandem-system logs deploy/tandem -f   # the operator, in the cluster
+  kubectl -n tandem-system exec deploy/tandem -- python3 -c \\
+    "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9090/metrics').read().decode())"
+  PYTHONPATH=$ROOT/operator $PY -m tandem explain POD -n demo
+Stop everything: (cd deploy/local && $PY -m localcluster down)
 MSG

@@ -30,7 +30,7 @@ from typing import Any
 
 from localcluster import Layout, cluster
 
-from ..conftest import ROOT, start_operator, stop_operator
+from ..conftest import ROOT, grant_operator_rbac, start_operator, stop_operator
 from ..kube import Kube, container_state, job_condition, wait_for
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -286,19 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.up(layout)
     kube = Kube(layout.kubectl, layout.admin_kubeconfig)
     kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
-    kube.run("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"), namespaced=False)
-    binding = kube.run(
-        "create",
-        "clusterrolebinding",
-        "tandem-operator-user",
-        "--clusterrole=tandem",
-        "--user=tandem-operator",
-        "--dry-run=client",
-        "-o",
-        "json",
-        namespaced=False,
-    ).stdout
-    kube.run("apply", "-f", "-", stdin=binding, namespaced=False)
+    grant_operator_rbac(kube)
     log = Path(tempfile.mkdtemp()) / "operator.log"
     operator = start_operator(layout, log)
     try:

@@ -16,21 +16,12 @@ from ..manifests import (
     job,
     pod_spec,
     primary,
+    sidecar_policy,
 )
 
 
 def _policy(name: str, sidecar: dict[str, Any], grace: int = 10) -> dict[str, Any]:
-    return {
-        "apiVersion": "tandem.dev/v1alpha1",
-        "kind": "SidecarPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "primaryContainers": ["main"],
-            "gracePeriodSeconds": grace,
-            "sidecars": [{"name": "proxy", **sidecar}],
-        },
-    }
+    return sidecar_policy(name, gracePeriodSeconds=grace, sidecars=[{"name": "proxy", **sidecar}])
 
 
 def _messages(ns: Kube, pod: str, reason: str) -> list[str]:

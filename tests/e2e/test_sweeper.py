@@ -9,7 +9,15 @@ from typing import Any
 
 from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, container_state, exit_code, job_condition, wait_for
-from ..manifests import EXITS_0_ON_TERM, SLEEP_FOREVER, container, job, pod_spec, primary
+from ..manifests import (
+    EXITS_0_ON_TERM,
+    SLEEP_FOREVER,
+    container,
+    job,
+    pod_spec,
+    primary,
+    sidecar_policy,
+)
 
 # PID 1 ignores TERM for its first 8 s (no handler yet), then exits 0 on it: the core's stop
 # comes too early, and a later sweep's stop works.
@@ -17,17 +25,7 @@ LATE_HANDLER = ["sh", "-c", "sleep 8; trap 'exit 0' TERM; while true; do sleep 1
 
 
 def _policy(name: str, sweep: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "tandem.dev/v1alpha1",
-        "kind": "SidecarPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "primaryContainers": ["main"],
-            "gracePeriodSeconds": 3,
-            "sweep": {"stuckAfterSeconds": 10, **sweep},
-        },
-    }
+    return sidecar_policy(name, gracePeriodSeconds=3, sweep={"stuckAfterSeconds": 10, **sweep})
 
 
 def _pod(ns: Kube, job_name: str) -> dict[str, Any]:

@@ -7,15 +7,17 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from localcluster import Layout
 
 from ..conftest import ROOT
-from ..kube import Kube, exit_code
+from ..kube import Kube, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
 
 SA = "system:serviceaccount:tandem-system:tandem"
@@ -34,12 +36,22 @@ def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
         ],
         check=True,
     )
+    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
+    kube.run(
+        "wait",
+        "--for=condition=Established",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/sidecarpolicies.tandem.dev",
+        "--timeout=60s",
+        namespaced=False,
+    )
     kube.run("apply", "-k", str(ROOT / "deploy" / "base"), namespaced=False)
     system = kube.in_namespace("tandem-system")
     # This tier's pods only: the session's host operator handles the unlabelled ones.
     args = [
         "run",
         "--log-format=json",
+        "--peering=tandem",
         "--helper-image=docker.io/tandem/busybox:local",
         "--pod-selector=e2e.tandem.dev/operator=incluster",
     ]
@@ -139,3 +151,113 @@ def test_the_kustomize_base_reads_the_crd_from_crds(kube: Kube) -> None:
     crd = Path(ROOT / "crds" / "sidecarpolicies.tandem.dev.yaml").read_text()
     assert "name: sidecarpolicies.tandem.dev" in rendered and "x-kubernetes-validations" in crd
     assert not list((ROOT / "deploy").rglob("sidecarpolicies*.yaml")), "a copy of the CRD"
+
+
+def test_the_namespaced_overlay_grants_only_its_namespaces(
+    kube: Kube, deployed: Kube, ns: Kube
+) -> None:
+    rendered = kube.run(
+        "kustomize", str(ROOT / "deploy" / "overlays" / "namespaced"), namespaced=False
+    ).stdout
+    objects = list(yaml.safe_load_all(rendered))
+    assert not [o for o in objects if o["kind"] == "ClusterRoleBinding"]
+    [binding] = [o for o in objects if o["kind"] == "RoleBinding"]
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    assert "--namespace=jobs" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    # The same binding, for a second ServiceAccount and this test's namespace.
+    kube.run(
+        "create",
+        "serviceaccount",
+        "tandem-namespaced",
+        "-n",
+        "tandem-system",
+        namespaced=False,
+        check=False,
+    )
+    binding["metadata"]["namespace"] = ns.namespace
+    binding["subjects"][0]["name"] = "tandem-namespaced"
+    ns.apply(binding)
+    who = "--as=system:serviceaccount:tandem-system:tandem-namespaced"
+    for verb, resource in (("watch", "pods"), ("create", "pods/exec"), ("create", "events")):
+        assert ns.run("auth", "can-i", verb, resource, who, check=False).stdout.strip() == "yes"
+        other = ns.run(
+            "auth", "can-i", verb, resource, who, "-n", "default", check=False, namespaced=False
+        )
+        assert other.stdout.strip() == "no", (verb, resource)
+    kube.run(
+        "delete",
+        "serviceaccount",
+        "tandem-namespaced",
+        "-n",
+        "tandem-system",
+        namespaced=False,
+        check=False,
+    )
+
+
+def _active_replica(kube: Kube) -> str:
+    """The replica with the highest priority in the ClusterKopfPeering: the one that acts."""
+    peers = kube.get("clusterkopfpeering", "tandem").get("status") or {}
+    return max(peers, key=lambda identity: peers[identity]["priority"])
+
+
+def _execs_by_operator(layout: Layout, namespace: str) -> int:
+    count = 0
+    for line in (layout.logs / "audit.log").read_text().splitlines():
+        entry = json.loads(line)
+        ref = entry.get("objectRef") or {}
+        if (
+            entry["user"]["username"] == SA
+            and ref.get("subresource") == "exec"
+            and ref.get("namespace") == namespace
+            and entry["stage"] == "ResponseComplete"
+        ):
+            count += 1
+    return count
+
+
+def test_two_replicas_fail_over_and_each_sidecar_is_stopped_once(
+    deployed: Kube, kube: Kube, local_cluster: Layout, ns: Kube
+) -> None:
+    replicas = deployed.pods("app.kubernetes.io/name=tandem")
+    assert len(replicas) == 2
+    active = wait_for(
+        "an active replica",
+        lambda: (
+            _active_replica(kube)
+            if len(kube.get("clusterkopfpeering", "tandem").get("status") or {}) == 2
+            else None
+        ),
+        timeout=60,
+    )
+    assert active in {r["metadata"]["name"] for r in replicas}
+    spec = pod_spec([primary(after=12), container("proxy", EXITS_0_ON_TERM)])
+    ns.apply(
+        *(
+            job(f"j{i}", spec, annotations={"tandem.dev/primary": "main"}, labels=LABEL)
+            for i in range(20)
+        )
+    )
+    wait_for(
+        "all pods running",
+        lambda: (
+            len(
+                [
+                    p
+                    for p in ns.pods("e2e.tandem.dev/operator")
+                    if p["status"].get("phase") == "Running"
+                ]
+            )
+            == 20
+        ),
+        timeout=90,
+    )
+    # Kill the active replica without a goodbye while the primaries finish.
+    deployed.run("delete", "pod", active, "--grace-period=0", "--force")
+    for i in range(20):
+        assert ns.wait_job(f"j{i}", timeout=180) == "Complete"
+    for pod in ns.pods("e2e.tandem.dev/operator"):
+        assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
+    time.sleep(3)  # the audit log is written asynchronously
+    assert _execs_by_operator(local_cluster, ns.namespace) == 20
+    assert _active_replica(kube) != active

@@ -45,6 +45,17 @@ def parser() -> argparse.ArgumentParser:
         help="kubeconfig file (default: $KUBECONFIG, else the service account)",
     )
     run.add_argument(
+        "--peering",
+        default=_env("PEERING", ""),
+        help="Kopf peering name, so that of several replicas exactly one acts (empty: standalone)",
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="this replica's peering priority (default: random, so that replicas never tie)",
+    )
+    run.add_argument(
         "--helper-image",
         default=_env("HELPER_IMAGE", ""),
         help="image of the ephemeral helper for sidecars without a shell (with sh, kill and "
@@ -117,6 +128,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         pod_selector=args.pod_selector,
         kubeconfig=args.kubeconfig,
         helper_image=args.helper_image,
+        peering=args.peering,
+        priority=args.priority,
         sweep_interval=args.sweep_interval,
         sweep_action=args.sweep_action,
         stuck_after=args.stuck_after,

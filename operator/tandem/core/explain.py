@@ -101,35 +101,22 @@ def explain(
     natives = tuple(
         ContainerLine(n, "native", "left to the kubelet", None, 0) for n in view.init_containers
     )
+
+    def unmanaged(why: str, status: str) -> Explanation:
+        containers = tuple(_line(n, "other", view.status(n)) for n in view.containers)
+        return Explanation(
+            view.name, view.namespace, view.phase, False, why, containers + natives, lines, status
+        )
+
     try:
         resolution = resolve(view.labels, view.annotations, sources)
     except PolicyError as error:
-        containers = tuple(_line(n, "other", view.status(n)) for n in view.containers)
-        return Explanation(
-            view.name,
-            view.namespace,
-            view.phase,
-            False,
-            str(error),
-            containers + natives,
-            lines,
-            f"not managed: {error}",
-        )
+        return unmanaged(str(error), f"not managed: {error}")
     policy = resolution.policy
     if policy is None:
-        why = (
+        return unmanaged(
             "no tandem.dev/primary annotation, and no SidecarPolicy in namespace "
-            f"{view.namespace} selects its labels {dict(view.labels)}"
-        )
-        containers = tuple(_line(n, "other", view.status(n)) for n in view.containers)
-        return Explanation(
-            view.name,
-            view.namespace,
-            view.phase,
-            False,
-            why,
-            containers + natives,
-            lines,
+            f"{view.namespace} selects its labels {dict(view.labels)}",
             "not managed: add the annotation tandem.dev/primary, or a policy",
         )
     sidecars = sidecars_of(view, policy)

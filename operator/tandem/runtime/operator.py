@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 from typing import Any
 
@@ -45,7 +46,15 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     config.posting.reporting_component = "tandem"
     config.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
     config.posting.event_name_prefix = "tandem-"
-    config.peering.standalone = settings.standalone
+    config.peering.standalone = not settings.peering
+    if settings.peering:
+        config.peering.name = settings.peering
+        config.peering.mandatory = True
+        config.peering.clusterwide = settings.clusterwide
+        config.peering.lifetime = settings.peering_lifetime
+        config.peering.priority = (
+            settings.priority if settings.priority is not None else random.randint(1, 2**31)
+        )
     # No CRD or namespace scanning: it would need cluster-wide list/watch on both. The CRD must
     # exist when the operator starts (deploy/ installs it first).
     config.scanning.disabled = True
@@ -103,7 +112,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     await kopf.operator(
         registry=build_registry(settings, reconciler, sweeper),
         settings=kopf_settings(settings),
-        standalone=settings.standalone,
+        standalone=not settings.peering,
         liveness_endpoint=liveness,
         stop_flag=stop_flag,
         **scope,

@@ -55,8 +55,17 @@ class Settings:
     metrics_port: int = 9090
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
 
-    standalone: bool = True
-    """Run without kopf peering: exactly one replica may run."""
+    peering: str = ""
+    """Name of the Kopf peering object (ClusterKopfPeering, or KopfPeering per namespace) where
+    replicas meet so that exactly one acts. Empty: standalone, and only one replica may run."""
+
+    priority: int | None = None
+    """This replica's peering priority; None draws a random one, so that two replicas never tie
+    (Kopf pauses every replica of equal priority)."""
+
+    peering_lifetime: int = 20
+    """Seconds a silent replica counts as alive: the longest a standby waits to take over after
+    the active one died without saying goodbye."""
 
     log_format: str = "text"
     """`text` or `json`."""
