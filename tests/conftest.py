@@ -6,6 +6,7 @@ stopped at the end only if this session started it.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from localcluster import Layout, cluster
 
@@ -152,9 +154,12 @@ def stop_operator(operator: Operator) -> None:
 
 
 def grant_operator_rbac(kube: Kube) -> None:
-    """deploy/'s ClusterRoles (the sweeper's delete included), bound to the operator's user."""
+    """deploy/'s ClusterRoles (the sweeper's delete included) bound to the operator's test user.
+    Only the roles: the files' own bindings are for the in-cluster ServiceAccount."""
     for rbac in ("rbac.yaml", "rbac-sweeper-delete.yaml"):
-        kube.run("apply", "-f", str(ROOT / "deploy" / "base" / rbac), namespaced=False)
+        for obj in yaml.safe_load_all((ROOT / "deploy" / "base" / rbac).read_text()):
+            if obj["kind"] == "ClusterRole":
+                kube.run("apply", "-f", "-", stdin=json.dumps(obj), namespaced=False)
     for role in ("tandem", "tandem-sweeper-delete"):
         binding = kube.run(
             "create",

@@ -36,6 +36,28 @@ def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
         ],
         check=True,
     )
+
+    def not_terminating() -> bool:
+        found = kube.run(
+            "get",
+            "namespace",
+            "tandem-system",
+            "-o",
+            "jsonpath={.status.phase}",
+            check=False,
+            namespaced=False,
+        )
+        return found.returncode != 0 or found.stdout != "Terminating"
+
+    wait_for("tandem-system of an earlier run to be gone", not_terminating, timeout=180)
+    # deploy/base grants no delete: a binding of the optional sweeper role must not linger.
+    kube.run(
+        "delete",
+        "clusterrolebinding",
+        "tandem-sweeper-delete",
+        "--ignore-not-found",
+        namespaced=False,
+    )
     kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
     kube.run(
         "wait",
@@ -45,38 +67,55 @@ def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
         "--timeout=60s",
         namespaced=False,
     )
-    kube.run("apply", "-k", str(ROOT / "deploy" / "base"), namespaced=False)
-    system = kube.in_namespace("tandem-system")
-    # This tier's pods only: the session's host operator handles the unlabelled ones.
-    args = [
-        "run",
-        "--log-format=json",
-        "--peering=tandem",
-        "--helper-image=docker.io/tandem/busybox:local",
-        "--pod-selector=e2e.tandem.dev/operator=incluster",
-    ]
-    patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": args}]
-    system.run("patch", "deployment", "tandem", "--type=json", "-p", json.dumps(patch))
-    system.run("rollout", "status", "deployment/tandem", "--timeout=120s")
-    yield system
+    # deploy/base as rendered, with this tier's selector: the session's host operator handles
+    # the unlabelled pods. Set before applying, so that one ReplicaSet ever exists.
+    objects = list(
+        yaml.safe_load_all(
+            kube.run("kustomize", str(ROOT / "deploy" / "base"), namespaced=False).stdout
+        )
+    )
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            obj["spec"]["template"]["spec"]["containers"][0]["args"].append(
+                "--pod-selector=e2e.tandem.dev/operator=incluster"
+            )
     kube.run(
-        "delete", "-k", str(ROOT / "deploy" / "base"), "--wait=false", namespaced=False, check=False
+        "apply",
+        "-f",
+        "-",
+        namespaced=False,
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )
+    system = kube.in_namespace("tandem-system")
+    system.run("rollout", "status", "deployment/tandem", "--timeout=180s")
+    yield system
+    # The operator goes; the CRDs and RBAC stay, as other tiers of the session use them.
+    kube.run(
+        "delete", "namespace", "tandem-system", "--timeout=180s", namespaced=False, check=False
     )
 
 
-def _can_i(kube: Kube, *args: str) -> bool:
-    done = kube.run("auth", "can-i", *args, f"--as={SA}", check=False, namespaced=False)
+def _can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA) -> bool:
+    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec)."""
+    resource, _, subresource = resource.partition("/")
+    if subresource:
+        args = (*args, f"--subresource={subresource}")
+    done = kube.run(
+        "auth", "can-i", verb, resource, *args, f"--as={who}", check=False, namespaced=False
+    )
     return done.stdout.strip() == "yes"
 
 
 def test_the_deployment_is_admitted_under_restricted_and_runs(deployed: Kube) -> None:
     namespace = deployed.get("namespace", "tandem-system")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    [pod] = deployed.pods("app.kubernetes.io/name=tandem")
-    assert pod["status"]["phase"] == "Running"
-    assert all(c["ready"] for c in pod["status"]["containerStatuses"])
-    security = pod["spec"]["containers"][0]["securityContext"]
-    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+    replicas = deployed.pods("app.kubernetes.io/name=tandem")
+    assert len(replicas) == 2
+    for pod in replicas:
+        assert pod["status"]["phase"] == "Running"
+        assert all(c["ready"] for c in pod["status"]["containerStatuses"])
+        security = pod["spec"]["containers"][0]["securityContext"]
+        assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
 
 
 def test_rbac_is_least_privilege(deployed: Kube) -> None:
@@ -86,6 +125,7 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("get", "pods/exec"),
         ("create", "events"),
         ("patch", "sidecarpolicies.tandem.dev/status"),
+        ("patch", "clusterkopfpeerings.kopf.dev"),
         ("patch", "pods/ephemeralcontainers"),
         ("list", "jobs.batch"),
     ]
@@ -106,7 +146,7 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         assert not _can_i(deployed, verb, resource, "-A"), (verb, resource)
 
 
-def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, ns: Kube) -> None:
+def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube, ns: Kube) -> None:
     ns.apply(
         job(
             "j",
@@ -119,13 +159,12 @@ def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, ns: Kube) 
     [pod] = ns.job_pods("j")
     assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
     events = ns.wait_for_reasons("Pod", pod["metadata"]["name"], "SidecarStopped")
-    [operator] = deployed.pods("app.kubernetes.io/name=tandem")
     ours = [e for e in events if e.get("reportingComponent") == "tandem"]
-    assert {e["reportingInstance"] for e in ours} == {operator["metadata"]["name"]}
+    assert {e["reportingInstance"] for e in ours} == {_active_replica(kube)}
 
 
 def test_every_dashboard_query_names_an_exported_metric(deployed: Kube) -> None:
-    [operator] = deployed.pods("app.kubernetes.io/name=tandem")
+    operator = deployed.pods("app.kubernetes.io/name=tandem")[0]
     scrape = (
         "import urllib.request; print(urllib.request.urlopen("
         "'http://127.0.0.1:9090/metrics', timeout=5).read().decode())"
@@ -177,13 +216,10 @@ def test_the_namespaced_overlay_grants_only_its_namespaces(
     binding["metadata"]["namespace"] = ns.namespace
     binding["subjects"][0]["name"] = "tandem-namespaced"
     ns.apply(binding)
-    who = "--as=system:serviceaccount:tandem-system:tandem-namespaced"
+    who = "system:serviceaccount:tandem-system:tandem-namespaced"
     for verb, resource in (("watch", "pods"), ("create", "pods/exec"), ("create", "events")):
-        assert ns.run("auth", "can-i", verb, resource, who, check=False).stdout.strip() == "yes"
-        other = ns.run(
-            "auth", "can-i", verb, resource, who, "-n", "default", check=False, namespaced=False
-        )
-        assert other.stdout.strip() == "no", (verb, resource)
+        assert _can_i(ns, verb, resource, "-n", ns.namespace, who=who), (verb, resource)
+        assert not _can_i(ns, verb, resource, "-n", "default", who=who), (verb, resource)
     kube.run(
         "delete",
         "serviceaccount",
