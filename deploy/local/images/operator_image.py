@@ -35,11 +35,12 @@ USER = 65532
 def debian_mirror() -> str:
     """The main archive this machine's apt uses (deb822 or one-line format), not -security."""
     sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
-    for path in sources + [Path("/etc/apt/sources.list")]:
+    for path in [*sources, Path("/etc/apt/sources.list")]:
         if not path.exists():
             continue
-        for uri in re.findall(r"^(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+)", path.read_text(),
-                              re.MULTILINE):
+        for uri in re.findall(
+            r"^(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+)", path.read_text(), re.MULTILINE
+        ):
             if "security" not in uri:
                 return str(uri)
     raise images.BuildError("no Debian archive in /etc/apt/sources.list(.d)")
@@ -52,8 +53,18 @@ def base_rootfs(cache: Path) -> Path:
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", SUITE, str(target),
-                    debian_mirror()], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3",
+            SUITE,
+            str(target),
+            debian_mirror(),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     for cache_dir in ("var/cache/apt/archives", "var/lib/apt/lists"):
         shutil.rmtree(target / cache_dir, ignore_errors=True)
     (target / ".done").write_text("ok\n")
@@ -65,21 +76,43 @@ def source_key() -> str:
     files = [ROOT / "pyproject.toml", *sorted((ROOT / "operator").rglob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:images.KEY_LENGTH]
+    return digest.hexdigest()[: images.KEY_LENGTH]
 
 
 def install_project(rootfs: Path) -> None:
     """The project's wheel and its dependencies' wheels for CPython 3.11 on x86-64 glibc."""
     with tempfile.TemporaryDirectory() as wheels:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels,
-                        str(ROOT)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, str(ROOT)],
+            check=True,
+        )
         [wheel] = Path(wheels).glob("*.whl")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-compile",
-                        "--no-warn-conflicts",
-                        "--target", str(rootfs / SITE.lstrip("/")), "--only-binary=:all:",
-                        "--python-version", "3.11", "--implementation", "cp",
-                        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-                        "--platform", "linux_x86_64", str(wheel)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-compile",
+                "--no-warn-conflicts",
+                "--target",
+                str(rootfs / SITE.lstrip("/")),
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--platform",
+                "linux_x86_64",
+                str(wheel),
+            ],
+            check=True,
+        )
     with (rootfs / "etc" / "passwd").open("a") as passwd:
         passwd.write(f"tandem:x:{USER}:{USER}::/nonexistent:/usr/sbin/nologin\n")
     with (rootfs / "etc" / "group").open("a") as group:
@@ -102,8 +135,11 @@ def layer_of(rootfs: Path) -> bytes:
                 info = path.lstat()
                 mode = stat.S_IMODE(info.st_mode)
                 if stat.S_ISLNK(info.st_mode):
-                    tar.addfile(images.tar_member(relative, tarfile.SYMTYPE, 0o777,
-                                                  target=os.readlink(path)))
+                    tar.addfile(
+                        images.tar_member(
+                            relative, tarfile.SYMTYPE, 0o777, target=os.readlink(path)
+                        )
+                    )
                 elif stat.S_ISDIR(info.st_mode):
                     tar.addfile(images.tar_member(relative, tarfile.DIRTYPE, mode))
                 elif stat.S_ISREG(info.st_mode):
@@ -114,18 +150,31 @@ def layer_of(rootfs: Path) -> bytes:
 
 
 def build(out: Path, cache: Path) -> tuple[Path, bool]:
-    image = images.Image("tandem/operator", (), entrypoint=["python3", "-m", "tandem"],
-                         cmd=["run"], env=(f"PYTHONPATH={SITE}", "PYTHONDONTWRITEBYTECODE=1"),
-                         user=f"{USER}:{USER}")
+    image = images.Image(
+        "tandem/operator",
+        (),
+        entrypoint=["python3", "-m", "tandem"],
+        cmd=["run"],
+        env=(f"PYTHONPATH={SITE}", "PYTHONDONTWRITEBYTECODE=1"),
+        user=f"{USER}:{USER}",
+    )
     target = out / f"{image.stem}-{source_key()}.tar"
     if target.exists():
         return target, False
     base = base_rootfs(cache)
     with tempfile.TemporaryDirectory(prefix="tandem-operator-") as work:
         rootfs = Path(work) / "rootfs"
-        shutil.copytree(base, rootfs, symlinks=True, ignore_dangling_symlinks=True,
-                        ignore=lambda d, names: [n for n in names if n == ".done" or (
-                            Path(d) == base and n in ("proc", "sys", "dev"))])
+        shutil.copytree(
+            base,
+            rootfs,
+            symlinks=True,
+            ignore_dangling_symlinks=True,
+            ignore=lambda d, names: [
+                n
+                for n in names
+                if n == ".done" or (Path(d) == base and n in ("proc", "sys", "dev"))
+            ],
+        )
         for mount_point in ("proc", "sys", "dev"):
             (rootfs / mount_point).mkdir(exist_ok=True)
         install_project(rootfs)
@@ -151,7 +200,8 @@ def main(argv: list[str]) -> int:
     if args.do_import:
         images.import_image("ctr", args.address, "k8s.io", tarball)
     size = tarball.stat().st_size // (1 << 20)
-    print(f"docker.io/tandem/operator:local  {'built' if built else 'cached'}  {size} MiB  {tarball}")
+    state = "built" if built else "cached"
+    print(f"docker.io/tandem/operator:local  {state}  {size} MiB  {tarball}")
     return 0
 
 
