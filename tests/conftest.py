@@ -49,7 +49,7 @@ def local_cluster(layout: Layout) -> Iterator[Layout]:
         cluster.up(layout)
     yield layout
     if started_here and not os.environ.get("TANDEM_KEEP_CLUSTER"):
-        cluster.down(layout)
+        cluster.down(layout, keep_logs=True)  # tests/run.sh prints their tails on failure
 
 
 @pytest.fixture(scope="session")

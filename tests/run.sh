@@ -21,8 +21,10 @@ echo "== build the local cluster (cached by version)"
 echo "== tests"
 status=0
 $PY/pytest "${@:-tests}" || status=$?
-if ((status != 0)) && [[ -d /var/lib/tandem-cluster/logs ]]; then
-  for log in /var/lib/tandem-cluster/logs/*.log; do
+logs=/var/lib/tandem-cluster-logs  # kept by the session's teardown
+[[ -d /var/lib/tandem-cluster/logs ]] && logs=/var/lib/tandem-cluster/logs
+if ((status != 0)) && [[ -d $logs ]]; then
+  for log in "$logs"/*.log; do
     echo "--- tail of $log"; tail -n 15 "$log"
   done
 fi

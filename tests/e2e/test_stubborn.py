@@ -112,7 +112,8 @@ def test_sleep_with_shared_pid_namespace_is_killed_and_restarts_in_tandem(
     # in tandem with the failed primary.
     assert container_state(pod, "proxy")["lastState"]["terminated"]["exitCode"] == 137
     assert container_state(pod, "main")["lastState"]["terminated"]["exitCode"] == 3
-    assert "signal KILL to proxy via shared-pid" in _messages(ns, name, "SidecarStopSent")[0]
+    sent = _messages(ns, name, "SidecarStopSent")
+    assert any("signal KILL to proxy via shared-pid" in m for m in sent), sent
     # The second run succeeds. `sleep` cannot exit 0 on any signal (a process killed by signal N
     # exits 128+N): TERM gives 143, so under OnFailure it restarts, and Tandem says what to do.
     ns.wait_for_reasons("Pod", name, "SidecarExitMismatch", timeout=90)

@@ -36,7 +36,8 @@ _REST: list[tuple[str, Callable[[Layout], list[str]]]] = [
 
 
 def build(layout: Layout) -> None:
-    """Builds the binaries and images (cached by version and content; fast when warm)."""
+    """Builds the binaries and images, the operator's included (cached by version and content;
+    fast when warm)."""
     env = {
         "K8S_VERSION": layout.k8s_version,
         "ETCD_VERSION": layout.etcd_version,
@@ -50,6 +51,19 @@ def build(layout: Layout) -> None:
             str(HERE / "images" / "build_images.py"),
             "--out",
             str(layout.cache / "images"),
+        ],
+        check=True,
+    )
+    # The operator's own image (debootstrap and wheels: minutes when cold), built here rather
+    # than inside a test, so that no test's timeout has to cover it.
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "images" / "operator_image.py"),
+            "--out",
+            str(layout.cache / "images"),
+            "--cache",
+            str(layout.cache),
         ],
         check=True,
     )

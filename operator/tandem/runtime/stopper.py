@@ -14,6 +14,9 @@ from .settings import Settings
 
 logger = logging.getLogger("tandem.stopper")
 
+# When a stop works, the sidecar's PID 1 exits at once, and the kernel kills whatever else runs in
+# its PID namespace: often the exec'd command itself, before it could exit 0. So 137 means done.
+_KILLED_WITH_ITS_CONTAINER = 137
 _NO_SHELL = ("no such file or directory", "executable file not found", "not found in $path")
 
 
@@ -81,7 +84,7 @@ class Stopper:
             result.exit_code,
             result.error,
         )
-        if result.ok:
+        if result.ok or result.exit_code == _KILLED_WITH_ITS_CONTAINER:
             return Report(
                 EventType.NORMAL,
                 Reason.SIDECAR_STOP_SENT,

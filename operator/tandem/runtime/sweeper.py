@@ -83,7 +83,8 @@ class Sweeper:
         self._skips: dict[tuple[str, str], None] = {}
 
     def _first_skip(self, uid: str, reason: str) -> bool:
-        """SweepSkipped is posted once per pod and reason, not at every sweep."""
+        """SweepSkipped (and a Report's PodSwept) is posted once per pod and reason, not at
+        every sweep."""
         if (uid, reason) in self._skips:
             return False
         self._skips[uid, reason] = None
@@ -169,6 +170,8 @@ class Sweeper:
                         ),
                     )
                 continue
+            if item.action is SweepAction.REPORT and not self._first_skip(view.uid, "report"):
+                continue  # A dry run reports each pod once, not at every sweep.
             result.swept += item.action is not SweepAction.REPORT
             metrics.count_sweep(item.action.value)
             self._post(
