@@ -6,6 +6,7 @@ import dataclasses
 
 from .actions import Action, Report
 from .memory import PodMemory, SidecarRecord
+from .policy import Policy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,6 +15,8 @@ class Decision:
     memory: PodMemory
     policy_name: str | None = None
     """The SidecarPolicy that applied, if any: its status counts what the actions report."""
+    managed: bool = False
+    """A policy applies (annotation or SidecarPolicy). The runtime keeps no state for others."""
 
 
 class Builder:
@@ -33,8 +36,13 @@ class Builder:
             self.reported.add(key)
             self.actions.append(report)
 
-    def build(self, policy_name: str | None = None) -> Decision:
+    def build(self, policy: Policy | None = None) -> Decision:
         memory = PodMemory(
             self.sidecars, frozenset(self.reported), self.gave_up, self.no_shell, self.helper_target
         )
-        return Decision(tuple(self.actions), memory, policy_name)
+        return Decision(
+            tuple(self.actions),
+            memory,
+            policy.policy_name if policy else None,
+            managed=policy is not None,
+        )

@@ -89,19 +89,19 @@ def decide(
                 "never managed). Fix the container names; Tandem leaves this pod alone until then.",
             ),
         )
-        return out.build(policy.policy_name)
+        return out.build(policy)
     for name in sidecars_of(view, policy):
         if (record := out.sidecars.get(name)) is not None:
             verify(out, view, name, record)
     ended = primaries_ended(view, policy.primaries)
     if ended is None or view.terminal or view.deleting or out.gave_up:
-        return out.build(policy.policy_name)
+        return out.build(policy)
     if (
         ended.outcome is Outcome.FAILURE
         and view.restart_policy == "OnFailure"
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
-        return out.build(policy.policy_name)
+        return out.build(policy)
     before = len(out.actions)
     ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled)
     for name in sidecars_of(view, policy):
@@ -120,4 +120,4 @@ def decide(
                 tally="succeeded" if ended.outcome is Outcome.SUCCESS else "failed",
             ),
         )
-    return out.build(policy.policy_name)
+    return out.build(policy)

@@ -88,8 +88,19 @@ class Reconciler:
                 helper_enabled=self._stopper.helper_enabled,
             )
             self._memory[view.uid] = decision.memory
+            self._trim(view, decision.managed)
         if decision.actions:
             await self._carry_out(view, decision.actions, decision.policy_name, received)
+
+    def _trim(self, view: PodView, managed: bool) -> None:
+        """Keeps state only where it is needed, so that thousands of Job pods that need nothing
+        cost nothing: the body for re-checks of managed, running pods; memory when not empty."""
+        if not managed or view.terminal:
+            self._latest.pop(view.uid, None)
+        if self._memory.get(view.uid) == PodMemory():
+            del self._memory[view.uid]
+            if view.uid not in self._latest:
+                self._locks.pop(view.uid, None)
 
     async def _carry_out(
         self, view: PodView, actions: tuple[Action, ...], policy_name: str | None, received: float
