@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,82 +15,19 @@ import yaml
 from localcluster import Layout
 
 from ..conftest import ROOT
+from ..deployment import SA, active_replica, deploy, undeploy
 from ..kube import Kube, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
 
-SA = "system:serviceaccount:tandem-system:tandem"
 LABEL = {"e2e.tandem.dev/operator": "incluster"}
 
 
 @pytest.fixture(scope="module")
 def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "deploy/local/images/operator_image.py"),
-            "--import",
-            "--address",
-            str(local_cluster.containerd_socket),
-        ],
-        check=True,
-    )
-
-    def not_terminating() -> bool:
-        found = kube.run(
-            "get",
-            "namespace",
-            "tandem-system",
-            "-o",
-            "jsonpath={.status.phase}",
-            check=False,
-            namespaced=False,
-        )
-        return found.returncode != 0 or found.stdout != "Terminating"
-
-    wait_for("tandem-system of an earlier run to be gone", not_terminating, timeout=180)
-    # deploy/base grants no delete: a binding of the optional sweeper role must not linger.
-    kube.run(
-        "delete",
-        "clusterrolebinding",
-        "tandem-sweeper-delete",
-        "--ignore-not-found",
-        namespaced=False,
-    )
-    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
-    kube.run(
-        "wait",
-        "--for=condition=Established",
-        "crd/clusterkopfpeerings.kopf.dev",
-        "crd/sidecarpolicies.tandem.dev",
-        "--timeout=60s",
-        namespaced=False,
-    )
     # deploy/base as rendered, with this tier's selector: the session's host operator handles
-    # the unlabelled pods. Set before applying, so that one ReplicaSet ever exists.
-    objects = list(
-        yaml.safe_load_all(
-            kube.run("kustomize", str(ROOT / "deploy" / "base"), namespaced=False).stdout
-        )
-    )
-    for obj in objects:
-        if obj["kind"] == "Deployment":
-            obj["spec"]["template"]["spec"]["containers"][0]["args"].append(
-                "--pod-selector=e2e.tandem.dev/operator=incluster"
-            )
-    kube.run(
-        "apply",
-        "-f",
-        "-",
-        namespaced=False,
-        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-    )
-    system = kube.in_namespace("tandem-system")
-    system.run("rollout", "status", "deployment/tandem", "--timeout=180s")
-    yield system
-    # The operator goes; the CRDs and RBAC stay, as other tiers of the session use them.
-    kube.run(
-        "delete", "namespace", "tandem-system", "--timeout=180s", namespaced=False, check=False
-    )
+    # the unlabelled pods.
+    yield deploy(kube, local_cluster, "--pod-selector=e2e.tandem.dev/operator=incluster")
+    undeploy(kube)
 
 
 def _can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA) -> bool:
@@ -160,7 +95,7 @@ def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube
     assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
     events = ns.wait_for_reasons("Pod", pod["metadata"]["name"], "SidecarStopped")
     ours = [e for e in events if e.get("reportingComponent") == "tandem"]
-    assert {e["reportingInstance"] for e in ours} == {_active_replica(kube)}
+    assert {e["reportingInstance"] for e in ours} == {active_replica(kube)}
 
 
 def test_every_dashboard_query_names_an_exported_metric(deployed: Kube) -> None:
@@ -231,12 +166,6 @@ def test_the_namespaced_overlay_grants_only_its_namespaces(
     )
 
 
-def _active_replica(kube: Kube) -> str:
-    """The replica with the highest priority in the ClusterKopfPeering: the one that acts."""
-    peers = kube.get("clusterkopfpeering", "tandem").get("status") or {}
-    return max(peers, key=lambda identity: peers[identity]["priority"])
-
-
 def _execs_by_operator(layout: Layout, namespace: str) -> int:
     count = 0
     for line in (layout.logs / "audit.log").read_text().splitlines():
@@ -260,7 +189,7 @@ def test_two_replicas_fail_over_and_each_sidecar_is_stopped_once(
     active = wait_for(
         "an active replica",
         lambda: (
-            _active_replica(kube)
+            active_replica(kube)
             if len(kube.get("clusterkopfpeering", "tandem").get("status") or {}) == 2
             else None
         ),
@@ -296,4 +225,4 @@ def test_two_replicas_fail_over_and_each_sidecar_is_stopped_once(
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
     time.sleep(3)  # the audit log is written asynchronously
     assert _execs_by_operator(local_cluster, ns.namespace) == 20
-    assert _active_replica(kube) != active
+    assert active_replica(kube) != active

@@ -1,0 +1,141 @@
+"""Tandem deployed from deploy/base the way a user gets it: its image imported into the node's
+containerd, the CRDs established, the rendered base applied, both replicas ready and met in the
+ClusterKopfPeering. Used by the in-cluster tier and by the e2e tier's `operator` fixture when
+TANDEM_E2E_OPERATOR=incluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from localcluster import Layout
+
+from .kube import Kube, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM = "tandem-system"
+SA = f"system:serviceaccount:{SYSTEM}:tandem"
+
+
+def deployed_args(kube: Kube) -> str | None:
+    """The operator container's args of a Deployment `tandem` in tandem-system, None if none."""
+    found = kube.in_namespace(SYSTEM).run(
+        "get",
+        "deployment",
+        "tandem",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].args}",
+        check=False,
+    )
+    return found.stdout if found.returncode == 0 else None
+
+
+def wait_until_gone(kube: Kube) -> None:
+    """Waits for a tandem-system of an earlier run that is still terminating."""
+
+    def not_terminating() -> bool:
+        found = kube.run(
+            "get",
+            "namespace",
+            SYSTEM,
+            "-o",
+            "jsonpath={.status.phase}",
+            check=False,
+            namespaced=False,
+        )
+        return found.returncode != 0 or found.stdout != "Terminating"
+
+    wait_for(f"{SYSTEM} of an earlier run to be gone", not_terminating, timeout=180)
+
+
+def deploy(kube: Kube, layout: Layout, *extra_args: str) -> Kube:
+    """Applies deploy/base, with EXTRA_ARGS appended to the operator's args (before the first
+    apply, so that one ReplicaSet ever exists); returns a client for tandem-system once both
+    replicas are ready and both appear in the peering."""
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy/local/images/operator_image.py"),
+            "--import",
+            "--address",
+            str(layout.containerd_socket),
+        ],
+        check=True,
+    )
+    wait_until_gone(kube)
+    # deploy/base grants no delete: a binding of the optional sweeper role must not linger.
+    kube.run(
+        "delete",
+        "clusterrolebinding",
+        "tandem-sweeper-delete",
+        "--ignore-not-found",
+        namespaced=False,
+    )
+    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
+    kube.run(
+        "wait",
+        "--for=condition=Established",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/sidecarpolicies.tandem.dev",
+        "--timeout=60s",
+        namespaced=False,
+    )
+    objects = list(
+        yaml.safe_load_all(
+            kube.run("kustomize", str(ROOT / "deploy" / "base"), namespaced=False).stdout
+        )
+    )
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            obj["spec"]["template"]["spec"]["containers"][0]["args"].extend(extra_args)
+    kube.run(
+        "apply",
+        "-f",
+        "-",
+        namespaced=False,
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )
+    system = kube.in_namespace(SYSTEM)
+    system.run("rollout", "status", "deployment/tandem", "--timeout=180s")
+
+    def replicas_met() -> bool:
+        names = {p["metadata"]["name"] for p in system.pods("app.kubernetes.io/name=tandem")}
+        peers = kube.get("clusterkopfpeering", "tandem").get("status") or {}
+        return bool(names) and names <= set(peers)
+
+    # Until both have met, which replica acts may still change hands: a replica starts paused,
+    # resumes when it sees no peer of a higher priority, and pauses when one appears.
+    wait_for("both replicas in the peering", replicas_met, timeout=60)
+    return system
+
+
+def save_logs(kube: Kube, path: Path) -> None:
+    """Both replicas' logs (current and previous containers), each line prefixed by its pod."""
+    with open(path, "w") as out:
+        for previous in ("false", "true"):
+            done = kube.in_namespace(SYSTEM).run(
+                "logs",
+                "-l",
+                "app.kubernetes.io/name=tandem",
+                "--prefix",
+                "--tail=-1",
+                f"--previous={previous}",
+                check=False,
+            )
+            out.write(done.stdout)
+
+
+def undeploy(kube: Kube) -> None:
+    """Removes the operator (its namespace); the CRDs, ClusterRoles and peering stay, as other
+    tiers of the session use them."""
+    kube.run("delete", "namespace", SYSTEM, "--timeout=180s", namespaced=False, check=False)
+
+
+def active_replica(kube: Kube) -> str:
+    """The replica with the highest priority in the ClusterKopfPeering: the one that acts."""
+    peers = kube.get("clusterkopfpeering", "tandem").get("status") or {}
+    return max(peers, key=lambda identity: peers[identity]["priority"])
