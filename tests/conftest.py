@@ -2,6 +2,11 @@
 
 The cluster is session-scoped: started once if it is not already up, reused across tests, and
 stopped at the end only if this session started it.
+
+TANDEM_E2E_OPERATOR chooses where the e2e tier's `operator` runs: `host` (the default, a process
+on this machine as the tandem-operator user) or `incluster` (deploy/base as a user gets it, under
+its ServiceAccount). In-cluster, tests marked `host_operator` are skipped, and so is the
+in-cluster tier, which deploys Tandem itself.
 """
 
 from __future__ import annotations
@@ -23,17 +28,33 @@ import yaml
 
 from localcluster import Layout, cluster
 
+from . import deployment
 from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_TIERS = ("cluster", "adapters", "e2e", "incluster")
 HELPER_IMAGE = "docker.io/tandem/busybox:local"
+E2E_OPERATOR = os.environ.get("TANDEM_E2E_OPERATOR", "host")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if E2E_OPERATOR not in ("host", "incluster"):
+        raise pytest.UsageError(f"TANDEM_E2E_OPERATOR={E2E_OPERATOR}: host or incluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0] in CLUSTER_TIERS:
+        tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        if tier in CLUSTER_TIERS:
             item.add_marker(pytest.mark.cluster)
+        if E2E_OPERATOR != "incluster":
+            continue
+        if marker := item.get_closest_marker("host_operator"):
+            why = marker.args[0] if marker.args else "needs Tandem as a host process"
+            item.add_marker(pytest.mark.skip(reason=f"TANDEM_E2E_OPERATOR=incluster: {why}"))
+        elif tier == "incluster":
+            reason = "TANDEM_E2E_OPERATOR=incluster: the session's operator already is deploy/base"
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -180,23 +201,42 @@ def operator_rbac(kube: Kube, crd: None) -> None:
     grant_operator_rbac(kube)
 
 
+@dataclass
+class DeployedOperator:
+    """Tandem deployed from deploy/base: two replicas in tandem-system (one acts)."""
+
+    system: Kube
+
+
 @pytest.fixture(scope="session")
 def operator(
-    local_cluster: Layout, operator_rbac: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
-    deployed = Kube(local_cluster.kubectl, local_cluster.admin_kubeconfig, "tandem-system").run(
-        "get",
-        "deployment",
-        "tandem",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].args}",
-        check=False,
-    )
-    if deployed.returncode == 0 and "e2e.tandem.dev/operator" not in deployed.stdout:
+    local_cluster: Layout,
+    kube: Kube,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator | DeployedOperator]:
+    if E2E_OPERATOR == "incluster":
+        deployment.wait_until_gone(kube)
+        if deployment.deployed_args(kube) is not None:
+            pytest.fail(
+                "Tandem is deployed in the cluster (the demo's?); this session deploys its own "
+                "and removes it at the end. Remove it first: kubectl delete -k deploy/base"
+            )
+        log = tmp_path_factory.mktemp("operator") / "replicas.log"
+        try:
+            yield DeployedOperator(deployment.deploy(kube, local_cluster))
+        finally:
+            deployment.save_logs(kube, log)
+            deployment.undeploy(kube)
+            print(f"\noperator replicas' logs: {log}")
+        return
+    deployed = deployment.deployed_args(kube)
+    if deployed is not None and "e2e.tandem.dev/operator" not in deployed:
         pytest.fail(
             "Tandem is deployed in the cluster (the demo's?); two operators would both act "
             "on every pod. Remove it first: kubectl delete -k deploy/base"
         )
+    request.getfixturevalue("operator_rbac")
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     # Pods labelled for a private operator (see test_scenarios) are not this one's.
     running = start_operator(local_cluster, log, "--pod-selector=!e2e.tandem.dev/operator")

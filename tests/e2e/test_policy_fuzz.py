@@ -124,6 +124,7 @@ def test_wrong_values_are_rejected_naming_the_field(
     assert f"spec.{field}" in rejection, rejection
 
 
+@pytest.mark.host_operator("checks that the operator's process is alive")
 @settings(
     max_examples=1,
     deadline=None,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from localcluster import Layout
 
 from ..conftest import Operator, start_operator, stop_operator
@@ -165,6 +167,7 @@ def test_cronjob_with_haproxy_sidecar_completes_run_after_run(operator: Operator
         assert "SidecarStopped" in ns.reasons("Pod", pod["metadata"]["name"])
 
 
+@pytest.mark.host_operator("starts and stops a private operator on the host")
 def test_pods_that_finished_while_the_operator_was_down_are_handled_at_start(
     local_cluster: Layout, operator_rbac: None, ns: Kube, tmp_path: Any
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from ..conftest import Operator
 from ..kube import Kube, container_state, exit_code
 from ..manifests import (
@@ -125,6 +127,7 @@ def test_sleep_with_shared_pid_namespace_is_killed_and_restarts_in_tandem(
     assert "exited 143" in mismatch and "expected exit 0" in mismatch
 
 
+@pytest.mark.host_operator("counts the execs in the operator's log")
 def test_sleep_as_pid_1_is_reported_unstoppable_without_a_loop(
     operator: Operator, ns: Kube
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, container_state, exit_code, job_condition, wait_for
 from ..manifests import (
@@ -17,6 +19,10 @@ from ..manifests import (
     pod_spec,
     primary,
     sidecar_policy,
+)
+
+pytestmark = pytest.mark.host_operator(
+    "the session operator's --sweep-interval=3 and --sweep-allow-delete, and a private operator"
 )
 
 # PID 1 ignores TERM for its first 8 s (no handler yet), then exits 0 on it: the core's stop
