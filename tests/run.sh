@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command of the README, and what CI runs: from a fresh machine to every tier green.
 #   static checks (ruff, mypy strict, import-linter layers), unit, then the cluster tiers
-#   (cluster, adapters, e2e) on a real local cluster that this run starts and stops.
-# Extra arguments go to pytest (for example: tests/unit, or -k haproxy).
+#   (cluster, adapters, e2e) on a real local cluster that this run starts and stops; then the
+#   core e2e scenarios again with Tandem deployed in the cluster from deploy/base.
+# Extra arguments go to pytest (for example: tests/unit, or -k haproxy), and skip that second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -20,7 +21,20 @@ echo "== build the local cluster (cached by version)"
 
 echo "== tests"
 status=0
-$PY/pytest "${@:-tests}" || status=$?
+full=$(($# == 0))
+was_up=0
+(cd deploy/local && ../../$PY/python -m localcluster status >/dev/null) && was_up=1
+# The full run keeps the cluster for the in-cluster pass, and stops it after that.
+if ((full)); then keep=1; else keep=${TANDEM_KEEP_CLUSTER:-}; fi
+TANDEM_KEEP_CLUSTER=$keep $PY/pytest "${@:-tests}" || status=$?
+if ((full)); then
+  echo "== core e2e scenarios, Tandem deployed from deploy/base under its ServiceAccount"
+  TANDEM_E2E_OPERATOR=incluster TANDEM_KEEP_CLUSTER=1 \
+    $PY/pytest tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
+  if ((!was_up)) && [[ -z ${TANDEM_KEEP_CLUSTER:-} ]]; then
+    (cd deploy/local && ../../$PY/python -m localcluster down --keep-logs)
+  fi
+fi
 logs=/var/lib/tandem-cluster-logs  # kept by the session's teardown
 [[ -d /var/lib/tandem-cluster/logs ]] && logs=/var/lib/tandem-cluster/logs
 if ((status != 0)) && [[ -d $logs ]]; then
