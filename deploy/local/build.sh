@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from the Go module proxy, cached outside the repo by version.
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kwok
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kwok,
+#   helm (for the chart in deploy/helm and its tests)
 # A second run with the same versions does nothing.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
 CACHE=${TANDEM_CACHE:-/var/cache/tandem}
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
@@ -92,7 +94,31 @@ build_kwok() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+build_helm() {
+  local out="$CACHE/bin/helm-$HELM_VERSION"
+  [[ -x "$out/helm" ]] && { log "helm $HELM_VERSION cached in $out"; return; }
+  mkdir -p "$out.tmp"
+  # The version stamps of helm's Makefile: its own version, and the Kubernetes version that
+  # `helm lint` and `.Capabilities` assume offline (client-go v0.N.P is Kubernetes 1.N).
+  GOFLAGS= go mod download "helm.sh/helm/v3@$HELM_VERSION"
+  local client_go minor
+  client_go=$(awk '$1 == "k8s.io/client-go" {print $2}' \
+    "$(go env GOMODCACHE)/cache/download/helm.sh/helm/v3/@v/$HELM_VERSION.mod")
+  minor=${client_go#v0.}
+  minor=${minor%%.*}
+  local ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  local pkg
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$minor"
+  done
+  log "building helm $HELM_VERSION"
+  GOBIN="$out.tmp" GOFLAGS= go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 build_etcd
 build_kubernetes
 build_kwok
+build_helm
 log "binaries ready under $CACHE/bin"

@@ -42,6 +42,7 @@ def build(layout: Layout) -> None:
         "K8S_VERSION": layout.k8s_version,
         "ETCD_VERSION": layout.etcd_version,
         "KWOK_VERSION": layout.kwok_version,
+        "HELM_VERSION": layout.helm_version,
         "TANDEM_CACHE": str(layout.cache),
     }
     subprocess.run(["bash", str(HERE / "build.sh")], check=True, env={**os.environ, **env})

@@ -24,6 +24,7 @@ class Layout:
     k8s_version: str = os.environ.get("K8S_VERSION", "v1.34.4")
     etcd_version: str = os.environ.get("ETCD_VERSION", "v3.6.16")
     kwok_version: str = os.environ.get("KWOK_VERSION", "v0.8.0")
+    helm_version: str = os.environ.get("HELM_VERSION", "v3.22.0")
 
     netns: str = "tandem"
     """The network namespace that holds every component; it has no default route."""
@@ -80,6 +81,11 @@ class Layout:
     @property
     def kwok_bin(self) -> Path:
         return self.cache / "bin" / f"kwok-{self.kwok_version}" / "kwok"
+
+    @property
+    def helm_bin(self) -> Path:
+        """Built by build.sh with the rest, for the chart in deploy/helm (no cluster needed)."""
+        return self.cache / "bin" / f"helm-{self.helm_version}" / "helm"
 
     @property
     def kubectl(self) -> Path:
