@@ -1,0 +1,77 @@
+{{/* Labels of every object: those of deploy/base, and Helm's own. */}}
+{{- define "tandem.labels" -}}
+app.kubernetes.io/name: tandem
+app.kubernetes.io/part-of: tandem
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}
+
+{{/* More than one replica: Kopf peering, one acts and the others stand by. */}}
+{{- define "tandem.peering" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* The subject of every binding. */}}
+{{- define "tandem.subjects" -}}
+subjects:
+  - kind: ServiceAccount
+    name: tandem
+    namespace: {{ .Values.namespace.name }}
+{{- end }}
+
+{{/* Tandem's rules, the same for a ClusterRole (cluster-wide) and a Role per watched namespace. */}}
+{{- define "tandem.rules" -}}
+rules:
+  # Watch Job pods (server-side label selector) to see when primaries end.
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [get, list, watch]
+  # Deliver the stop from inside the sidecar's container. Exec needs both verbs: the websocket
+  # upgrade is a GET, a plain call is a POST (create).
+  - apiGroups: [""]
+    resources: [pods/exec]
+    verbs: [get, create]
+  {{- if .Values.helperImage }}
+  # Tandem's helper for sidecars without a shell (--helper-image). helperImage "" drops this
+  # rule, and the flag, to turn that path off.
+  - apiGroups: [""]
+    resources: [pods/ephemeralcontainers]
+    verbs: [patch]
+  {{- end }}
+  # Events on pods, Jobs and SidecarPolicies (kopf posts core/v1 Events).
+  - apiGroups: [""]
+    resources: [events]
+    verbs: [create, patch]
+  # The sweep reads Jobs once per sweep, to find pods whose Job is gone or finished.
+  - apiGroups: [batch]
+    resources: [jobs]
+    verbs: [list]
+  # Read policies; patch adds and removes kopf's finalizer (the policy's status timer needs one).
+  - apiGroups: [tandem.dev]
+    resources: [sidecarpolicies]
+    verbs: [get, list, watch, patch]
+  {{- if include "tandem.peering" . }}
+  # High availability: Kopf's peering, one active replica and the others on standby.
+  - apiGroups: [kopf.dev]
+    {{- if .Values.watchNamespaces }}
+    resources: [kopfpeerings]
+    {{- else }}
+    resources: [clusterkopfpeerings, kopfpeerings]
+    {{- end }}
+    verbs: [get, list, watch, patch]
+  {{- end }}
+  # The Ready condition and the pod counters.
+  - apiGroups: [tandem.dev]
+    resources: [sidecarpolicies/status]
+    verbs: [get, patch]
+{{- end }}
+
+{{/* Only with sweeper.action Delete (the sweep deletes pods; --sweep-allow-delete). */}}
+{{- define "tandem.deleteRules" -}}
+rules:
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [delete]
+{{- end }}
