@@ -1,0 +1,297 @@
+"""The Helm chart in deploy/helm/tandem, offline: it lints, its defaults render what
+deploy/base renders, and each value does what values.yaml says. No cluster needed
+(tests/incluster/test_helm_dry_run.py sends the renders to the API server)."""
+
+from __future__ import annotations
+
+import copy
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .chart import (
+    CHART,
+    ROOT,
+    Obj,
+    args,
+    by_key,
+    container,
+    grants,
+    helm,
+    helm_bin,
+    kustomize,
+    parse,
+    render,
+    rules,
+    the,
+)
+
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"watchNamespaces": ["jobs", "batch"]},
+    {"watchNamespaces": ["jobs"], "sweeper": {"action": "Delete"}, "replicas": 1},
+    {"sweeper": {"action": "Delete"}},
+    {"sweeper": {"action": "Report"}, "helperImage": ""},
+    {"replicas": 1, "metrics": {"enabled": False}},
+    {"metrics": {"port": 9191, "service": {"enabled": True}}},
+    {"namespace": {"name": "ops", "create": False}, "image": {"tag": "0.1.0"}},
+]
+HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by")
+# kustomize gives every kind it does not know a namespace, the cluster-scoped ClusterKopfPeering
+# too (the API server ignores it there); Helm does not.
+CLUSTER_SCOPED = {"ClusterKopfPeering"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helm() -> None:
+    helm_bin()
+
+
+@pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
+def test_the_chart_lints_strictly(values: dict[str, Any], tmp_path: Path) -> None:
+    file = tmp_path / "values.yaml"
+    file.write_text(yaml.safe_dump(values))
+    done = helm("lint", "--strict", str(CHART), "-f", str(file))
+    assert "0 chart(s) failed" in done.stdout, done.stdout
+
+
+def test_the_schema_rejects_a_sweep_action_the_operator_does_not_know() -> None:
+    done = helm("template", "tandem", str(CHART), "--set", "sweeper.action=Kill", check=False)
+    assert done.returncode != 0
+    assert "sweeper" in done.stderr
+
+
+def _comparable(obj: Obj) -> Obj:
+    """An object without what only one of the two tools adds: labels (kustomize's commonLabels,
+    Helm's release labels). Pod Security labels stay, they are part of what is deployed."""
+    obj = copy.deepcopy(obj)
+    if obj["kind"] in CLUSTER_SCOPED:
+        obj["metadata"].pop("namespace", None)
+    labels = obj["metadata"].pop("labels", {})
+    kept = {k: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")}
+    if kept:
+        obj["metadata"]["labels"] = kept
+    if obj["kind"] == "Deployment":
+        template = obj["spec"]["template"]["metadata"]
+        selector = obj["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= template["labels"].items(), "the selector must match its pods"
+        template.pop("labels")
+    return obj
+
+
+def test_the_defaults_render_what_the_kustomize_base_renders() -> None:
+    base = by_key([_comparable(o) for o in kustomize(ROOT / "deploy" / "base")])
+    chart = by_key([_comparable(o) for o in render()])
+    assert sorted(chart) == sorted(base)
+    for k in base:
+        assert chart[k] == base[k], k
+
+
+def test_every_object_carries_the_base_labels() -> None:
+    for obj in render(crds=False):
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "tandem", obj["kind"]
+        assert labels["app.kubernetes.io/part-of"] == "tandem", obj["kind"]
+        assert all(k in labels for k in HELM_LABELS), obj["kind"]
+
+
+def _comments(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("# ")]
+
+
+def test_the_rbac_rules_keep_their_reasons() -> None:
+    reasons = _comments((ROOT / "deploy" / "base" / "rbac.yaml").read_text())
+    # The chart names the value that drops the helper's rule, where the base names the flag.
+    reworded = {
+        "# to turn that path off.": "# rule, and the flag, to turn that path off.",
+        "# Tandem's helper for sidecars without a shell (--helper-image). Drop this rule, and the "
+        "flag,": "# Tandem's helper for sidecars without a shell (--helper-image). helperImage "
+        '"" drops this',
+    }
+    rendered = helm("template", "tandem", str(CHART), "--show-only", "templates/rbac.yaml").stdout
+    assert [reworded.get(r, r) for r in reasons] == [
+        c for c in _comments(rendered) if not c.startswith(("# Source:", "# Cluster-wide"))
+    ]
+
+
+def test_the_namespaced_overlay_and_the_chart_pass_the_same_flags() -> None:
+    overlay = kustomize(ROOT / "deploy" / "overlays" / "namespaced")
+    chart = render({"watchNamespaces": ["jobs"]})
+    assert args(chart) == args(overlay)
+    peerings = {(o["kind"], o["metadata"].get("namespace", "")) for o in chart}
+    assert ("KopfPeering", "jobs") in peerings
+    assert {k for k, _ in peerings} & {"ClusterKopfPeering"} == set()
+
+
+def test_a_namespaced_scope_grants_only_inside_the_listed_namespaces() -> None:
+    objs = render({"watchNamespaces": ["jobs", "batch"]}, crds=False)
+    kinds = {o["kind"] for o in objs}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}, kinds
+    roles = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs if o["kind"] == "Role"
+    }
+    assert roles == {("jobs", "tandem"), ("batch", "tandem")}
+    for verb in ("get", "list", "watch"):
+        assert sorted(grants(objs, verb, "pods")) == [("Role", "batch"), ("Role", "jobs")]
+    for ns in ("jobs", "batch"):
+        binding = the(objs, "RoleBinding", namespace=ns)
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "tandem",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "tandem", "namespace": "tandem-system"}
+        ]
+        the(objs, "KopfPeering", namespace=ns)
+    assert [a for a in args(objs) if a.startswith("--namespace=")] == [
+        "--namespace=jobs",
+        "--namespace=batch",
+    ]
+    # A Role cannot grant a cluster-scoped resource: the namespaced peering only.
+    assert grants(objs, "patch", "clusterkopfpeerings", "kopf.dev") == []
+
+
+@pytest.mark.parametrize("scope", [[], ["jobs"]], ids=["cluster", "namespaced"])
+def test_the_delete_sweep_adds_delete_on_pods_and_its_flag(scope: list[str]) -> None:
+    objs = render({"watchNamespaces": scope, "sweeper": {"action": "Delete"}}, crds=False)
+    kind = "Role" if scope else "ClusterRole"
+    namespace = scope[0] if scope else ""
+    assert grants(objs, "delete", "pods") == [(kind, namespace)]
+    binding = the(objs, kind + "Binding", "tandem-sweeper-delete", namespace)
+    assert binding["roleRef"]["name"] == "tandem-sweeper-delete"
+    assert binding["subjects"][0]["name"] == "tandem"
+    assert args(objs)[-2:] == ["--sweep-action=Delete", "--sweep-allow-delete"]
+
+
+def test_the_cluster_wide_delete_rbac_is_the_base_file() -> None:
+    file = ROOT / "deploy" / "base" / "rbac-sweeper-delete.yaml"
+    base = by_key([_comparable(o) for o in parse(file.read_text())])
+    objs = render({"sweeper": {"action": "Delete"}}, crds=False)
+    chart = by_key(
+        [_comparable(o) for o in objs if o["metadata"]["name"] == "tandem-sweeper-delete"]
+    )
+    assert chart == base
+
+
+@pytest.mark.parametrize("action", ["Terminate", "Report"])
+def test_other_sweeps_delete_nothing(action: str) -> None:
+    objs = render({"sweeper": {"action": action}}, crds=False)
+    assert grants(objs, "delete", "pods") == []
+    assert "--sweep-allow-delete" not in args(objs)
+    assert ("--sweep-action=Report" in args(objs)) == (action == "Report")
+    assert not any(o["metadata"]["name"] == "tandem-sweeper-delete" for o in objs)
+
+
+def test_without_a_helper_image_there_is_no_ephemeral_container_rule() -> None:
+    objs = render({"helperImage": ""}, crds=False)
+    assert not any("pods/ephemeralcontainers" in r["resources"] for *_, r in rules(objs))
+    assert not any(a.startswith("--helper-image") for a in args(objs))
+    with_helper = render({"helperImage": "registry.example/helper:1"}, crds=False)
+    assert grants(with_helper, "patch", "pods/ephemeralcontainers") == [("ClusterRole", "")]
+    assert "--helper-image=registry.example/helper:1" in args(with_helper)
+
+
+def test_one_replica_runs_standalone() -> None:
+    objs = render({"replicas": 1}, crds=False)
+    assert the(objs, "Deployment", namespace="tandem-system")["spec"]["replicas"] == 1
+    assert not any("Peering" in o["kind"] for o in objs)
+    assert not any(a.startswith("--peering") for a in args(objs))
+    assert not any("kopf.dev" in r["apiGroups"] for *_, r in rules(objs))
+    three = render({"replicas": 3}, crds=False)
+    assert "--peering=tandem" in args(three)
+    the(three, "ClusterKopfPeering")
+
+
+def test_metrics_values() -> None:
+    off = render({"metrics": {"enabled": False, "service": {"enabled": True}}}, crds=False)
+    assert "--metrics-port=0" in args(off)
+    assert [p["name"] for p in container(off)["ports"]] == ["healthz"]
+    assert not any(o["kind"] == "Service" for o in off)
+    moved = render({"metrics": {"port": 9191, "service": {"enabled": True}}}, crds=False)
+    assert "--metrics-port=9191" in args(moved)
+    assert {"name": "metrics", "containerPort": 9191} in container(moved)["ports"]
+    service = the(moved, "Service", "tandem-metrics", "tandem-system")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9191, "targetPort": "metrics"}]
+    pod_labels = the(moved, "Deployment", namespace="tandem-system")["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod_labels["metadata"]["labels"].items()
+    assert not any(o["kind"] == "Service" for o in render(crds=False))
+
+
+def test_image_resources_and_namespace_values() -> None:
+    values = {
+        "image": {"repository": "registry.example/tandem", "tag": "0.1.0", "pullPolicy": "Always"},
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": None},
+        "namespace": {"name": "ops", "create": False},
+        "extraArgs": ["--pod-selector=team=batch"],
+    }
+    objs = render(values, crds=False)
+    operator = container(objs, "ops")
+    assert operator["image"] == "registry.example/tandem:0.1.0"
+    assert operator["imagePullPolicy"] == "Always"
+    assert operator["resources"] == {"requests": {"cpu": "10m", "memory": "64Mi"}}
+    assert operator["args"][-1] == "--pod-selector=team=batch"
+    assert not any(o["kind"] == "Namespace" for o in objs)
+    namespaced = [o for o in objs if o["kind"] in ("Deployment", "ServiceAccount")]
+    assert {o["metadata"]["namespace"] for o in namespaced} == {"ops"}
+    binding = the(objs, "ClusterRoleBinding")
+    assert binding["subjects"][0]["namespace"] == "ops"
+
+
+@pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
+def test_no_wildcards_and_no_secrets_in_any_variant(values: dict[str, Any]) -> None:
+    for _, _, name, rule in rules(render(values, crds=False)):
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule.get(field, []), (name, rule)
+            assert not any("*" in item for item in rule.get(field, [])), (name, rule)
+        assert "secrets" not in rule["resources"], (name, rule)
+        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, (name, rule)
+
+
+@pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
+def test_the_security_context_holds_in_every_variant(values: dict[str, Any]) -> None:
+    base = kustomize(ROOT / "deploy" / "base")
+    objs = render(values, crds=False)
+    namespace = values.get("namespace", {}).get("name", "tandem-system")
+    pod = the(objs, "Deployment", namespace=namespace)["spec"]["template"]["spec"]
+    base_pod = the(base, "Deployment", namespace="tandem-system")["spec"]["template"]["spec"]
+    assert pod["securityContext"] == base_pod["securityContext"]
+    assert container(objs, namespace)["securityContext"] == container(base)["securityContext"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container(objs, namespace)[probe] == container(base)[probe]
+
+
+def test_the_crds_are_the_repository_files_not_copies() -> None:
+    for name in ("sidecarpolicies.tandem.dev.yaml", "kopf-peering.yaml"):
+        link = CHART / "crds" / name
+        assert link.is_symlink(), f"{link} must link to crds/{name}"
+        assert link.resolve() == (ROOT / "crds" / name).resolve()
+
+
+def test_the_rendered_crds_are_the_repository_crds() -> None:
+    crds = [o for o in render() if o["kind"] == "CustomResourceDefinition"]
+    expected = [
+        o
+        for name in ("kopf-peering.yaml", "sidecarpolicies.tandem.dev.yaml")
+        for o in parse((ROOT / "crds" / name).read_text())
+    ]
+    assert sorted(crds, key=str) == sorted(expected, key=str)
+    assert not any(o["kind"] == "CustomResourceDefinition" for o in render(crds=False))
+
+
+def test_the_packaged_chart_carries_the_crds_themselves(tmp_path: Path) -> None:
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    [package] = tmp_path.glob("tandem-*.tgz")
+    with tarfile.open(package) as tar:
+        for name in ("sidecarpolicies.tandem.dev.yaml", "kopf-peering.yaml"):
+            member = tar.getmember(f"tandem/crds/{name}")
+            assert member.isfile(), f"{name} is packed as a link"
+            packed = tar.extractfile(member)
+            assert packed is not None
+            assert packed.read() == (ROOT / "crds" / name).read_bytes()
+    # The packaged chart renders what the directory renders.
+    packaged = helm("template", "tandem", str(package), "--include-crds").stdout
+    assert by_key(parse(packaged)) == by_key(render())
