@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tandem.adapters import parse_error_channel
+from tandem.adapters import handshake_error, parse_error_channel
 from tandem.runtime.policies import counters_patch, status_patch
 
 
@@ -31,6 +31,27 @@ def test_error_channel_without_exit_code_is_an_error() -> None:
     assert code is None and "no such file" in error
     assert parse_error_channel("")[0] is None
     assert parse_error_channel("not json")[1].startswith("unreadable")
+
+
+def test_a_refused_handshake_keeps_its_status_line_and_the_servers_message() -> None:
+    # What the websocket client says when the apiserver refuses an exec (here: a webhook's 429).
+    status = {
+        "kind": "Status",
+        "status": "Failure",
+        "message": 'admission webhook "w" denied the request: slow down',
+        "code": 429,
+    }
+    headers = {"audit-id": "0b1c", "content-type": "application/json", "content-length": "99"}
+    reason = f"Handshake status 429 Too Many Requests -+-+- {headers} -+-+- {json.dumps(status)}"
+    assert handshake_error(reason) == (
+        'Handshake status 429 Too Many Requests: admission webhook "w" denied the request: '
+        "slow down"
+    )
+    no_body = f"Handshake status 502 Bad Gateway -+-+- {headers} -+-+- None"
+    assert handshake_error(no_body) == "Handshake status 502 Bad Gateway"
+    plain = f"Handshake status 503 Service Unavailable -+-+- {headers} -+-+- try later"
+    assert handshake_error(plain) == "Handshake status 503 Service Unavailable: try later"
+    assert handshake_error("Connection refused") == "Connection refused"
 
 
 def test_status_patch_writes_only_on_change() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tandem.core import (
@@ -89,7 +90,7 @@ def test_kill_is_skipped_without_shared_pid_and_the_cause_is_named() -> None:
 def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
     d1 = _run(_pod(0), PodMemory(), 0.0)
     [first] = _stops(d1)
-    memory = after_delivery(d1.memory, first, Delivery.NO_SHELL)
+    memory = after_delivery(d1.memory, first, Delivery.NO_SHELL, 0.1)
     d2 = _run(_pod(0), memory, 0.5)
     [add] = [a for a in d2.actions if isinstance(a, AddHelper)]
     assert add.target == "proxy" and _stops(d2) == []
@@ -103,9 +104,47 @@ def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
 
 def test_without_the_helper_a_shell_less_sidecar_is_unstoppable() -> None:
     d1 = _run(_pod(0), PodMemory(), 0.0, helper=False)
-    memory = after_delivery(d1.memory, _stops(d1)[0], Delivery.NO_SHELL)
+    memory = after_delivery(d1.memory, _stops(d1)[0], Delivery.NO_SHELL, 0.1)
     d2 = _run(_pod(0), memory, 0.5, helper=False)
     assert _stops(d2) == [] and _reasons(d2) == [Reason.SIDECAR_UNSTOPPABLE]
+
+
+def test_a_stop_the_api_refused_is_not_followed_by_blame_or_escalation() -> None:
+    # The exec never got through (429/500 after the stopper's retries, or a timeout):
+    # SidecarStopFailed said so. No SidecarUnstoppable telling the user to fix the sidecar, and
+    # no KILL on a path that fails the same way; the sweeper's Terminate is the retry.
+    for main_code, share_pid in ((0, False), (3, True)):
+        body = _pod(main_code, share_pid=share_pid)
+        d1 = _run(body, PodMemory(), 0.0)
+        [stop] = _stops(d1)
+        memory = after_delivery(d1.memory, stop, Delivery.FAILED, 7.5)
+        assert memory.sidecars["proxy"].exhausted
+        for later in (11.0, 22.0, 60.0):
+            decision = _run(body, memory, later)
+            assert _stops(decision) == [] and _reasons(decision) == [], decision.actions
+        # What the sweeper's Terminate does: forget, and the whole stop runs again.
+        assert len(_stops(_run(body, PodMemory(), 61.0))) == 1
+
+
+def test_the_grace_period_runs_from_when_a_retried_stop_got_through() -> None:
+    # The exec was refused and retried for 7.5 s before it got through: the sidecar still has
+    # its whole grace period (10 s) from then before Tandem escalates.
+    body = _pod(3, share_pid=True)
+    d1 = _run(body, PodMemory(), 0.0)
+    [term] = _stops(d1)
+    memory = after_delivery(d1.memory, term, Delivery.DELIVERED, 7.5)
+    assert _run(body, memory, 11.0).actions == ()
+    [kill] = _stops(_run(body, memory, 17.5))
+    assert kill.action == KILL
+
+
+def test_a_late_result_of_an_older_stop_leaves_the_newer_one_alone() -> None:
+    body = _pod(0)
+    d1 = _run(body, PodMemory(), 0.0)
+    [stop] = _stops(d1)
+    older = dataclasses.replace(stop, attempt=stop.attempt - 1)
+    for delivery in (Delivery.FAILED, Delivery.DELIVERED):
+        assert after_delivery(d1.memory, older, delivery, 7.5) == d1.memory
 
 
 def test_presets_are_http_posts_on_loopback() -> None:

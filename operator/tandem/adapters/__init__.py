@@ -12,7 +12,7 @@ from .kubeclient import (
     load_configuration,
 )
 from .pykube_reads import Reads
-from .results import ExecResult, parse_error_channel
+from .results import ExecResult, handshake_error, parse_error_channel
 
 __all__ = [
     "ExecResult",
@@ -20,6 +20,7 @@ __all__ = [
     "HelperAdder",
     "Reads",
     "connection_parameters",
+    "handshake_error",
     "helper_spec",
     "load_configuration",
     "parse_error_channel",

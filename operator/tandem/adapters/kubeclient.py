@@ -20,7 +20,13 @@ from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CH
 
 from tandem.core import HELPER_NAME, RunAs
 
-from .results import OUTPUT_LIMIT, ExecResult, parse_error_channel, status_of_handshake
+from .results import (
+    OUTPUT_LIMIT,
+    ExecResult,
+    handshake_error,
+    parse_error_channel,
+    status_of_handshake,
+)
 
 
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
@@ -82,7 +88,9 @@ class Executor:
             except ApiException as error:
                 reason = str(error.reason or error).strip()
                 return ExecResult(
-                    None, error=reason, status=status_of_handshake(int(error.status or 0), reason)
+                    None,
+                    error=handshake_error(reason),
+                    status=status_of_handshake(int(error.status or 0), reason),
                 )
             try:
                 # The client connects without a socket timeout; reads get the deadline at least.

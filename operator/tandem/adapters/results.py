@@ -58,3 +58,23 @@ def status_of_handshake(status: int, reason: str) -> int:
         if before == "status" and word.isdigit():
             return int(word)
     return 0
+
+
+_HANDSHAKE_PARTS = " -+-+- "
+
+
+def handshake_error(reason: str) -> str:
+    """The readable part of a refused exec handshake. The websocket client says
+    'Handshake status 429 Too Many Requests -+-+- {response headers} -+-+- {Status JSON}': keep
+    the status line and the Status's message (the apiserver's, or an admission webhook's), and
+    drop the headers, which would crowd the cause out of a 1 KiB Event message."""
+    parts = reason.split(_HANDSHAKE_PARTS)
+    if len(parts) != 3:
+        return reason
+    head, _, body = (part.strip() for part in parts)
+    try:
+        status = json.loads(body)
+        message = str(status.get("message") or "") if isinstance(status, dict) else body
+    except ValueError:
+        message = "" if body in ("", "None") else body[:300]
+    return f"{head}: {message}" if message else head

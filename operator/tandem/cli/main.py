@@ -96,6 +96,18 @@ def parser() -> argparse.ArgumentParser:
         default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))),
     )
     run.add_argument(
+        "--exec-retries",
+        type=int,
+        default=int(_env("EXEC_RETRIES", str(_DEFAULTS.exec_retries))),
+        help="tries per stop when the API server answers 429 or 5xx or the exec times out",
+    )
+    run.add_argument(
+        "--exec-backoff",
+        type=float,
+        default=float(_env("EXEC_BACKOFF", str(_DEFAULTS.exec_backoff))),
+        help="seconds before the first retry of an exec; doubled for each one after",
+    )
+    run.add_argument(
         "--liveness-port",
         type=int,
         default=int(_env("LIVENESS_PORT", str(_DEFAULTS.liveness_port))),
@@ -136,6 +148,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         sweep_max_actions=args.sweep_max_actions,
         sweep_allow_delete=args.sweep_allow_delete,
         exec_timeout=args.exec_timeout,
+        exec_retries=args.exec_retries,
+        exec_backoff=args.exec_backoff,
         liveness_port=args.liveness_port,
         metrics_port=args.metrics_port,
         policy_status_interval=args.policy_status_interval,

@@ -24,6 +24,7 @@ class SidecarRecord:
     outcome: Outcome
     action: StopAction
     acted_at: float
+    """When the stop was decided, then when it got through (the grace period runs from there)."""
     attempts: int
     """Stops sent for this attempt_key, one per sidecar run."""
     step: int = 0

@@ -109,8 +109,6 @@ class Reconciler:
         for action in actions:
             if isinstance(action, Report):
                 self._report(view, action, policy_name)
-            elif isinstance(action, Recheck):
-                self._schedule_recheck(view.uid, action.after)
             elif isinstance(action, AddHelper):
                 # The helper's own watch event (it runs) brings the pod back to decide().
                 self._report(view, await self._stopper.add_helper(view, action), policy_name)
@@ -130,6 +128,11 @@ class Reconciler:
                 if report is not None:
                     self._report(view, report, policy_name)
                 await self._learn(view.uid, stop, delivery)
+        # Only now: a re-check waits out a grace period that runs from the delivery, which
+        # retries of a refused exec may have delayed by seconds.
+        for action in actions:
+            if isinstance(action, Recheck):
+                self._schedule_recheck(view.uid, action.after)
 
     async def _timed(self, view: PodView, stop: Stop) -> tuple[Report | None, Delivery, float]:
         started = time.monotonic()
@@ -141,7 +144,9 @@ class Reconciler:
         looked at again at once, so the next path is tried without waiting for an event."""
         async with self._locks[uid]:
             if uid in self._memory:
-                self._memory[uid] = after_delivery(self._memory[uid], stop, delivery)
+                self._memory[uid] = after_delivery(
+                    self._memory[uid], stop, delivery, time.monotonic()
+                )
         if delivery is Delivery.NO_SHELL:
             self._schedule_recheck(uid, 0.0)
 

@@ -52,16 +52,25 @@ class Stopper:
     def helper_enabled(self) -> bool:
         return self._helper is not None
 
-    async def _call(self, call: Callable[[float], ExecResult]) -> ExecResult:
+    async def _call(self, call: Callable[[float], ExecResult], what: str) -> ExecResult:
         """CALL with the exec deadline, retried with exponential backoff while transient."""
         timeout, delay = self._settings.exec_timeout, self._settings.exec_backoff
-        for attempt in range(1, self._settings.exec_retries + 1):
+        retries = self._settings.exec_retries
+        for attempt in range(1, retries + 1):
             try:
                 result = await asyncio.wait_for(asyncio.to_thread(call, timeout), timeout + 5.0)
             except TimeoutError:
                 result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
-            if not _transient(result) or attempt == self._settings.exec_retries:
+            if not _transient(result) or attempt == retries:
                 return result
+            logger.info(
+                "%s: try %d of %d failed (%s); next in %gs",
+                what,
+                attempt,
+                retries,
+                result.error or f"status {result.status}",
+                delay,
+            )
             await asyncio.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable: the loop returns on its last attempt")
@@ -71,7 +80,8 @@ class Stopper:
         result = await self._call(
             lambda timeout: self._executor.run(
                 view.namespace, view.name, stop.container, stop.argv, timeout
-            )
+            ),
+            f"exec into {view.namespace}/{view.name}[{stop.container}]",
         )
         logger.info(
             "exec into %s/%s[%s] for %s: %s via %s -> exit %s %s",
@@ -110,7 +120,8 @@ class Stopper:
         if helper is None:
             raise AssertionError("the core asks for the helper only when it is enabled")
         result = await self._call(
-            lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout)
+            lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout),
+            f"adding the helper to {view.namespace}/{view.name}",
         )
         if result.ok:
             return Report(

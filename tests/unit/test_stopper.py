@@ -1,0 +1,92 @@
+"""The stopper's retries: transient refusals are retried with doubling backoff up to the budget,
+then end in a Warning that names the cause; other failures are not retried."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from tandem.adapters import ExecResult
+from tandem.core import (
+    Delivery,
+    EventType,
+    Outcome,
+    Path,
+    Reason,
+    Stop,
+    parse_pod,
+)
+from tandem.core.policy import DEFAULT_STOP
+from tandem.runtime import Settings
+from tandem.runtime.stopper import Stopper
+
+from .pods import pod, running, status, terminated
+
+CID = "containerd://abc123"
+VIEW = parse_pod(
+    pod(["main", "proxy"], [status("main", terminated(0, "m1")), status("proxy", running(CID))])
+)
+STOP = Stop(
+    "proxy",
+    CID,
+    DEFAULT_STOP,
+    Outcome.SUCCESS,
+    1,
+    0,
+    Path.EXEC,
+    "proxy",
+    ("/bin/sh", "-c", "kill -s TERM 1"),
+)
+REFUSED = ExecResult(
+    None, error="Handshake status 500 Internal Server Error: webhook says no", status=500
+)
+
+
+class Script:
+    """An executor that answers from a list, the last answer repeating; it notes when it ran."""
+
+    def __init__(self, *answers: ExecResult) -> None:
+        self.answers = list(answers)
+        self.calls: list[float] = []
+
+    def run(
+        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
+    ) -> ExecResult:
+        self.calls.append(time.monotonic())
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def _deliver(script: Script, retries: int = 4, backoff: float = 0.05):  # type: ignore[no-untyped-def]
+    settings = Settings(exec_retries=retries, exec_backoff=backoff)
+    stopper = Stopper(script, None, settings)  # type: ignore[arg-type]
+    return asyncio.run(stopper.deliver(VIEW, STOP))
+
+
+def test_throttling_is_retried_with_doubling_backoff_until_it_gets_through() -> None:
+    throttled = ExecResult(None, error="Handshake status 429 Too Many Requests", status=429)
+    script = Script(throttled, throttled, ExecResult(0))
+    report, delivery = _deliver(script)
+    assert delivery is Delivery.DELIVERED and report is not None
+    assert report.reason is Reason.SIDECAR_STOP_SENT
+    gaps = [b - a for a, b in itertools.pairwise(script.calls)]
+    assert len(script.calls) == 3
+    assert 0.05 <= gaps[0] < 0.09 and 0.1 <= gaps[1] < 0.15
+
+
+def test_a_persistent_server_error_ends_in_a_warning_naming_it() -> None:
+    script = Script(REFUSED)
+    report, delivery = _deliver(script, retries=3)
+    assert len(script.calls) == 3 and delivery is Delivery.FAILED
+    assert report is not None and report.type is EventType.WARNING
+    assert report.reason is Reason.SIDECAR_STOP_FAILED and report.on_job
+    assert "500 Internal Server Error: webhook says no" in report.message
+    assert "retried with backoff" in report.message
+
+
+def test_refusals_that_retrying_cannot_fix_are_not_retried() -> None:
+    forbidden = ExecResult(None, error="Handshake status 403 Forbidden", status=403)
+    for answer in (forbidden, ExecResult(1), ExecResult(None, error="x", status=404)):
+        script = Script(answer)
+        _deliver(script)
+        assert len(script.calls) == 1, answer
