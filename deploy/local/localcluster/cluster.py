@@ -6,6 +6,7 @@ containers are removed before containerd stops, because stopping the kubelet lea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -169,6 +170,40 @@ def _import_images(layout: Layout) -> None:
         ],
         check=True,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Restart:
+    """Wall-clock times (time.time()) of an apiserver restart."""
+
+    stopping: float
+    """TERM sent."""
+    stopped: float
+    """The process is gone: the API is unreachable from here on."""
+    started: float
+    ready: float
+    """/readyz answered 200 again."""
+
+
+def restart_apiserver(layout: Layout, down_for: float = 0.0, timeout: float = 90.0) -> Restart:
+    """Stops kube-apiserver by its pid (TERM, then KILL), leaves the API down for DOWN_FOR more
+    seconds, and starts it again with the same command line; returns once /readyz answers.
+    Everything else (etcd, the kubelet, the controllers, their clients) keeps running: the
+    resilience tests' apiserver restart."""
+    stopping = time.time()
+    supervisor.stop(layout, "kube-apiserver")
+    stopped = time.time()
+    time.sleep(down_for)
+    started = time.time()
+    _start_all(layout, [("kube-apiserver", components.kube_apiserver)])
+    _wait(
+        "kube-apiserver /readyz",
+        lambda: _apiserver_ready(layout),
+        timeout,
+        layout,
+        ["kube-apiserver"],
+    )
+    return Restart(stopping, stopped, started, time.time())
 
 
 def is_up(layout: Layout) -> bool:
