@@ -73,10 +73,11 @@ def _audit_policy(layout: Layout) -> str:
             "rules": [
                 {"level": "Metadata", "users": ["tandem-operator"]},
                 {"level": "Metadata", "userGroups": ["system:serviceaccounts:tandem-system"]},
-                # The kubelet's pod status writes: benchmarks time reactions from them.
+                # The kubelets' pod status writes (the real one's, and kwok's for the fake
+                # node): benchmarks time reactions from them.
                 {
                     "level": "Metadata",
-                    "users": ["system:node:tandem-node"],
+                    "users": ["system:node:tandem-node", "kwok"],
                     "resources": [{"group": "", "resources": ["pods/status"]}],
                     "verbs": ["patch"],
                 },
@@ -103,6 +104,11 @@ def kube_controller_manager(layout: Layout) -> list[str]:
         f"--cluster-signing-cert-file={pki / 'ca.crt'}",
         f"--cluster-signing-key-file={pki / 'ca.key'}",
         f"--service-cluster-ip-range={layout.service_cidr}",
+        # Scale benchmarks create thousands of Job pods: the default 20 requests/s would take
+        # minutes to create them, and measure the Job controller rather than Tandem.
+        "--kube-api-qps=300",
+        "--kube-api-burst=600",
+        "--concurrent-job-syncs=20",
     ]
 
 
@@ -115,6 +121,8 @@ def kube_scheduler(layout: Layout) -> list[str]:
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         "--leader-elect=false",
+        "--kube-api-qps=300",
+        "--kube-api-burst=600",
     ]
 
 

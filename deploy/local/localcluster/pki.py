@@ -22,6 +22,8 @@ _CLIENTS = {
     "kube-proxy": ("system:kube-proxy", ""),
     # The operator when it runs outside the cluster: no groups, only what deploy/'s RBAC grants.
     "operator": ("tandem-operator", ""),
+    # kwok plays the kubelet of the fake node; its own name lets the audit log time its writes.
+    "kwok": ("kwok", "system:masters"),
 }
 
 
@@ -116,7 +118,15 @@ def make_pki(layout: Layout) -> None:
         _signed(pki, stem, _subject(common_name, organisation), "clientAuth", [])
     _key(pki / "sa.key")
     (pki / "sa.pub").write_bytes(_openssl("pkey", "-in", str(pki / "sa.key"), "-pubout"))
-    for stem in ["admin", "controller-manager", "scheduler", "kube-proxy", "kubelet", "operator"]:
+    for stem in [
+        "admin",
+        "controller-manager",
+        "scheduler",
+        "kube-proxy",
+        "kubelet",
+        "operator",
+        "kwok",
+    ]:
         write_kubeconfig(layout, stem, layout.state / f"{stem}.kubeconfig")
     (pki / "done").write_text("ok\n")
 
