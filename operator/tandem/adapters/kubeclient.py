@@ -14,6 +14,9 @@ import time
 from typing import Any
 
 from kubernetes import client, config
+
+# Bound once: the package resolves its attributes lazily, through importlib, on every access.
+from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
@@ -70,10 +73,10 @@ class Executor:
         self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
     ) -> ExecResult:
         deadline = time.monotonic() + timeout
-        with client.ApiClient(self._configuration) as api_client:
+        with ApiClient(self._configuration) as api_client:
             try:
                 ws = stream(
-                    client.CoreV1Api(api_client).connect_get_namespaced_pod_exec,
+                    CoreV1Api(api_client).connect_get_namespaced_pod_exec,
                     pod,
                     namespace,
                     container=container,
@@ -153,9 +156,9 @@ class HelperAdder:
         """Adds the helper; the result's exit_code is 0 on success (ExecResult keeps one shape
         for every call the stopper makes)."""
         body = {"spec": {"ephemeralContainers": [helper_spec(target, self.image, run_as)]}}
-        with client.ApiClient(self._configuration) as api_client:
+        with ApiClient(self._configuration) as api_client:
             try:
-                client.CoreV1Api(api_client).patch_namespaced_pod_ephemeralcontainers(
+                CoreV1Api(api_client).patch_namespaced_pod_ephemeralcontainers(
                     pod,
                     namespace,
                     body,

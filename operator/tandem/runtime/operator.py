@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -30,14 +31,29 @@ from .sweeper import Sweeper
 logger = logging.getLogger("tandem")
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Tandem has no on.create/update/delete handlers, so kopf never needs the last-handled state.
+    Its default storage still deep-copies every pod body on every watch event to build one: 15 %
+    of the event loop's time when a thousand Jobs end at once (py-spy)."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     config = kopf.OperatorSettings()
     # Kopf's own marks carry Tandem's prefix, and land only on SidecarPolicies.
     config.persistence.finalizer = f"{GROUP}/finalizer"
     config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    config.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    config.persistence.diffbase_storage = NoDiffBase()
     # Non-Job pods never reach the operator: the API server filters them.
     selector = ",".join(s for s in (JOB_NAME_LABEL, settings.pod_selector) if s)
     config.watching.label_selectors["v1", "pods"] = selector

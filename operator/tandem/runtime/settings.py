@@ -23,6 +23,10 @@ class Settings:
     exec_timeout: float = 10.0
     """Seconds one exec into a sidecar may take, connection included."""
 
+    exec_concurrency: int = 16
+    """Execs in flight at once. Each waits mostly on the network and the kubelet, so when many
+    Jobs end together more of them than cores keeps the reaction short."""
+
     exec_retries: int = 3
     """Tries per stop when the API server answers 429 or 5xx or the exec times out."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from tandem.adapters import ExecResult, Executor, HelperAdder
 from tandem.core import AddHelper, Delivery, EventType, PodView, Reason, Report, Stop
@@ -47,6 +48,9 @@ class Stopper:
         self._executor = executor
         self._helper = helper
         self._settings = settings
+        # Its own pool: asyncio's default one has min(32, cores + 4) threads, 6 on two cores,
+        # and is shared with kopf.
+        self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
 
     @property
     def helper_enabled(self) -> bool:
@@ -58,7 +62,8 @@ class Stopper:
         retries = self._settings.exec_retries
         for attempt in range(1, retries + 1):
             try:
-                result = await asyncio.wait_for(asyncio.to_thread(call, timeout), timeout + 5.0)
+                running = asyncio.get_running_loop().run_in_executor(self._pool, call, timeout)
+                result = await asyncio.wait_for(running, timeout + 5.0)
             except TimeoutError:
                 result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
             if not _transient(result) or attempt == retries:
