@@ -96,6 +96,12 @@ def parser() -> argparse.ArgumentParser:
         default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))),
     )
     run.add_argument(
+        "--exec-concurrency",
+        type=int,
+        default=int(_env("EXEC_CONCURRENCY", str(_DEFAULTS.exec_concurrency))),
+        help="execs in flight at once, when many Jobs end together",
+    )
+    run.add_argument(
         "--exec-retries",
         type=int,
         default=int(_env("EXEC_RETRIES", str(_DEFAULTS.exec_retries))),
@@ -148,6 +154,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         sweep_max_actions=args.sweep_max_actions,
         sweep_allow_delete=args.sweep_allow_delete,
         exec_timeout=args.exec_timeout,
+        exec_concurrency=args.exec_concurrency,
         exec_retries=args.exec_retries,
         exec_backoff=args.exec_backoff,
         liveness_port=args.liveness_port,
