@@ -69,6 +69,12 @@ def _exec_config(layout: Layout) -> Path:
         "kind": "KwokConfiguration",
         "options": {
             "manageAllNodes": False,
+            "enableDebuggingHandlers": True,  # exec is one
+            "enableProfilingHandler": False,
+            "enablePodsOnNodeSyncListPager": True,
+            # Fake pods' IPs: never configured on any interface, nor dialled; a /18 so that
+            # 10,000 pods get one each.
+            "cidr": "10.213.64.0/18",
             "manageNodesWithAnnotationSelector": f"{FAKE_NODE_ANNOTATION}=fake",
             "nodeIP": layout.node_ip,
             "nodePort": KWOK_PORT,
