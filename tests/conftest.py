@@ -32,7 +32,7 @@ from . import deployment
 from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_TIERS = ("cluster", "adapters", "e2e", "incluster")
+CLUSTER_TIERS = ("cluster", "adapters", "e2e", "chaos", "incluster")
 HELPER_IMAGE = "docker.io/tandem/busybox:local"
 E2E_OPERATOR = os.environ.get("TANDEM_E2E_OPERATOR", "host")
 
