@@ -273,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pods", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only these (repeatable); default: all",
+    )
+    parser.add_argument(
         "--warmup",
         type=int,
         default=3,
@@ -292,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.warmup:
             run_scenario(kube, layout, next(iter(SCENARIOS)), args.warmup, log)
-        results = [run_scenario(kube, layout, name, args.pods, log) for name in SCENARIOS]
+        results = [
+            run_scenario(kube, layout, name, args.pods, log) for name in args.scenario or SCENARIOS
+        ]
     finally:
         stop_operator(operator)
     print(
@@ -308,7 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     print("\nAPI requests by the operator, per pod:")
     for r in results:
         print(f"  {r['scenario']:36} {r['requests_per_pod']}")
+    by_name = {r["scenario"]: r for r in results}
+    tandem, native = (
+        by_name.get(name, {}).get("primary_to_pod_terminal_s", {}).get("median")
+        for name in ("never/success/trap-exit-0", "native-sidecar/success/trap-exit-0")
+    )
+    if tandem and native:
+        print(
+            f"\nprimary end -> pod terminal, medians: Tandem {tandem} s, native sidecar "
+            f"{native} s, ratio {tandem / native:.2f}"
+        )
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

@@ -81,7 +81,7 @@ def _exec_config(layout: Layout) -> Path:
             "serverAddress": f"{layout.node_ip}:{KWOK_PORT}",
             "tlsCertFile": str(layout.pki / "kwok-serving.crt"),
             "tlsPrivateKeyFile": str(layout.pki / "kwok-serving.key"),
-            "podPlayStageParallelism": 32,
+            "podPlayStageParallelism": 16,
             "nodePlayStageParallelism": 4,
             "nodeLeaseParallelism": 4,
             "podsOnNodeSyncParallelism": 1,

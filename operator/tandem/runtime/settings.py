@@ -23,7 +23,7 @@ class Settings:
     exec_timeout: float = 10.0
     """Seconds one exec into a sidecar may take, connection included."""
 
-    exec_concurrency: int = 16
+    exec_concurrency: int = 8
     """Execs in flight at once. Each waits mostly on the network and the kubelet, so when many
     Jobs end together more of them than cores keeps the reaction short."""
 
