@@ -24,7 +24,6 @@ import os
 import platform
 import random
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -34,11 +33,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from localcluster import Layout, cluster, supervisor
+from localcluster import Layout, supervisor
 
-from ..conftest import ROOT, grant_operator_rbac, start_operator, stop_operator
+from ..conftest import ROOT, start_operator, stop_operator
 from ..kube import Kube, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, parse_time, peak_rss_and_cpu
+from . import new_namespace, ready_cluster
 
 _REACTION = re.compile(r"pod (\S+)/(\S+): stopping .*, ([\d.]+) ms after the watch event")
 _BUCKET = r'{}_bucket\{{(?:path="\w+",)?le="([^"]+)"\}} ([\d.e+]+)'
@@ -160,14 +160,7 @@ def _new_namespace(kube: Kube, prefix: str) -> Kube:
         timeout=900,
         interval=5,
     )
-    namespace = f"{prefix}-{secrets.token_hex(3)}"
-    kube.run("create", "namespace", namespace, namespaced=False)
-    ns = kube.in_namespace(namespace)
-    wait_for(
-        "default service account",
-        lambda: ns.run("get", "sa", "default", check=False).returncode == 0,
-    )
-    return ns
+    return new_namespace(kube, prefix)
 
 
 def run_scale(
@@ -370,13 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="py-spy the operator")
     args = parser.parse_args(argv)
-    layout = Layout()
-    if not cluster.is_up(layout):
-        cluster.build(layout)
-        cluster.up(layout)
-    kube = Kube(layout.kubectl, layout.admin_kubeconfig)
-    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
-    grant_operator_rbac(kube)
+    layout, kube = ready_cluster()
     logs = Path(tempfile.mkdtemp(prefix="tandem-scale-"))
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import re
-import secrets
 import statistics
 import sys
 import tempfile
@@ -28,9 +27,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from localcluster import Layout, cluster
+from localcluster import Layout
 
-from ..conftest import ROOT, grant_operator_rbac, start_operator, stop_operator
+from ..conftest import start_operator, stop_operator
 from ..kube import Kube, container_state, job_condition, wait_for
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -43,6 +42,7 @@ from ..manifests import (
     pod_spec,
     primary,
 )
+from . import new_namespace, ready_cluster
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "never/success/trap-exit-0": {"policy": "Never", "exit": 0, "sidecar": EXITS_0_ON_TERM},
@@ -165,13 +165,8 @@ def _requests(audit: list[dict[str, Any]], namespace: str) -> Counter[str]:
 
 def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) -> dict[str, Any]:
     spec = SCENARIOS[name]
-    namespace = f"bench-{secrets.token_hex(3)}"
-    kube.run("create", "namespace", namespace, namespaced=False)
-    ns = kube.in_namespace(namespace)
-    wait_for(
-        "default service account",
-        lambda: ns.run("get", "sa", "default", check=False).returncode == 0,
-    )
+    ns = new_namespace(kube, "bench")
+    namespace = ns.namespace
     if "container" in spec:
         sidecar = spec["container"]
     elif spec["sidecar"]:
@@ -286,13 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "running operator, not of its first seconds",
     )
     args = parser.parse_args(argv)
-    layout = Layout()
-    if not cluster.is_up(layout):
-        cluster.build(layout)
-        cluster.up(layout)
-    kube = Kube(layout.kubectl, layout.admin_kubeconfig)
-    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
-    grant_operator_rbac(kube)
+    layout, kube = ready_cluster()
     log = Path(tempfile.mkdtemp()) / "operator.log"
     operator = start_operator(layout, log)
     try:

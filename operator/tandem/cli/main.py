@@ -15,6 +15,33 @@ from . import explain as explain_command
 _DEFAULTS = Settings()
 
 
+_NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
+    # Settings field: (type, help). The flag is --field-name, the variable TANDEM_FIELD_NAME.
+    "sweep_interval": (
+        float,
+        "seconds between sweeps for stuck and orphaned pods; 0 turns the sweeper off",
+    ),
+    "stuck_after": (
+        float,
+        "seconds after the primaries ended at which a running pod counts as stuck",
+    ),
+    "sweep_max_actions": (int, "most pods one sweep acts on"),
+    "exec_timeout": (float, "seconds one exec into a sidecar may take, connection included"),
+    "exec_concurrency": (int, "execs in flight at once, when many Jobs end together"),
+    "exec_retries": (
+        int,
+        "tries per stop when the API server answers 429 or 5xx or the exec times out",
+    ),
+    "exec_backoff": (float, "seconds before the first retry of an exec; doubled after each"),
+    "liveness_port": (int, "port of Kopf's liveness endpoint, /healthz"),
+    "metrics_port": (int, "port of the Prometheus endpoint, /metrics"),
+    "policy_status_interval": (
+        float,
+        "seconds between writes of SidecarPolicy status counters",
+    ),
+}
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"TANDEM_{name}", default)
 
@@ -62,27 +89,10 @@ def parser() -> argparse.ArgumentParser:
         "wget); empty turns the helper path off",
     )
     run.add_argument(
-        "--sweep-interval",
-        type=float,
-        default=float(_env("SWEEP_INTERVAL", str(_DEFAULTS.sweep_interval))),
-        help="seconds between sweeps for stuck and orphaned pods; 0 turns the sweeper off",
-    )
-    run.add_argument(
         "--sweep-action",
         choices=["Terminate", "Delete", "Report"],
         default=_env("SWEEP_ACTION", _DEFAULTS.sweep_action),
         help="what the sweep does to annotation-only pods (policies set their own)",
-    )
-    run.add_argument(
-        "--stuck-after",
-        type=float,
-        default=float(_env("STUCK_AFTER", str(_DEFAULTS.stuck_after))),
-        help="seconds after the primaries ended at which a running pod counts as stuck",
-    )
-    run.add_argument(
-        "--sweep-max-actions",
-        type=int,
-        default=int(_env("SWEEP_MAX_ACTIONS", str(_DEFAULTS.sweep_max_actions))),
     )
     run.add_argument(
         "--sweep-allow-delete",
@@ -90,42 +100,14 @@ def parser() -> argparse.ArgumentParser:
         default=_env("SWEEP_ALLOW_DELETE", "") == "true",
         help="let the sweep delete pods (needs delete on pods in RBAC)",
     )
-    run.add_argument(
-        "--exec-timeout",
-        type=float,
-        default=float(_env("EXEC_TIMEOUT", str(_DEFAULTS.exec_timeout))),
-    )
-    run.add_argument(
-        "--exec-concurrency",
-        type=int,
-        default=int(_env("EXEC_CONCURRENCY", str(_DEFAULTS.exec_concurrency))),
-        help="execs in flight at once, when many Jobs end together",
-    )
-    run.add_argument(
-        "--exec-retries",
-        type=int,
-        default=int(_env("EXEC_RETRIES", str(_DEFAULTS.exec_retries))),
-        help="tries per stop when the API server answers 429 or 5xx or the exec times out",
-    )
-    run.add_argument(
-        "--exec-backoff",
-        type=float,
-        default=float(_env("EXEC_BACKOFF", str(_DEFAULTS.exec_backoff))),
-        help="seconds before the first retry of an exec; doubled for each one after",
-    )
-    run.add_argument(
-        "--liveness-port",
-        type=int,
-        default=int(_env("LIVENESS_PORT", str(_DEFAULTS.liveness_port))),
-    )
-    run.add_argument(
-        "--metrics-port", type=int, default=int(_env("METRICS_PORT", str(_DEFAULTS.metrics_port)))
-    )
-    run.add_argument(
-        "--policy-status-interval",
-        type=float,
-        default=float(_env("POLICY_STATUS_INTERVAL", str(_DEFAULTS.policy_status_interval))),
-    )
+    for attribute, (kind, text) in _NUMBERS.items():
+        variable = attribute.upper()
+        run.add_argument(
+            f"--{attribute.replace('_', '-')}",
+            type=kind,
+            default=kind(_env(variable, str(getattr(_DEFAULTS, attribute)))),
+            help=f"{text} (env TANDEM_{variable})",
+        )
     run.add_argument(
         "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", _DEFAULTS.log_format)
     )
@@ -148,18 +130,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         helper_image=args.helper_image,
         peering=args.peering,
         priority=args.priority,
-        sweep_interval=args.sweep_interval,
         sweep_action=args.sweep_action,
-        stuck_after=args.stuck_after,
-        sweep_max_actions=args.sweep_max_actions,
         sweep_allow_delete=args.sweep_allow_delete,
-        exec_timeout=args.exec_timeout,
-        exec_concurrency=args.exec_concurrency,
-        exec_retries=args.exec_retries,
-        exec_backoff=args.exec_backoff,
-        liveness_port=args.liveness_port,
-        metrics_port=args.metrics_port,
-        policy_status_interval=args.policy_status_interval,
+        **{attribute: getattr(args, attribute) for attribute in _NUMBERS},
         log_format=args.log_format,
         log_level=args.log_level,
     )
