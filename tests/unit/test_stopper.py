@@ -90,3 +90,34 @@ def test_refusals_that_retrying_cannot_fix_are_not_retried() -> None:
         script = Script(answer)
         _deliver(script)
         assert len(script.calls) == 1, answer
+
+
+class Slow:
+    """An executor whose every exec takes SECONDS and succeeds."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(
+        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
+    ) -> ExecResult:
+        time.sleep(self.seconds)
+        return ExecResult(0)
+
+
+def test_waiting_for_a_free_exec_thread_does_not_count_toward_the_deadline() -> None:
+    # One thread, four stops of 2 s each: the last waits 6 s for the thread, longer than the
+    # deadline (0.1 s, plus the 5 s grace for a blocked call), and must still get through once.
+    settings = Settings(exec_concurrency=1, exec_timeout=0.1, exec_retries=1)
+    stopper = Stopper(Slow(2.0), None, settings)  # type: ignore[arg-type]
+    started: list[float] = []
+
+    async def burst() -> list[tuple[object, Delivery]]:
+        return await asyncio.gather(
+            *(stopper.deliver(VIEW, STOP, lambda: started.append(time.monotonic())) for _ in "1234")
+        )
+
+    results = asyncio.run(burst())
+    assert [delivery for _, delivery in results] == [Delivery.DELIVERED] * 4
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert all(gap >= 1.9 for gap in gaps), gaps  # one at a time, each told when it began

@@ -10,7 +10,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tandem.core import (
@@ -113,16 +113,25 @@ class Reconciler:
                 # The helper's own watch event (it runs) brings the pod back to decide().
                 self._report(view, await self._stopper.add_helper(view, action), policy_name)
         if stops:
-            reaction = time.monotonic() - received
-            metrics.observe_reaction(reaction)
-            logger.info(
-                "pod %s/%s: stopping %s, %.1f ms after the watch event",
-                view.namespace,
-                view.name,
-                ", ".join(s.sidecar for s in stops),
-                reaction * 1000,
-            )
-            results = await asyncio.gather(*(self._timed(view, s) for s in stops))
+            reacted = False
+
+            def started() -> None:
+                """The reaction ends when the first exec starts: a burst of Jobs ending at once
+                makes stops wait for a free exec thread, and that wait counts."""
+                nonlocal reacted
+                if not reacted:
+                    reacted = True
+                    reaction = time.monotonic() - received
+                    metrics.observe_reaction(reaction)
+                    logger.info(
+                        "pod %s/%s: stopping %s, %.1f ms after the watch event",
+                        view.namespace,
+                        view.name,
+                        ", ".join(s.sidecar for s in stops),
+                        reaction * 1000,
+                    )
+
+            results = await asyncio.gather(*(self._timed(view, s, started) for s in stops))
             for stop, (report, delivery, seconds) in zip(stops, results, strict=True):
                 metrics.observe_action(stop.path.value, delivery.value, seconds)
                 if report is not None:
@@ -134,10 +143,12 @@ class Reconciler:
             if isinstance(action, Recheck):
                 self._schedule_recheck(view.uid, action.after)
 
-    async def _timed(self, view: PodView, stop: Stop) -> tuple[Report | None, Delivery, float]:
-        started = time.monotonic()
-        report, delivery = await self._stopper.deliver(view, stop)
-        return report, delivery, time.monotonic() - started
+    async def _timed(
+        self, view: PodView, stop: Stop, started: Callable[[], None]
+    ) -> tuple[Report | None, Delivery, float]:
+        begun = time.monotonic()
+        report, delivery = await self._stopper.deliver(view, stop, started)
+        return report, delivery, time.monotonic() - begun
 
     async def _learn(self, uid: str, stop: Stop, delivery: Delivery) -> None:
         """Folds what a delivery taught into the pod's memory; a sidecar without a shell is

@@ -51,21 +51,35 @@ class Stopper:
         # Its own pool: asyncio's default one has min(32, cores + 4) threads, 6 on two cores,
         # and is shared with kopf.
         self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
+        # A stop waits for a free thread here, untimed: the exec deadline starts with the exec.
+        # (Timing the wait as well made a burst of a thousand stops time out in the queue, and
+        # their retries queue again behind the rest.)
+        self._slots = asyncio.Semaphore(settings.exec_concurrency)
 
     @property
     def helper_enabled(self) -> bool:
         return self._helper is not None
 
-    async def _call(self, call: Callable[[float], ExecResult], what: str) -> ExecResult:
-        """CALL with the exec deadline, retried with exponential backoff while transient."""
+    async def _call(
+        self,
+        call: Callable[[float], ExecResult],
+        what: str,
+        started: Callable[[], None] | None = None,
+    ) -> ExecResult:
+        """CALL with the exec deadline, retried with exponential backoff while transient.
+        STARTED is called once, when the first try gets a thread."""
         timeout, delay = self._settings.exec_timeout, self._settings.exec_backoff
         retries = self._settings.exec_retries
         for attempt in range(1, retries + 1):
-            try:
-                running = asyncio.get_running_loop().run_in_executor(self._pool, call, timeout)
-                result = await asyncio.wait_for(running, timeout + 5.0)
-            except TimeoutError:
-                result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
+            async with self._slots:
+                if started is not None:
+                    started()
+                    started = None
+                try:
+                    running = asyncio.get_running_loop().run_in_executor(self._pool, call, timeout)
+                    result = await asyncio.wait_for(running, timeout + 5.0)
+                except TimeoutError:
+                    result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
             if not _transient(result) or attempt == retries:
                 return result
             logger.info(
@@ -80,13 +94,17 @@ class Stopper:
             delay *= 2
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
-    async def deliver(self, view: PodView, stop: Stop) -> tuple[Report | None, Delivery]:
-        """Runs STOP's command; returns the Event to post (if any) and how it went."""
+    async def deliver(
+        self, view: PodView, stop: Stop, started: Callable[[], None] | None = None
+    ) -> tuple[Report | None, Delivery]:
+        """Runs STOP's command; returns the Event to post (if any) and how it went. STARTED is
+        called when the exec begins (after waiting for a free thread, if all are busy)."""
         result = await self._call(
             lambda timeout: self._executor.run(
                 view.namespace, view.name, stop.container, stop.argv, timeout
             ),
             f"exec into {view.namespace}/{view.name}[{stop.container}]",
+            started,
         )
         logger.info(
             "exec into %s/%s[%s] for %s: %s via %s -> exit %s %s",
