@@ -41,7 +41,7 @@ from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, parse_time, pea
 from . import new_namespace, ready_cluster
 
 _REACTION = re.compile(r"pod (\S+)/(\S+): stopping .*, ([\d.]+) ms after the watch event")
-_BUCKET = r'{}_bucket\{{(?:path="\w+",)?le="([^"]+)"\}} ([\d.e+]+)'
+_BUCKET = r'{}_bucket\{{le="([^"]+)"(?:,path="exec")?\}} ([\d.e+]+)'
 OPERATOR_FLAGS = ("--sweep-interval=60", "--log-format=text")
 
 
@@ -196,7 +196,7 @@ def run_scale(
     components_before = _cpu_of_components(layout)
     try:
         created = time.time()
-        first_end = created + 30 + pods * 0.02  # after every pod runs (checked below)
+        first_end = created + 30 + pods * 0.05  # after every pod runs (checked below)
         create_jobs(
             ns,
             [
