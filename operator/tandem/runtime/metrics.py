@@ -53,7 +53,10 @@ EVENTS = Counter(
     "tandem_events_total", "Kubernetes Events posted, by reason and type.", ["reason", "type"]
 )
 SWEPT = Counter("tandem_sweeper_actions_total", "Pods the sweeper acted on, by mode.", ["mode"])
-WATCHED = Gauge("tandem_pods_watched", "Job pods the operator currently remembers.")
+WATCHED = Gauge(
+    "tandem_pods_watched",
+    "Job pods Tandem has acted on and still follows (their primaries ended, the pod runs).",
+)
 
 
 def observe_reaction(seconds: float) -> None:

@@ -93,12 +93,15 @@ class Reconciler:
             await self._carry_out(view, decision.actions, decision.policy_name, received)
 
     def _trim(self, view: PodView, managed: bool) -> None:
-        """Keeps state only where it is needed, so that thousands of Job pods that need nothing
-        cost nothing: the body for re-checks of managed, running pods; memory when not empty."""
-        if not managed or view.terminal:
+        """Keeps state only where it is needed, so that thousands of Job pods cost nothing until
+        their primaries end: memory once Tandem has acted on a pod, and the pod's body while a
+        re-check may need it (Tandem has acted and the pod still runs). Keeping the body of
+        every managed running pod cost 638 MiB at 10,000 pods."""
+        acted = self._memory.get(view.uid, PodMemory()) != PodMemory()
+        if not (managed and acted) or view.terminal:
             self._latest.pop(view.uid, None)
-        if self._memory.get(view.uid) == PodMemory():
-            del self._memory[view.uid]
+        if not acted:
+            self._memory.pop(view.uid, None)
             if view.uid not in self._latest:
                 self._locks.pop(view.uid, None)
 
