@@ -137,6 +137,10 @@ class ExecAnswerer:
                 if found:
                     self._pool.submit(self._answer, slot, found.group(1))
 
+    def prefetch(self) -> None:
+        """Lists the namespace's fake pods now, rather than at the first exec."""
+        self._pod("")
+
     def _pod(self, slot: str) -> dict[str, Any] | None:
         if slot not in self._pods:
             listed = self._api.list_namespaced_pod(
