@@ -84,6 +84,14 @@ def _pods(ns: Kube) -> list[dict[str, Any]]:
     return list(ns.get("pods")["items"])
 
 
+def _delete(kube: Kube, ns: Kube) -> None:
+    """Pods first, in one collection delete with no grace (the namespace controller takes them
+    one at a time, and kwok's fake pods need none), then the namespace."""
+    raw = f"/api/v1/namespaces/{ns.namespace}/pods?gracePeriodSeconds=0"
+    kube.run("delete", "--raw", raw, namespaced=False, check=False)
+    _delete(kube, ns)
+
+
 def _count_running(ns: Kube) -> int:
     """Pods in phase Running, by name only: cheap enough to poll at 10,000 pods."""
     listed = ns.run("get", "pods", "--field-selector=status.phase=Running", "-o", "name")
@@ -256,7 +264,7 @@ def run_scale(
         if m.group(1) == ns.namespace
     ]
     last_terminal = max(answerer.answered.values(), default=float("nan"))
-    kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
+    _delete(kube, ns)
     execs = list(answerer.execs.values())
     return {
         "pods": pods,
@@ -307,7 +315,7 @@ def run_idle(kube: Kube, layout: Layout, pods: int, seconds: float, logs: Path) 
         rss, peak, cpu_after = peak_rss_and_cpu(operator.process.pid)
     finally:
         stop_operator(operator)
-    kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
+    _delete(kube, ns)
     cpu = cpu_after - cpu_before
     return {
         "idle_pods": pods,
