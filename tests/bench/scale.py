@@ -89,7 +89,7 @@ def _delete(kube: Kube, ns: Kube) -> None:
     one at a time, and kwok's fake pods need none), then the namespace."""
     raw = f"/api/v1/namespaces/{ns.namespace}/pods?gracePeriodSeconds=0"
     kube.run("delete", "--raw", raw, namespaced=False, check=False)
-    _delete(kube, ns)
+    kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
 
 
 def _count_running(ns: Kube) -> int:
