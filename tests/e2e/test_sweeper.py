@@ -35,6 +35,8 @@ def _policy(name: str, sweep: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pod(ns: Kube, job_name: str) -> dict[str, Any]:
+    """The Job's one pod, once the Job controller has created it."""
+    wait_for(f"a pod of Job {job_name}", lambda: ns.job_pods(job_name), timeout=60)
     [pod] = ns.job_pods(job_name)
     return pod
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.core import PodMemory, Stop, decide, parse_pod, resolve
+from tandem.core.sweep import SweepAction, SweepRules, select
 
 from .pods import pod, running, status, terminated, waiting
 
@@ -103,6 +104,10 @@ def test_invariants_hold_over_any_sequence(sequence: list[dict[str, Any]]) -> No
         if policy is None:
             assert decision.actions == ()
             continue
+        # The runtime keeps bodies only of sweepable pods, and the sweep sees nothing else: an
+        # orphan with a dry-run rule is the widest net the sweep has.
+        widest = select([(view, policy)], {}, 1e10, SweepRules(action=SweepAction.REPORT))
+        assert decision.sweepable == bool(widest), "sweepable disagrees with the sweep"
         if stops:
             assert not _primary_still_runs(body), "acted while a primary runs"
             assert not view.terminal

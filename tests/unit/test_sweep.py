@@ -6,7 +6,6 @@ import datetime
 from typing import Any
 
 from tandem.core import Policy, parse_pod
-from tandem.core.selector import selector_string
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 
 from .pods import pod, running, status, terminated
@@ -83,19 +82,3 @@ def test_terminal_pods_are_not_swept() -> None:
         phase="Succeeded",
     )
     assert _select([parse_pod(body)], SweepRules(), jobs={}) == []
-
-
-def test_selector_string() -> None:
-    assert (
-        selector_string(
-            {
-                "matchLabels": {"app": "x"},
-                "matchExpressions": [
-                    {"key": "tier", "operator": "In", "values": ["a", "b"]},
-                    {"key": "skip", "operator": "DoesNotExist"},
-                ],
-            }
-        )
-        == "app=x,tier in (a,b),!skip"
-    )
-    assert selector_string(None) == ""

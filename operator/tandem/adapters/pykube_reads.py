@@ -47,10 +47,6 @@ class Reads:
                 return items
             params["continue"] = token
 
-    def pods(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
-        """Pods (every namespace when NAMESPACE is None) matching the label SELECTOR."""
-        return self._list("pods", namespace, selector)
-
     def jobs(self, namespace: str | None) -> list[dict[str, Any]]:
         """Jobs, listed once per sweep: owner lookups are batched, never one GET per pod."""
         return self._list("jobs", namespace, version="batch/v1")

@@ -17,6 +17,9 @@ class Decision:
     """The SidecarPolicy that applied, if any: its status counts what the actions report."""
     managed: bool = False
     """A policy applies (annotation or SidecarPolicy). The runtime keeps no state for others."""
+    sweepable: bool = False
+    """Its primaries have ended and the pod is neither terminal nor being deleted: the only pods
+    the sweep may ever act on. The runtime keeps their bodies for it, so sweeps list no pods."""
 
 
 class Builder:
@@ -27,6 +30,7 @@ class Builder:
         self.gave_up = memory.gave_up
         self.no_shell = memory.no_shell
         self.helper_target = memory.helper_target
+        self.sweepable = False
 
     def add(self, action: Action) -> None:
         self.actions.append(action)
@@ -45,4 +49,5 @@ class Builder:
             memory,
             policy.policy_name if policy else None,
             managed=policy is not None,
+            sweepable=self.sweepable,
         )

@@ -94,6 +94,7 @@ def decide(
         if (record := out.sidecars.get(name)) is not None:
             verify(out, view, name, record)
     ended = primaries_ended(view, policy.primaries)
+    out.sweepable = ended is not None and not view.terminal and not view.deleting
     if ended is None or view.terminal or view.deleting or out.gave_up:
         return out.build(policy)
     if (

@@ -28,22 +28,3 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     if any(labels.get(key) != value for key, value in match_labels.items()):
         return False
     return all(_expression_matches(e, labels) for e in selector.get("matchExpressions") or ())
-
-
-def selector_string(selector: Mapping[str, Any] | None) -> str:
-    """SELECTOR in the API's `labelSelector` syntax, so the API server does the filtering."""
-    if not selector:
-        return ""
-    parts = [f"{key}={value}" for key, value in (selector.get("matchLabels") or {}).items()]
-    for expression in selector.get("matchExpressions") or ():
-        key, operator = expression.get("key", ""), expression.get("operator", "")
-        values = ",".join(expression.get("values") or ())
-        parts.append(
-            {
-                "In": f"{key} in ({values})",
-                "NotIn": f"{key} notin ({values})",
-                "Exists": key,
-                "DoesNotExist": f"!{key}",
-            }[operator]
-        )
-    return ",".join(parts)

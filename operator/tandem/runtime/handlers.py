@@ -44,9 +44,7 @@ class _AnnotatedSweep:
         while True:
             await asyncio.sleep(self._settings.sweep_interval)
             try:
-                await sweeper.sweep_annotated(
-                    self._settings.namespaces, lambda ns: self.policies.get(ns, ())
-                )
+                await sweeper.sweep_annotated(lambda ns: self.policies.get(ns, ()))
             except Exception:  # A failed sweep must not end the loop; the next one retries.
                 logger.exception(
                     "sweep of annotation-only pods failed; next in %ss",

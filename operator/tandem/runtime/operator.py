@@ -57,6 +57,12 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     # Non-Job pods never reach the operator: the API server filters them.
     selector = ",".join(s for s in (JOB_NAME_LABEL, settings.pod_selector) if s)
     config.watching.label_selectors["v1", "pods"] = selector
+    # The initial list in pages: one 10,000-pod response is ~100 MB of JSON and parsed bodies,
+    # and the heap keeps that high-water mark long after the bodies are gone.
+    config.watching.chunk_size = 500
+    # Kopf's per-pod worker waits this long for the pod's next event before it exits, holding
+    # the last body: at 5 s (the default) the whole initial list is alive at once.
+    config.queueing.idle_timeout = 0.5
     config.watching.server_timeout = 300
     config.watching.client_timeout = 330
     config.posting.reporting_component = "tandem"
@@ -111,9 +117,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     helper = HelperAdder(configuration, settings.helper_image) if settings.helper_image else None
     reconciler = Reconciler(Stopper(Executor(configuration), helper, settings))
     sweeper = (
-        Sweeper(
-            Reads(settings.kubeconfig), reconciler, sweep_rules(settings), settings.pod_selector
-        )
+        Sweeper(Reads(settings.kubeconfig), reconciler, sweep_rules(settings))
         if settings.sweep_interval > 0
         else None
     )

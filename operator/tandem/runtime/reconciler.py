@@ -41,6 +41,7 @@ class Reconciler:
         self._latest: dict[str, tuple[Mapping[str, Any], tuple[PolicySource, ...]]] = {}
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._rechecks: set[asyncio.Task[None]] = set()
+        self._sweepable: set[str] = set()
         self.tallies: dict[str, collections.Counter[str]] = collections.defaultdict(
             collections.Counter
         )
@@ -66,6 +67,14 @@ class Reconciler:
     def forget(self, uid: str) -> None:
         for table in (self._memory, self._latest, self._locks):
             table.pop(uid, None)
+        self._sweepable.discard(uid)
+
+    def sweepable(self, namespace: str | None = None) -> list[Mapping[str, Any]]:
+        """The newest bodies of the pods the sweep may act on (primaries ended, pod not terminal),
+        in NAMESPACE or all. The watch keeps them current, as an informer's cache would: sweeps
+        list no pods, so 10,000 idle Job pods cost no API call and no CPU between events."""
+        bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
+        return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
 
     async def restart(self, body: Mapping[str, Any], candidates: Iterable[PolicySource]) -> None:
         """Forgets what was done for the pod and handles it afresh: the sweeper's Terminate, which
@@ -88,17 +97,21 @@ class Reconciler:
                 helper_enabled=self._stopper.helper_enabled,
             )
             self._memory[view.uid] = decision.memory
-            self._trim(view, decision.managed)
+            self._trim(view, decision.managed, decision.sweepable)
         if decision.actions:
             await self._carry_out(view, decision.actions, decision.policy_name, received)
 
-    def _trim(self, view: PodView, managed: bool) -> None:
+    def _trim(self, view: PodView, managed: bool, sweepable: bool) -> None:
         """Keeps state only where it is needed, so that thousands of Job pods cost nothing until
         their primaries end: memory once Tandem has acted on a pod, and the pod's body while a
-        re-check may need it (Tandem has acted and the pod still runs). Keeping the body of
-        every managed running pod cost 638 MiB at 10,000 pods."""
+        re-check or the sweep may need it (its primaries ended and it still runs). Keeping the
+        body of every managed running pod cost 638 MiB at 10,000 pods."""
         acted = self._memory.get(view.uid, PodMemory()) != PodMemory()
-        if not (managed and acted) or view.terminal:
+        if sweepable:
+            self._sweepable.add(view.uid)
+        else:
+            self._sweepable.discard(view.uid)
+        if not ((managed and acted) or sweepable) or view.terminal:
             self._latest.pop(view.uid, None)
         if not acted:
             self._memory.pop(view.uid, None)
