@@ -143,6 +143,8 @@ def _analyse_audit(
         "primary_ends_spread_s": round(ends[-1] - ends[0], 1) if ends else None,
         "requests": requests,
         "reaction_api_ms": percentiles(reactions),
+        "reaction_api_samples_ms": [round(r, 1) for r in reactions],
+        "primary_ended": primary_ended,
         "touched_unmanaged": dict(touched_unmanaged),
     }
 
@@ -278,6 +280,13 @@ def run_scale(
         if m.group(1) == ns.namespace
     ]
     last_terminal = max(answerer.answered.values(), default=float("nan"))
+    # Per pod, end to end: kwok's write that ended the primary -> the sidecar's end, written by
+    # the answerer once Tandem's exec reached the fake node.
+    stopped_in = [
+        (answered - audit["primary_ended"][name]) * 1000
+        for name, answered in answerer.answered.items()
+        if name in audit["primary_ended"]
+    ]
     _delete(kube, ns)
     execs = list(answerer.execs.values())
     return {
@@ -293,6 +302,11 @@ def run_scale(
             metrics, "tandem_action_duration_seconds"
         ),
         "reaction_api_ms": audit["reaction_api_ms"],
+        "samples_ms": {
+            "reaction_own": [round(v, 1) for v in own],
+            "reaction_api": audit["reaction_api_samples_ms"],
+        },
+        "primary_end_to_sidecar_ended_ms": percentiles(stopped_in),
         "first_primary_end_to_all_terminal_s": round(last_terminal - first_end, 1),
         "operator_rss_mib": round(rss, 1),
         "operator_peak_rss_mib": round(peak, 1),

@@ -1,0 +1,63 @@
+"""The reaction-latency distributions of a scale benchmark's JSON, as one PNG (needs matplotlib,
+from the `bench` extra).
+
+    .venv/bin/python -m tests.bench.plot tests/bench/results/scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+SERIES = {"reaction_own": "operator's log", "reaction_api": "API server (audit)"}
+
+
+def plot(results: dict[str, Any], out: Path) -> None:
+    runs = [r for r in results["scale"] if r.get("samples_ms")]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for axis, (key, label) in zip(axes, SERIES.items(), strict=True):
+        for run in runs:
+            values = sorted(run["samples_ms"][key])
+            if not values:
+                continue
+            fractions = [(i + 1) / len(values) for i in range(len(values))]
+            axis.step(
+                values,
+                fractions,
+                where="post",
+                label=f"{run['pods']:,} pods, ends within {run['window_s']:g} s",
+            )
+        axis.set_xscale("log")
+        axis.set_xlabel("reaction, ms (log scale)")
+        axis.set_title(f"primary ended → stop started, {label}")
+        axis.axvline(50, color="grey", linestyle=":", linewidth=1)
+        axis.axvline(250, color="grey", linestyle="--", linewidth=1)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("fraction of pods")
+    axes[0].legend(loc="lower right", fontsize="small")
+    figure.suptitle(f"Tandem on kwok, {results['date']}, {results['machine']}", fontsize="medium")
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="default: the JSON's name, .png")
+    args = parser.parse_args(argv)
+    out = args.out or args.json.with_suffix(".png")
+    plot(json.loads(args.json.read_text()), out)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
