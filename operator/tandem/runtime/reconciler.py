@@ -34,6 +34,15 @@ from .stopper import Stopper
 logger = logging.getLogger("tandem.reconciler")
 
 
+def _without_managed_fields(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body as kept between events: managedFields (server-side apply's record of who set
+    what, a third of a pod's JSON) is read by nobody here."""
+    meta = body.get("metadata") or {}
+    if "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 class Reconciler:
     def __init__(self, stopper: Stopper) -> None:
         self._stopper = stopper
@@ -87,7 +96,7 @@ class Reconciler:
     ) -> None:
         """Handles one watch event for a pod. RECEIVED is when the event reached the operator."""
         view = parse_pod(body)
-        self._latest[view.uid] = (body, tuple(candidates))
+        self._latest[view.uid] = (_without_managed_fields(body), tuple(candidates))
         async with self._locks[view.uid]:
             decision = handle(
                 view,
