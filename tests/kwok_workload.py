@@ -160,9 +160,16 @@ class ExecAnswerer:
             primary = int(pod["metadata"]["annotations"].get(EXIT_CODE, "0"))
             now = stamp(time.time())
             started = pod["metadata"]["creationTimestamp"]
+            # A kubelet keeps a run's container ID when it ends: Tandem matches its stop to it.
+            ids = {
+                c["name"]: c["containerID"]
+                for c in pod["status"].get("containerStatuses") or ()
+                if c.get("containerID")
+            }
 
             def ended(name: str, code: int, at: str) -> dict[str, Any]:
                 terminated = {
+                    **({"containerID": ids[name]} if name in ids else {}),
                     "exitCode": code,
                     "reason": "Completed" if code == 0 else "Error",
                     "startedAt": started,
@@ -170,6 +177,7 @@ class ExecAnswerer:
                 }
                 return {
                     "name": name,
+                    **({"containerID": ids[name]} if name in ids else {}),
                     "image": "fake",
                     "imageID": "",
                     "ready": False,

@@ -1,7 +1,8 @@
-"""The reaction-latency distributions of a scale benchmark's JSON, as one PNG (needs matplotlib,
+"""The reaction-latency distributions of scale benchmark JSONs, as one PNG (needs matplotlib,
 from the `bench` extra).
 
-    .venv/bin/python -m tests.bench.plot tests/bench/results/scale.json
+    PYTHONPATH=deploy/local:operator .venv/bin/python -m tests.bench.plot \
+        tests/bench/results/scale.json tests/bench/results/scale-window-60s.json
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import matplotlib.pyplot as plt
 SERIES = {"reaction_own": "operator's log", "reaction_api": "API server (audit)"}
 
 
-def plot(results: dict[str, Any], out: Path) -> None:
-    runs = [r for r in results["scale"] if r.get("samples_ms")]
+def plot(results: list[dict[str, Any]], out: Path) -> None:
+    runs = [r for result in results for r in result["scale"] if r.get("samples_ms")]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for axis, (key, label) in zip(axes, SERIES.items(), strict=True):
         for run in runs:
@@ -43,18 +44,20 @@ def plot(results: dict[str, Any], out: Path) -> None:
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("fraction of pods")
     axes[0].legend(loc="lower right", fontsize="small")
-    figure.suptitle(f"Tandem on kwok, {results['date']}, {results['machine']}", fontsize="medium")
+    figure.suptitle(
+        f"Tandem on kwok, {results[0]['date']}, {results[0]['machine']}", fontsize="medium"
+    )
     figure.tight_layout()
     figure.savefig(out, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", type=Path)
-    parser.add_argument("--out", type=Path, default=None, help="default: the JSON's name, .png")
+    parser.add_argument("json", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, default=None, help="default: the first JSON's, .png")
     args = parser.parse_args(argv)
-    out = args.out or args.json.with_suffix(".png")
-    plot(json.loads(args.json.read_text()), out)
+    out = args.out or args.json[0].with_suffix(".png")
+    plot([json.loads(path.read_text()) for path in args.json], out)
     print(out)
     return 0
 

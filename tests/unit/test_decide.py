@@ -268,3 +268,11 @@ def test_http_action_uses_wget_or_curl_on_loopback() -> None:
     [stop] = stops(run(body, policy=policy))
     assert "wget -q -O /dev/null --post-data= http://127.0.0.1:9091/quitquitquit" in stop.argv[2]
     assert policy.on_primary_failure is OnPrimaryFailure.RESTART_TOGETHER
+
+
+def test_a_termination_named_only_at_the_top_of_the_status_is_the_same_run() -> None:
+    sidecar = status("proxy", terminated(0, "p1"))
+    del sidecar["state"]["terminated"]["containerID"]  # kwok and some runtimes omit it here
+    view = parse_pod(pod(["main", "proxy"], [status("main", terminated(0, "m")), sidecar]))
+    run = view.status("proxy").termination_of("p1")
+    assert run is not None and run.exit_code == 0

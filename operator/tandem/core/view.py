@@ -102,6 +102,10 @@ def _container(raw: Mapping[str, Any]) -> ContainerView:
     kind = next((k for k in ("terminated", "running", "waiting") if k in state), "unknown")
     terminated = _termination(state.get("terminated"))
     container_id = str(raw.get("containerID") or (terminated.container_id if terminated else ""))
+    if terminated is not None and not terminated.container_id:
+        # The kubelet names the run in both places; a status that names it only at the top
+        # (some fakes and older runtimes) still describes the same run.
+        terminated = dataclasses.replace(terminated, container_id=container_id)
     return ContainerView(
         name=str(raw.get("name", "")),
         state=kind,
