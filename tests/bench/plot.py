@@ -18,7 +18,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-SERIES = {"reaction_own": "operator's log", "reaction_api": "API server (audit)"}
+SERIES = {
+    "reaction_own": "pod event → stop started (operator's log)",
+    "reaction_api": "primary ended → exec at the API server (audit)",
+}
 
 
 def plot(results: list[dict[str, Any]], out: Path) -> None:
@@ -38,11 +41,11 @@ def plot(results: list[dict[str, Any]], out: Path) -> None:
             )
         axis.set_xscale("log")
         axis.set_xlabel("reaction, ms (log scale)")
-        axis.set_title(f"primary ended → stop started, {label}")
+        axis.set_title(label, fontsize="medium")
         axis.axvline(50, color="grey", linestyle=":", linewidth=1)
         axis.axvline(250, color="grey", linestyle="--", linewidth=1)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("fraction of pods")
+    axes[0].set_ylabel("fraction of pods (dotted: 50 ms, dashed: 250 ms)")
     axes[0].legend(loc="lower right", fontsize="small")
     figure.suptitle(
         f"Tandem on kwok, {results[0]['date']}, {results[0]['machine']}", fontsize="medium"
