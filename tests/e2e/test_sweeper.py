@@ -161,6 +161,27 @@ def test_the_cap_bounds_each_sweep(operator: Operator, ns: Kube) -> None:
     assert len(swept_at) == 3 and len(set(swept_at)) == 3  # one per sweep, never two at once
 
 
+def test_a_policy_created_after_the_primaries_ended_still_gets_its_sweep(
+    operator: Operator, ns: Kube
+) -> None:
+    """No pod event follows the policy's creation; the sweep finds the pod all the same."""
+    ns.apply(
+        job(
+            "j",
+            pod_spec([primary(exit_code=0), container("proxy", EXITS_0_ON_TERM)]),
+            labels={"app": "late-policy"},
+        )
+    )
+    name = _pod(ns, "j")["metadata"]["name"]
+    ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
+    assert "SidecarStopSent" not in ns.reasons("Pod", name)  # no policy yet, nothing done
+    ns.apply(_policy("late-policy", {"action": "Terminate"}))
+    assert ns.wait_job("j", timeout=90) == "Complete"
+    [swept] = _messages(ns, "Pod", name, "PodSwept")
+    assert swept.startswith("stuck: ") and "sweep action Terminate" in swept
+    assert exit_code(ns.get("pod", name), "proxy") == 0
+
+
 def test_a_running_primary_is_never_swept(operator: Operator, ns: Kube) -> None:
     ns.apply(
         _policy("busy", {"action": "Delete"}),

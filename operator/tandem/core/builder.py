@@ -18,8 +18,9 @@ class Decision:
     managed: bool = False
     """A policy applies (annotation or SidecarPolicy). The runtime keeps no state for others."""
     sweepable: bool = False
-    """Its primaries have ended and the pod is neither terminal nor being deleted: the only pods
-    the sweep may ever act on. The runtime keeps their bodies for it, so sweeps list no pods."""
+    """The sweep may act on the pod, now or once a policy selects it: its primaries (or, without
+    a usable policy, any container) have ended, and it is neither terminal nor being deleted.
+    The runtime keeps the bodies of these pods, so sweeps list no pods."""
 
 
 class Builder:

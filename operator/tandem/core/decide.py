@@ -58,6 +58,15 @@ def sidecars_of(view: PodView, policy: Policy) -> tuple[str, ...]:
     return tuple(c for c in chosen if c not in policy.primaries)
 
 
+def may_be_selected_later(view: PodView) -> bool:
+    """Without a usable policy the primaries are unknown, and a SidecarPolicy created (or fixed)
+    later brings no pod event. So the sweep keeps any running pod in which some container ended:
+    its own policy resolution decides."""
+    return not (view.terminal or view.deleting) and any(
+        status.state == "terminated" for status in view.statuses.values()
+    )
+
+
 def unknown_containers(view: PodView, policy: Policy) -> tuple[str, ...]:
     named = (*policy.primaries, *(policy.sidecars or ()))
     return tuple(n for n in dict.fromkeys(named) if n not in view.containers)
@@ -77,8 +86,10 @@ def decide(
     """
     out = Builder(memory)
     if policy is None:
+        out.sweepable = may_be_selected_later(view)
         return out.build()
     if missing := unknown_containers(view, policy):
+        out.sweepable = may_be_selected_later(view)
         out.once(
             "unknown",
             Report(
