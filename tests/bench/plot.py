@@ -24,11 +24,13 @@ SERIES = {
 }
 
 
-def plot(results: list[dict[str, Any]], out: Path) -> None:
-    runs = [r for result in results for r in result["scale"] if r.get("samples_ms")]
+def plot(results: list[tuple[str, dict[str, Any]]], out: Path) -> None:
+    runs = [
+        (source, r) for source, result in results for r in result["scale"] if r.get("samples_ms")
+    ]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for axis, (key, label) in zip(axes, SERIES.items(), strict=True):
-        for run in runs:
+        for source, run in runs:
             values = sorted(run["samples_ms"][key])
             if not values:
                 continue
@@ -37,7 +39,7 @@ def plot(results: list[dict[str, Any]], out: Path) -> None:
                 values,
                 fractions,
                 where="post",
-                label=f"{run['pods']:,} pods, ends within {run['window_s']:g} s",
+                label=f"{run['pods']:,} pods, ends within {run['window_s']:g} s ({source})",
             )
         axis.set_xscale("log")
         axis.set_xlabel("reaction, ms (log scale)")
@@ -48,7 +50,7 @@ def plot(results: list[dict[str, Any]], out: Path) -> None:
     axes[0].set_ylabel("fraction of pods (dotted: 50 ms, dashed: 250 ms)")
     axes[0].legend(loc="lower right", fontsize="small")
     figure.suptitle(
-        f"Tandem on kwok, {results[0]['date']}, {results[0]['machine']}", fontsize="medium"
+        f"Tandem on kwok, {results[0][1]['date']}, {results[0][1]['machine']}", fontsize="medium"
     )
     figure.tight_layout()
     figure.savefig(out, dpi=110)
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: the first JSON's, .png")
     args = parser.parse_args(argv)
     out = args.out or args.json[0].with_suffix(".png")
-    plot([json.loads(path.read_text()) for path in args.json], out)
+    plot([(path.stem, json.loads(path.read_text())) for path in args.json], out)
     print(out)
     return 0
 
