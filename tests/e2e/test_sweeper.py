@@ -41,6 +41,20 @@ def _pod(ns: Kube, job_name: str) -> dict[str, Any]:
     return pod
 
 
+def _primary_ended(ns: Kube, app: str, sidecar: list[str], *first: dict[str, Any]) -> str:
+    """Applies FIRST and Job `j` (labelled app=APP, primary exits 0, sidecar `proxy` running
+    SIDECAR); the pod's name once its primary has ended."""
+    ns.apply(
+        *first,
+        job(
+            "j", pod_spec([primary(exit_code=0), container("proxy", sidecar)]), labels={"app": app}
+        ),
+    )
+    name = _pod(ns, "j")["metadata"]["name"]
+    ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
+    return str(name)
+
+
 def _messages(ns: Kube, kind: str, name: str, reason: str) -> list[str]:
     return [e["message"] for e in ns.events(kind, name) if e["reason"] == reason]
 
@@ -109,16 +123,7 @@ def test_delete_refuses_to_rerun_succeeded_work(operator: Operator, ns: Kube) ->
 
 
 def test_delete_removes_an_orphan_whose_job_is_gone(operator: Operator, ns: Kube) -> None:
-    ns.apply(
-        _policy("orphan", {"action": "Delete"}),
-        job(
-            "j",
-            pod_spec([primary(exit_code=0), container("proxy", SLEEP_FOREVER)]),
-            labels={"app": "orphan"},
-        ),
-    )
-    name = _pod(ns, "j")["metadata"]["name"]
-    ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
+    name = _primary_ended(ns, "orphan", SLEEP_FOREVER, _policy("orphan", {"action": "Delete"}))
     ns.run("delete", "job", "j", "--cascade=orphan")
     wait_for(
         "orphan deleted",
@@ -165,15 +170,7 @@ def test_a_policy_created_after_the_primaries_ended_still_gets_its_sweep(
     operator: Operator, ns: Kube
 ) -> None:
     """No pod event follows the policy's creation; the sweep finds the pod all the same."""
-    ns.apply(
-        job(
-            "j",
-            pod_spec([primary(exit_code=0), container("proxy", EXITS_0_ON_TERM)]),
-            labels={"app": "late-policy"},
-        )
-    )
-    name = _pod(ns, "j")["metadata"]["name"]
-    ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
+    name = _primary_ended(ns, "late-policy", EXITS_0_ON_TERM)
     assert "SidecarStopSent" not in ns.reasons("Pod", name)  # no policy yet, nothing done
     ns.apply(_policy("late-policy", {"action": "Terminate"}))
     assert ns.wait_job("j", timeout=90) == "Complete"
