@@ -55,7 +55,7 @@ EVENTS = Counter(
 SWEPT = Counter("tandem_sweeper_actions_total", "Pods the sweeper acted on, by mode.", ["mode"])
 WATCHED = Gauge(
     "tandem_pods_watched",
-    "Job pods Tandem has acted on and still follows (their primaries ended, the pod runs).",
+    "Job pods whose body Tandem keeps: acted on, or the sweep may need them (the pod runs).",
 )
 
 

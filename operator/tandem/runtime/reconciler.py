@@ -79,8 +79,8 @@ class Reconciler:
         self._sweepable.discard(uid)
 
     def sweepable(self, namespace: str | None = None) -> list[Mapping[str, Any]]:
-        """The newest bodies of the pods the sweep may act on (primaries ended, pod not terminal),
-        in NAMESPACE or all. The watch keeps them current, as an informer's cache would: sweeps
+        """The newest bodies of the pods the sweep may act on (`Decision.sweepable`), in NAMESPACE
+        or all. The watch keeps them current, as an informer's cache would: sweeps
         list no pods, so 10,000 idle Job pods cost no API call and no CPU between events."""
         bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
         return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
@@ -113,7 +113,7 @@ class Reconciler:
     def _trim(self, view: PodView, managed: bool, sweepable: bool) -> None:
         """Keeps state only where it is needed, so that thousands of Job pods cost nothing until
         their primaries end: memory once Tandem has acted on a pod, and the pod's body while a
-        re-check or the sweep may need it (its primaries ended and it still runs). Keeping the
+        re-check or the sweep may need it (`Decision.sweepable`). Keeping the
         body of every managed running pod cost 638 MiB at 10,000 pods."""
         acted = self._memory.get(view.uid, PodMemory()) != PodMemory()
         if sweepable:

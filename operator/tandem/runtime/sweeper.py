@@ -2,7 +2,7 @@
 
 Policy-selected pods are swept by a Kopf timer on their SidecarPolicy (so Kopf's finalizer lands
 on the policy, never on pods); annotation-only pods by one operator-level task. The pods come from
-the watch (the reconciler keeps the bodies of those whose primaries ended), not from a list: a
+the watch (the reconciler keeps the bodies of those `Decision.sweepable` names), not a list: a
 sweep of 10,000 idle Job pods used to list them all, 5 s of CPU a minute. Jobs are listed once
 per sweep, and only when some pod may need sweeping, instead of one GET per pod.
 """
