@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PACKAGES=(containerd runc containernetworking-plugins busybox-static haproxy iptables iproute2
-          util-linux openssl gcc libc6-dev conntrack curl)
+          util-linux openssl gcc libc6-dev conntrack curl debootstrap)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
