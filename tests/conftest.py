@@ -74,8 +74,10 @@ def local_cluster(layout: Layout) -> Iterator[Layout]:
 
 
 @pytest.fixture(scope="session")
-def kube(local_cluster: Layout) -> Kube:
-    return Kube(local_cluster.kubectl, local_cluster.admin_kubeconfig)
+def kube(local_cluster: Layout) -> Iterator[Kube]:
+    kube = Kube(local_cluster.kubectl, local_cluster.admin_kubeconfig)
+    with deployment.demo_paused(kube, local_cluster):
+        yield kube
 
 
 @pytest.fixture
@@ -215,13 +217,8 @@ def operator(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator | DeployedOperator]:
+    deployment.remove_leftover(kube)  # The demo's, if any, is paused by `kube`.
     if E2E_OPERATOR == "incluster":
-        deployment.wait_until_gone(kube)
-        if deployment.deployed_args(kube) is not None:
-            pytest.fail(
-                "Tandem is deployed in the cluster (the demo's?); this session deploys its own "
-                "and removes it at the end. Remove it first: kubectl delete -k deploy/base"
-            )
         log = tmp_path_factory.mktemp("operator") / "replicas.log"
         try:
             yield DeployedOperator(deployment.deploy(kube, local_cluster))
@@ -231,10 +228,10 @@ def operator(
             print(f"\noperator replicas' logs: {log}")
         return
     deployed = deployment.deployed_args(kube)
-    if deployed is not None and "e2e.tandem.dev/operator" not in deployed:
+    if deployed is not None and deployment.TEST_MARK not in deployed:
         pytest.fail(
-            "Tandem is deployed in the cluster (the demo's?); two operators would both act "
-            "on every pod. Remove it first: kubectl delete -k deploy/base"
+            "Tandem is deployed in tandem-system, and two operators would both act on every "
+            "pod. Remove it first: kubectl delete -k deploy/base"
         )
     request.getfixturevalue("operator_rbac")
     log = tmp_path_factory.mktemp("operator") / "operator.log"

@@ -5,9 +5,11 @@ TANDEM_E2E_OPERATOR=incluster."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -19,6 +21,9 @@ from .kube import Kube, wait_for
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = "tandem-system"
 SA = f"system:serviceaccount:{SYSTEM}:tandem"
+TEST_MARK = "e2e.tandem.dev/operator"
+"""In the args of a host operator's pod selector; as an annotation, on a Deployment that a
+test session made."""
 
 
 def deployed_args(kube: Kube) -> str | None:
@@ -32,6 +37,56 @@ def deployed_args(kube: Kube) -> str | None:
         check=False,
     )
     return found.stdout if found.returncode == 0 else None
+
+
+def deployed_by(kube: Kube) -> str | None:
+    """Who made the Deployment `tandem` in tandem-system: `tests`, `other` (the demo, say), or
+    None if there is none."""
+    key = TEST_MARK.replace(".", "\\.")
+    found = kube.in_namespace(SYSTEM).run(
+        "get",
+        "deployment",
+        "tandem",
+        "-o",
+        f"jsonpath={{.metadata.annotations.{key}}}",
+        check=False,
+    )
+    if found.returncode != 0:
+        return None
+    return "tests" if found.stdout else "other"
+
+
+@contextlib.contextmanager
+def demo_paused(kube: Kube, layout: Layout) -> Iterator[None]:
+    """Pauses a Tandem that is deployed in the cluster but not by a test session (the demo's)
+    for the length of the block, and deploys it again from deploy/base afterwards.
+
+    Two operators would both act on every pod, and the in-cluster tests deploy and remove their
+    own Tandem in tandem-system. So the demo's Deployment is deleted (its namespace, RBAC and
+    peering stay) and, at the end, deploy/base is applied again and waited for, as the demo does.
+    A session killed before the end leaves it paused; `bash deploy/local/demo.sh` restores it.
+    """
+    if deployed_by(kube) != "other":
+        yield  # None deployed, or a test session's own
+        return
+    system = kube.in_namespace(SYSTEM)
+    print(f"\n[tests] pausing the Tandem deployed in {SYSTEM} (the demo's) for this session")
+    system.run("delete", "deployment", "tandem", "--wait=true", "--timeout=100s")
+    system.run(
+        "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name=tandem", "--timeout=100s"
+    )
+    try:
+        yield
+    finally:
+        print(f"\n[tests] deploying the demo's Tandem in {SYSTEM} again (deploy/base)")
+        deploy(kube, layout, by_tests=False)
+
+
+def remove_leftover(kube: Kube) -> None:
+    """Removes a Deployment that an interrupted test session left, and waits until it is gone."""
+    if deployed_by(kube) == "tests":
+        undeploy(kube)
+    wait_until_gone(kube)
 
 
 def wait_until_gone(kube: Kube) -> None:
@@ -52,10 +107,11 @@ def wait_until_gone(kube: Kube) -> None:
     wait_for(f"{SYSTEM} of an earlier run to be gone", not_terminating, timeout=180)
 
 
-def deploy(kube: Kube, layout: Layout, *extra_args: str) -> Kube:
+def deploy(kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True) -> Kube:
     """Applies deploy/base, with EXTRA_ARGS appended to the operator's args (before the first
     apply, so that one ReplicaSet ever exists); returns a client for tandem-system once both
-    replicas are ready and both appear in the peering."""
+    replicas are ready and both appear in the peering. BY_TESTS marks the Deployment as a test
+    session's, which `demo_paused` never mistakes for the demo's."""
     subprocess.run(
         [
             sys.executable,
@@ -92,6 +148,8 @@ def deploy(kube: Kube, layout: Layout, *extra_args: str) -> Kube:
     for obj in objects:
         if obj["kind"] == "Deployment":
             obj["spec"]["template"]["spec"]["containers"][0]["args"].extend(extra_args)
+            if by_tests:
+                obj["metadata"].setdefault("annotations", {})[TEST_MARK] = "session"
     kube.run(
         "apply",
         "-f",

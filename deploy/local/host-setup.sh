@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian 12, root) for the local cluster and the tests:
 # Debian's containerd, runc, CNI plugins and tools, and the project's virtualenv in .venv.
+# Every program that the build, the images and the tests run comes from PACKAGES, from Debian's
+# required packages, or from PREREQUISITES; tests/host/test_host_setup.py checks that it stays so.
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PACKAGES=(containerd runc containernetworking-plugins busybox-static haproxy iptables iproute2
-          util-linux openssl gcc libc6-dev conntrack curl debootstrap)
+          util-linux openssl gcc libc6-dev conntrack curl debootstrap procps)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -29,7 +31,11 @@ fi
 if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
   export PATH="/usr/local/go/bin:$PATH"
 fi
-command -v go >/dev/null || { echo "[host-setup] Go is required to build the cluster" >&2; exit 1; }
+# The machine's own toolchains, which no Debian package of the right version provides here.
+PREREQUISITES=(go python3)
+for tool in "${PREREQUISITES[@]}"; do
+  command -v "$tool" >/dev/null || { echo "[host-setup] $tool is required (see the README)" >&2; exit 1; }
+done
 
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import build_images as images
@@ -30,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[3]
 SUITE = "bookworm"
 SITE = "/opt/tandem/site"
 USER = 65532
+NEEDS = [images.need_command("debootstrap", "debootstrap")]
+
+
+def progress(message: str) -> None:
+    """A step a new user may wait minutes for, so that it does not look hung."""
+    print(f"[operator image {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def debian_mirror() -> str:
@@ -53,6 +60,7 @@ def base_rootfs(cache: Path) -> Path:
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"debootstrap: Debian {SUITE} minbase with python3, once (about 2 minutes)")
     subprocess.run(
         [
             "debootstrap",
@@ -81,6 +89,7 @@ def source_key() -> str:
 
 def install_project(rootfs: Path) -> None:
     """The project's wheel and its dependencies' wheels for CPython 3.11 on x86-64 glibc."""
+    progress("the project's wheel and its dependencies' wheels (under a minute)")
     with tempfile.TemporaryDirectory() as wheels:
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, str(ROOT)],
@@ -161,6 +170,7 @@ def build(out: Path, cache: Path) -> tuple[Path, bool]:
     target = out / f"{image.stem}-{source_key()}.tar"
     if target.exists():
         return target, False
+    images.check_host(NEEDS)
     base = base_rootfs(cache)
     with tempfile.TemporaryDirectory(prefix="tandem-operator-") as work:
         rootfs = Path(work) / "rootfs"
@@ -178,6 +188,7 @@ def build(out: Path, cache: Path) -> tuple[Path, bool]:
         for mount_point in ("proc", "sys", "dev"):
             (rootfs / mount_point).mkdir(exist_ok=True)
         install_project(rootfs)
+        progress("packing the layer and the OCI archive")
         layer = layer_of(rootfs)
     out.mkdir(parents=True, exist_ok=True)
     partial = out / f".{target.name}.partial"
@@ -196,9 +207,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--import", dest="do_import", action="store_true")
     parser.add_argument("--address", default="")
     args = parser.parse_args(argv)
-    tarball, built = build(args.out, args.cache)
-    if args.do_import:
-        images.import_image("ctr", args.address, "k8s.io", tarball)
+    try:
+        tarball, built = build(args.out, args.cache)
+        if args.do_import:
+            images.import_image("ctr", args.address, "k8s.io", tarball)
+    except images.BuildError as err:
+        print(f"operator_image: {err}", file=sys.stderr)
+        return 1
     size = tarball.stat().st_size // (1 << 20)
     state = "built" if built else "cached"
     print(f"docker.io/tandem/operator:local  {state}  {size} MiB  {tarball}")
