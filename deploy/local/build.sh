@@ -15,6 +15,28 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 log() { printf '[build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
+# A cold build is minutes of silence from go: say once a minute that it still runs.
+TICKER=
+tick_while() {
+  local what=$1
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    minutes=0
+    while :; do
+      sleep 60 & nap=$!
+      wait "$nap"
+      minutes=$((minutes + 1))
+      log "$what: still building ($minutes min)"
+    done
+  ) &
+  TICKER=$!
+}
+tick_done() {
+  if [[ -n $TICKER ]]; then kill "$TICKER" 2>/dev/null || true; fi
+  TICKER=
+}
+trap tick_done EXIT
+
 build_kubernetes() {
   local out="$CACHE/bin/kubernetes-$K8S_VERSION"
   [[ -x "$out/kubectl" ]] && { log "kubernetes $K8S_VERSION cached in $out"; return; }
@@ -117,8 +139,9 @@ build_helm() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
-build_etcd
-build_kubernetes
-build_kwok
-build_helm
+for component in etcd kubernetes kwok helm; do
+  tick_while "$component"
+  "build_$component"
+  tick_done
+done
 log "binaries ready under $CACHE/bin"
