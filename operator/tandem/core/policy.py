@@ -135,19 +135,28 @@ def _steps(raw: Any, where: str, default: tuple[StopAction, ...]) -> tuple[StopA
     return tuple(parse_action(step, f"{where}[{i}]") for i, step in enumerate(raw))
 
 
-def _sidecar_actions(raw: Any, where: str) -> SidecarActions:
-    raw = raw or {}
+def _on_outcome(raw: Mapping[str, Any], where: str) -> SidecarActions:
+    """onSuccess and onFailure: the part of an actions entry that defaultAction has too."""
+
+    def action(key: str) -> StopAction:
+        return parse_action(raw[key], f"{where}.{key}") if key in raw else DEFAULT_STOP
+
+    return SidecarActions(on_success=action("onSuccess"), on_failure=action("onFailure"))
+
+
+def _default_actions(raw: Any) -> SidecarActions:
+    """spec.defaultAction: onSuccess and onFailure only, as the CRD declares (the API server
+    prunes anything else), so the default ladder and path always apply."""
+    return _on_outcome(raw or {}, "spec.defaultAction")
+
+
+def _sidecar_actions(raw: Mapping[str, Any], where: str) -> SidecarActions:
     escalation = raw.get("escalation") or {}
     path = str(raw.get("path", "Auto"))
     if path not in ("Auto", "Exec", "SharedPID", "Helper"):
         raise PolicyError(f"{where}.path: {path!r} is not Auto, Exec, SharedPID or Helper")
-    return SidecarActions(
-        on_success=parse_action(raw["onSuccess"], f"{where}.onSuccess")
-        if "onSuccess" in raw
-        else DEFAULT_STOP,
-        on_failure=parse_action(raw["onFailure"], f"{where}.onFailure")
-        if "onFailure" in raw
-        else DEFAULT_STOP,
+    return dataclasses.replace(
+        _on_outcome(raw, where),
         escalate_success=_steps(escalation.get("onSuccess"), f"{where}.escalation.onSuccess", ()),
         escalate_failure=_steps(
             escalation.get("onFailure"), f"{where}.escalation.onFailure", (KILL,)
@@ -185,7 +194,7 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         primaries=primaries,
         sidecars=tuple(str(s) for s in sidecars) if sidecars else None,
         actions=actions,
-        default_actions=_sidecar_actions(spec.get("defaultAction"), "spec.defaultAction"),
+        default_actions=_default_actions(spec.get("defaultAction")),
         on_primary_failure=_failure_mode(
             spec.get("onPrimaryFailure", "RestartTogether"), "spec.onPrimaryFailure"
         ),
