@@ -91,7 +91,7 @@ class Reconciler:
     def sweepable(self, namespace: str | None = None) -> list[Mapping[str, Any]]:
         """The newest bodies of the pods the sweep may act on (`Decision.sweepable`), in NAMESPACE
         or all. The watch keeps them current, as an informer's cache would: sweeps
-        list no pods, so 10,000 idle Job pods cost no API call and no CPU between events."""
+        list no pods, so idle Job pods cost no API call and no CPU between events."""
         bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
         return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
 
