@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, container_state, exit_code, job_condition, wait_for
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -20,6 +19,7 @@ from ..manifests import (
     primary,
     sidecar_policy,
 )
+from ..operator_process import Operator, start_operator, stop_operator
 
 pytestmark = pytest.mark.host_operator(
     "the session operator's --sweep-interval=3 and --sweep-allow-delete, and a private operator"
