@@ -42,12 +42,10 @@ def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | 
     if result.no_shell and stop.container == stop.sidecar:
         return Delivery.NO_SHELL, None  # The next decision picks another path and says so.
     text = f"{result.error} {result.stderr}".strip() or "no output"
-    return Delivery.FAILED, Report(
-        EventType.WARNING,
+    return Delivery.FAILED, hints.warning(
         Reason.SIDECAR_STOP_FAILED,
-        f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}: {text}. "
-        f"Fix: {hints.call_fix(result, 'get and create on pods/exec')}",
-        on_job=True,
+        f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}: {text}",
+        hints.call_fix(result, "get and create on pods/exec"),
     )
 
 
@@ -60,12 +58,10 @@ def report_helper(add: AddHelper, image: str, result: ExecResult) -> Report:
             f"added ephemeral container {HELPER_NAME} ({image}) targeting {add.target}, to stop "
             "sidecars that have no shell",
         )
-    return Report(
-        EventType.WARNING,
+    return hints.warning(
         Reason.SIDECAR_STOP_FAILED,
-        f"could not add the helper container for {add.target}: {result.error}. "
-        f"Fix: {hints.call_fix(result, 'patch on pods/ephemeralcontainers')}",
-        on_job=True,
+        f"could not add the helper container for {add.target}: {result.error}",
+        hints.call_fix(result, "patch on pods/ephemeralcontainers"),
     )
 
 

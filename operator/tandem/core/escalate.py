@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 
 from . import hints
-from .actions import AddHelper, Outcome, Report, Stop
+from .actions import AddHelper, Outcome, Stop
 from .builder import Builder
 from .clocks import Monotonic
 from .memory import SidecarRecord
-from .names import EventType, Reason
+from .names import Reason
 from .policy import Policy
 from .routes import HELPER_NAME, Path, can_deliver, choose_path, route
 from .stop_action import ActionKind
@@ -115,12 +115,11 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
 def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:
     out.once(
         f"unstoppable:{name}:{container_id}",
-        Report(
-            EventType.WARNING,
+        hints.warning(
             Reason.SIDECAR_UNSTOPPABLE,
             f"Tandem cannot stop {name}{after}: {cause}. It stops trying; the sweeper's policy "
-            f"decides what happens to the pod. Fix: {hints.UNSTOPPABLE_FIXES}",
-            on_job=True,
+            "decides what happens to the pod",
+            hints.UNSTOPPABLE_FIXES,
         ),
     )
 
@@ -155,15 +154,13 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
     attempts = record.attempts + 1 if record is not None and same_attempt else 1
     if record is not None and attempts > ctx.policy.max_attempts:
         out.memory = dataclasses.replace(out.memory, gave_up=True)
-        fix = hints.mismatch_fix(1, record.action, ctx.outcome)
         out.once(
             f"loop:{name}",
-            Report(
-                EventType.WARNING,
+            hints.warning(
                 Reason.SIDECAR_STOP_LOOP,
                 f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "
-                f"acting on this pod. Fix: {fix}",
-                on_job=True,
+                "acting on this pod",
+                hints.mismatch_fix(1, record.action, ctx.outcome),
             ),
         )
         return

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from .actions import ExecResult, Outcome
+from .actions import ExecResult, Outcome, Report, Tally
+from .names import EventType, Reason
 from .stop_action import ActionKind, StopAction
+
+
+def warning(reason: Reason, what: str, fix: str, tally: Tally | None = None) -> Report:
+    """A Warning on the pod and its Job: what happened, then the fix."""
+    return Report(EventType.WARNING, reason, f"{what}. Fix: {fix}", on_job=True, tally=tally)
+
 
 UNSTOPPABLE_FIXES = (
     "make its entrypoint handle SIGTERM (a PID 1 without a handler never receives signals sent "

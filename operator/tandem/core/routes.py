@@ -32,6 +32,14 @@ class Path(StrEnum):
     HELPER = "helper"
 
 
+@dataclasses.dataclass(frozen=True)
+class Route:
+    path: Path
+    container: str
+    """The container to exec into: the sidecar, or the helper."""
+    argv: tuple[str, ...]
+
+
 class ForcedPath(StrEnum):
     """A policy's `sidecars[].path`: Auto lets `choose_path` pick."""
 
@@ -39,14 +47,6 @@ class ForcedPath(StrEnum):
     EXEC = "Exec"
     SHARED_PID = "SharedPID"
     HELPER = "Helper"
-
-
-@dataclasses.dataclass(frozen=True)
-class Route:
-    path: Path
-    container: str
-    """The container to exec into: the sidecar, or the helper."""
-    argv: tuple[str, ...]
 
 
 def _main_pid_script(container_id: str) -> str:

@@ -36,14 +36,12 @@ def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> Non
             )
         )
     else:
-        fix = hints.mismatch_fix(run.exit_code, record.action, record.outcome)
         out.add(
-            Report(
-                EventType.WARNING,
+            hints.warning(
                 Reason.SIDECAR_EXIT_MISMATCH,
                 f"{how}; expected exit {record.outcome.expected_exit} because the "
-                f"primaries' outcome is {record.outcome}. Fix: {fix}",
-                on_job=True,
+                f"primaries' outcome is {record.outcome}",
+                hints.mismatch_fix(run.exit_code, record.action, record.outcome),
                 tally=Tally.MISMATCHED,
             )
         )
