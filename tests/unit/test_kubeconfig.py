@@ -21,7 +21,10 @@ def test_one_parse_feeds_kopf_and_pykube(tmp_path: Path) -> None:
                 "clusters": [
                     {
                         "name": "c",
-                        "cluster": {"server": "https://10.0.0.1:6443", "certificate-authority": str(ca)},
+                        "cluster": {
+                            "server": "https://10.0.0.1:6443",
+                            "certificate-authority": str(ca),
+                        },
                     }
                 ],
                 "users": [{"name": "u", "user": {"token": "s3cret"}}],
