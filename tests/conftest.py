@@ -11,29 +11,22 @@ in-cluster tier, which deploys Tandem itself.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from localcluster import Layout, cluster
 
 from . import deployment
 from .kube import Kube
+from .operator_process import ROOT, Operator, grant_operator_rbac, start_operator, stop_operator
 
-ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_TIERS = ("cluster", "adapters", "e2e", "chaos", "incluster")
-HELPER_IMAGE = "docker.io/tandem/busybox:local"
 E2E_OPERATOR = os.environ.get("TANDEM_E2E_OPERATOR", "host")
 
 
@@ -106,96 +99,6 @@ def crd(kube: Kube) -> None:
         "--timeout=60s",
         namespaced=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Operator:
-    process: subprocess.Popen[bytes]
-    log: Path
-    metrics_port: int
-    liveness_port: int
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
-
-
-def start_operator(layout: Layout, log: Path, *extra: str) -> Operator:
-    """Runs `python -m tandem run` as the tandem-operator user, which only deploy/'s RBAC
-    authorises, so every e2e test also proves the ClusterRole is enough."""
-    metrics_port, liveness_port = _free_port(), _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tandem",
-                "run",
-                f"--kubeconfig={layout.state / 'operator.kubeconfig'}",
-                f"--metrics-port={metrics_port}",
-                f"--liveness-port={liveness_port}",
-                "--policy-status-interval=2",
-                f"--helper-image={HELPER_IMAGE}",
-                "--sweep-interval=3",
-                "--sweep-allow-delete",
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    operator = Operator(process, log, metrics_port, liveness_port)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"operator exited:\n{operator.log_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=1):
-                return operator
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"operator not live in 60s:\n{operator.log_text()[-3000:]}")
-
-
-def stop_operator(operator: Operator) -> None:
-    operator.process.terminate()
-    try:
-        operator.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        operator.process.kill()
-        operator.process.wait()
-
-
-def grant_operator_rbac(kube: Kube) -> None:
-    """deploy/'s ClusterRoles (the sweeper's delete included) bound to the operator's test user.
-    Only the roles: the files' own bindings are for the in-cluster ServiceAccount."""
-    for rbac in ("rbac.yaml", "rbac-sweeper-delete.yaml"):
-        for obj in yaml.safe_load_all((ROOT / "deploy" / "base" / rbac).read_text()):
-            if obj["kind"] == "ClusterRole":
-                kube.run("apply", "-f", "-", stdin=json.dumps(obj), namespaced=False)
-    for role in ("tandem", "tandem-sweeper-delete"):
-        binding = kube.run(
-            "create",
-            "clusterrolebinding",
-            f"{role}-operator-user",
-            f"--clusterrole={role}",
-            "--user=tandem-operator",
-            "--dry-run=client",
-            "-o",
-            "json",
-            namespaced=False,
-        ).stdout
-        kube.run("apply", "-f", "-", stdin=binding, namespaced=False)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import secrets
 
 from localcluster import Layout, cluster
 
-from ..conftest import ROOT, grant_operator_rbac
 from ..kube import Kube, wait_for
+from ..operator_process import ROOT, grant_operator_rbac
 
 
 def ready_cluster() -> tuple[Layout, Kube]:

@@ -35,9 +35,9 @@ from typing import Any
 
 from localcluster import Layout, supervisor
 
-from ..conftest import ROOT, start_operator, stop_operator
 from ..kube import Kube, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, parse_time, peak_rss_and_cpu
+from ..operator_process import ROOT, start_operator, stop_operator
 from . import new_namespace, ready_cluster
 
 _REACTION = re.compile(r"pod (\S+)/(\S+): stopping .*, ([\d.]+) ms after the watch event")

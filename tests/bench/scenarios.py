@@ -29,7 +29,6 @@ from typing import Any
 
 from localcluster import Layout
 
-from ..conftest import start_operator, stop_operator
 from ..kube import Kube, container_state, job_condition, wait_for
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -42,6 +41,7 @@ from ..manifests import (
     pod_spec,
     primary,
 )
+from ..operator_process import start_operator, stop_operator
 from . import new_namespace, ready_cluster
 
 SCENARIOS: dict[str, dict[str, Any]] = {

@@ -20,10 +20,10 @@ import pytest
 
 from localcluster import Layout
 
-from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, exit_code, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
+from ..operator_process import Operator, start_operator, stop_operator
 
 FAKE_PODS, REAL_PODS = 200, 20
 LABELS = {"e2e.tandem.dev/operator": "chaos"}  # the session's operator ignores these pods

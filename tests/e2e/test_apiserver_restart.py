@@ -26,9 +26,9 @@ import pytest
 
 from localcluster import Layout, cluster
 
-from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, all_running, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec
+from ..operator_process import Operator, start_operator, stop_operator
 
 JOBS = 10
 GAP = 3.0

@@ -23,10 +23,10 @@ import pytest
 
 from localcluster import Layout
 
-from ..conftest import Operator, start_operator, stop_operator
 from ..exec_webhook import DENIAL_MESSAGE, ExecWebhook
 from ..kube import Kube, all_running, container_state, exit_code, job_condition, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec
+from ..operator_process import Operator, start_operator, stop_operator
 
 RETRIES = 5
 BACKOFF = 0.5

@@ -10,9 +10,9 @@ from typing import Any
 
 from localcluster import Layout
 
-from ..conftest import ROOT, Operator
 from ..kube import Kube, exit_code
 from ..manifests import EXITS_0_ON_TERM, SLEEP_FOREVER, container, job, pod_spec, primary
+from ..operator_process import ROOT, Operator
 
 PRIMARY = {"tandem.dev/primary": "main", "tandem.dev/grace-period-seconds": "3"}
 

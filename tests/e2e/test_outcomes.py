@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from ..conftest import Operator
 from ..kube import Kube, container_state, exit_code
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -20,6 +19,7 @@ from ..manifests import (
     pod_spec,
     primary,
 )
+from ..operator_process import Operator
 
 SIDECARS = {
     "exits0": container("proxy", EXITS_0_ON_TERM),

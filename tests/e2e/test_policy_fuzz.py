@@ -18,8 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from localcluster import Layout
 from tandem.core import PolicyError, parse_spec
 
-from ..conftest import ROOT, Operator
 from ..kube import Kube, wait_for
+from ..operator_process import ROOT, Operator
 from ..schema_strategy import from_openapi
 
 EXAMPLES = 300  # per test: two tests, 600 specs per run

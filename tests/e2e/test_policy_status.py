@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conftest import Operator
 from ..kube import Kube, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
+from ..operator_process import Operator
 
 
 def _ready(policy: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ import pytest
 
 from localcluster import Layout
 
-from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, container_state, exit_code
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -21,6 +20,7 @@ from ..manifests import (
     pod_spec,
     primary,
 )
+from ..operator_process import Operator, start_operator, stop_operator
 
 PRIMARY = {"tandem.dev/primary": "main"}
 

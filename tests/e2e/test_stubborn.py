@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from ..conftest import Operator
 from ..kube import Kube, container_state, exit_code
 from ..manifests import (
     HAPROXY,
@@ -20,6 +19,7 @@ from ..manifests import (
     primary,
     sidecar_policy,
 )
+from ..operator_process import Operator
 
 
 def _policy(name: str, sidecar: dict[str, Any], grace: int = 10) -> dict[str, Any]:

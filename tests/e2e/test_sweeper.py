@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from ..conftest import Operator, start_operator, stop_operator
 from ..kube import Kube, container_state, exit_code, job_condition, wait_for
 from ..manifests import (
     EXITS_0_ON_TERM,
@@ -20,6 +19,7 @@ from ..manifests import (
     primary,
     sidecar_policy,
 )
+from ..operator_process import Operator, start_operator, stop_operator
 
 pytestmark = pytest.mark.host_operator(
     "the session operator's --sweep-interval=3 and --sweep-allow-delete, and a private operator"
@@ -187,12 +187,24 @@ def test_a_running_primary_is_never_swept(operator: Operator, ns: Kube) -> None:
             pod_spec([primary(exit_code=0, after=60), container("proxy", SLEEP_FOREVER)]),
             labels={"app": "busy"},
         ),
+        # The positive control, in the same window and under the same policy: its primary ends
+        # at once, so the sweep must find it stuck (and refuse to delete succeeded work). A dead
+        # or blind sweeper fails here instead of passing the assertions below.
+        job(
+            "control",
+            pod_spec([primary(exit_code=0), container("proxy", SLEEP_FOREVER)]),
+            labels={"app": "busy"},
+        ),
     )
     name = _pod(ns, "j")["metadata"]["name"]
-    time.sleep(20)  # past stuckAfterSeconds, several sweeps
+    control = _pod(ns, "control")["metadata"]["name"]
+    ns.wait_for_reasons("Pod", control, "SweepSkipped", timeout=40)  # past stuckAfterSeconds
+    assert "run the work again" in _messages(ns, "Pod", control, "SweepSkipped")[0]
     reasons = ns.reasons("Pod", name)
     assert "PodSwept" not in reasons and "SweepSkipped" not in reasons
-    assert ns.get("pod", name)["status"]["phase"] == "Running"
+    pod = ns.get("pod", name)
+    assert pod["status"]["phase"] == "Running"
+    assert "running" in container_state(pod, "main")["state"]  # still within its 60 s
 
 
 def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(

@@ -14,10 +14,10 @@ import yaml
 
 from localcluster import Layout
 
-from ..conftest import ROOT
 from ..deployment import SA, active_replica, deploy, undeploy
 from ..kube import Kube, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
+from ..operator_process import ROOT
 
 LABEL = {"e2e.tandem.dev/operator": "incluster"}
 

@@ -13,9 +13,9 @@ import pytest
 
 from localcluster import Layout
 
-from ..conftest import ROOT
 from ..deploy.chart import CHART, helm, helm_bin, parse, render_text, set_args
 from ..kube import Kube
+from ..operator_process import ROOT
 
 
 @pytest.fixture(scope="module")

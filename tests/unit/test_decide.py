@@ -74,7 +74,7 @@ def test_same_event_twice_acts_once() -> None:
     )
     first = run(body)
     second = run(body, memory=first.memory, now=101.0)
-    assert second.actions == ()
+    assert second.actions == (Recheck(30.0),)  # only a look at the end of the grace period
 
 
 def test_nothing_happens_while_a_primary_runs() -> None:
@@ -210,7 +210,7 @@ def test_unstoppable_sidecar_is_reported_once_after_its_ladder() -> None:
         annotations=PRIMARY,
     )
     d1 = run(body, now=0.0)
-    assert run(body, memory=d1.memory, now=29.0).actions == ()
+    assert run(body, memory=d1.memory, now=29.0).actions == (Recheck(2.0),)
     d3 = run(body, memory=d1.memory, now=31.0)
     assert [r.reason for r in reports(d3)] == [Reason.SIDECAR_UNSTOPPABLE]
     assert run(body, memory=d3.memory, now=60.0).actions == ()
@@ -276,3 +276,15 @@ def test_a_termination_named_only_at_the_top_of_the_status_is_the_same_run() -> 
     view = parse_pod(pod(["main", "proxy"], [status("main", terminated(0, "m")), sidecar]))
     run = view.status("proxy").termination_of("p1")
     assert run is not None and run.exit_code == 0
+
+
+def test_a_pod_with_three_sidecars_gets_one_recheck() -> None:
+    names = ["main", "a", "b", "c"]
+    body = pod(
+        names,
+        [status("main", terminated(0, "m")), *(status(n, running(n)) for n in names[1:])],
+        annotations=PRIMARY,
+    )
+    decision = run(body)
+    assert len(stops(decision)) == 3
+    assert [a for a in decision.actions if isinstance(a, Recheck)] == [Recheck(31.0)]

@@ -7,6 +7,8 @@ import json
 from tandem.adapters import handshake_error, parse_error_channel
 from tandem.runtime.policies import counters_patch, status_patch
 
+from .crd import spec_schema
+
 
 def test_error_channel_success_and_exit_codes() -> None:
     assert parse_error_channel('{"metadata":{},"status":"Success"}') == (0, "")
@@ -64,12 +66,27 @@ def test_status_patch_writes_only_on_change() -> None:
 
 
 def test_status_patch_reports_an_unusable_spec() -> None:
-    spec = {"primaryContainers": ["m"], "sidecars": [{"name": "s"}, {"name": "s"}]}
+    spec = {"primaryContainers": ["m"], "maxAttempts": 0}
     patch = status_patch("p", spec, {"generation": 1}, {})
     assert patch is not None
     [ready] = patch["conditions"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
-    assert "spec.sidecars: s listed more than once" in ready["message"]
+    assert "spec.maxAttempts" in ready["message"]
+
+
+def test_ready_is_what_the_parser_says_the_crd_checks_the_rest() -> None:
+    # Several sidecars entries for one name never reach the operator: the CRD declares the list
+    # a map keyed by name, and the API server rejects the duplicate (tests/cluster/test_crd.py).
+    sidecars = spec_schema()["properties"]["sidecars"]
+    assert (sidecars["x-kubernetes-list-type"], sidecars["x-kubernetes-list-map-keys"]) == (
+        "map",
+        ["name"],
+    )
+    twice = {"primaryContainers": ["m"], "sidecars": [{"name": "s"}, {"name": "s"}]}
+    patch = status_patch("p", twice, {"generation": 1}, {})
+    assert patch is not None
+    [ready] = patch["conditions"]
+    assert ready["status"] == "True"  # no second, diverging check of the schema's rules
 
 
 def test_counters_add_to_what_the_status_has() -> None:

@@ -12,6 +12,7 @@ from tandem.core import (
     Path,
     PodMemory,
     Reason,
+    Recheck,
     Report,
     Stop,
     after_delivery,
@@ -19,8 +20,8 @@ from tandem.core import (
     parse_pod,
     parse_spec,
 )
-from tandem.core.delivery import argv_for, choose_path
 from tandem.core.policy import DEFAULT_STOP, KILL, StopAction
+from tandem.core.routes import ForcedPath, argv_for, choose_path
 
 from .pods import pod, running, status, terminated
 
@@ -133,7 +134,7 @@ def test_the_grace_period_runs_from_when_a_retried_stop_got_through() -> None:
     d1 = _run(body, PodMemory(), 0.0)
     [term] = _stops(d1)
     memory = after_delivery(d1.memory, term, Delivery.DELIVERED, 7.5)
-    assert _run(body, memory, 11.0).actions == ()
+    assert _run(body, memory, 11.0).actions == (Recheck(7.5),)  # the end of its grace period
     [kill] = _stops(_run(body, memory, 17.5))
     assert kill.action == KILL
 
@@ -171,5 +172,6 @@ def test_path_choice() -> None:
     assert choose_path(DEFAULT_STOP, **{**kw, "has_shell": False}) is Path.HELPER
     assert choose_path(http, **{**kw, "has_shell": False, "helper_enabled": False}) is None
     assert choose_path(cmd, **{**kw, "has_shell": False}) is Path.EXEC
-    assert choose_path(DEFAULT_STOP, **kw, forced="SharedPID") is None
-    assert choose_path(DEFAULT_STOP, **{**kw, "shared_pid": True}, forced="Exec") is Path.EXEC
+    assert choose_path(DEFAULT_STOP, **kw, forced=ForcedPath.SHARED_PID) is None
+    shared = {**kw, "shared_pid": True}
+    assert choose_path(DEFAULT_STOP, **shared, forced=ForcedPath.EXEC) is Path.EXEC

@@ -7,6 +7,8 @@ import pytest
 from tandem.core import OnPrimaryFailure, PolicyError, PolicySource, StopAction, parse_spec, resolve
 from tandem.core.selector import selector_matches
 
+from .crd import spec_schema
+
 
 def test_spec_with_per_sidecar_actions() -> None:
     policy = parse_spec(
@@ -121,3 +123,27 @@ def test_selectors(
     matches: bool,
 ) -> None:
     assert selector_matches(selector, labels) is matches
+
+
+def test_default_action_has_only_what_the_crd_keeps() -> None:
+    # The API server prunes fields the schema does not declare, so escalation and path under
+    # defaultAction never reach the operator; the parser must not give them a meaning.
+    default_action = spec_schema()["properties"]["defaultAction"]
+    assert set(default_action["properties"]) == {"onSuccess", "onFailure"}
+    policy = parse_spec(
+        "p",
+        {
+            "primaryContainers": ["main"],
+            "defaultAction": {
+                "onSuccess": {"signal": "USR1"},
+                "escalation": {"onSuccess": [{"signal": "KILL"}], "onFailure": []},
+                "path": "SharedPID",
+            },
+        },
+    )
+    defaults = policy.default_actions
+    assert defaults.on_success == StopAction(kind="signal", signal="USR1")
+    assert defaults.ladder(True) == (defaults.on_success,)  # no KILL on success
+    assert defaults.ladder(False)[1:] == (StopAction(kind="signal", signal="KILL"),)
+    plain = {"primaryContainers": ["m"], "defaultAction": {"onSuccess": {"signal": "USR1"}}}
+    assert defaults == parse_spec("p", plain).default_actions

@@ -1,5 +1,6 @@
 """The stopper's retries: transient refusals are retried with doubling backoff up to the budget,
-then end in a Warning that names the cause; other failures are not retried."""
+then end (through the core's `report_delivery`) in a Warning that names the cause; other failures
+are not retried."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tandem.core import (
     Reason,
     Stop,
     parse_pod,
+    report_delivery,
 )
 from tandem.core.policy import DEFAULT_STOP
 from tandem.runtime import Settings
@@ -60,13 +62,13 @@ class Script:
 def _deliver(script: Script, retries: int = 4, backoff: float = 0.05):  # type: ignore[no-untyped-def]
     settings = Settings(exec_retries=retries, exec_backoff=backoff)
     stopper = Stopper(script, None, settings)  # type: ignore[arg-type]
-    return asyncio.run(stopper.deliver(VIEW, STOP))
+    return report_delivery(STOP, asyncio.run(stopper.deliver(VIEW, STOP)))
 
 
 def test_throttling_is_retried_with_doubling_backoff_until_it_gets_through() -> None:
     throttled = ExecResult(None, error="Handshake status 429 Too Many Requests", status=429)
     script = Script(throttled, throttled, ExecResult(0))
-    report, delivery = _deliver(script)
+    delivery, report = _deliver(script)
     assert delivery is Delivery.DELIVERED and report is not None
     assert report.reason is Reason.SIDECAR_STOP_SENT
     gaps = [b - a for a, b in itertools.pairwise(script.calls)]
@@ -76,7 +78,7 @@ def test_throttling_is_retried_with_doubling_backoff_until_it_gets_through() -> 
 
 def test_a_persistent_server_error_ends_in_a_warning_naming_it() -> None:
     script = Script(REFUSED)
-    report, delivery = _deliver(script, retries=3)
+    delivery, report = _deliver(script, retries=3)
     assert len(script.calls) == 3 and delivery is Delivery.FAILED
     assert report is not None and report.type is EventType.WARNING
     assert report.reason is Reason.SIDECAR_STOP_FAILED and report.on_job
@@ -112,12 +114,12 @@ def test_waiting_for_a_free_exec_thread_does_not_count_toward_the_deadline() -> 
     stopper = Stopper(Slow(2.0), None, settings)  # type: ignore[arg-type]
     started: list[float] = []
 
-    async def burst() -> list[tuple[object, Delivery]]:
+    async def burst() -> list[ExecResult]:
         return await asyncio.gather(
             *(stopper.deliver(VIEW, STOP, lambda: started.append(time.monotonic())) for _ in "1234")
         )
 
     results = asyncio.run(burst())
-    assert [delivery for _, delivery in results] == [Delivery.DELIVERED] * 4
+    assert [report_delivery(STOP, result)[0] for result in results] == [Delivery.DELIVERED] * 4
     gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(gap >= 1.9 for gap in gaps), gaps  # one at a time, each told when it began

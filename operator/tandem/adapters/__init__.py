@@ -1,20 +1,19 @@
 """Adapters: the only code that talks to the Kubernetes API outside kopf.
 
-`kubernetes` (exec, ephemeral containers) lives behind `kubeclient`, `pykube` (plain reads and
-deletes) behind its own module; nothing above this layer imports either.
+`kubeconfig` reads the credentials once for every client. `kubernetes` (exec, ephemeral
+containers) lives behind `kubeclient`, `pykube` (plain reads and deletes) behind `pykube_reads`;
+nothing above this layer imports either.
 """
 
-from .kubeclient import (
-    Executor,
-    HelperAdder,
-    connection_parameters,
-    helper_spec,
-    load_configuration,
-)
+from tandem.core import ExecResult
+
+from .kubeclient import Executor, HelperAdder, helper_spec
+from .kubeconfig import Configuration, connection_parameters, load_configuration, pykube_config
 from .pykube_reads import Reads
-from .results import ExecResult, handshake_error, parse_error_channel
+from .results import handshake_error, parse_error_channel
 
 __all__ = [
+    "Configuration",
     "ExecResult",
     "Executor",
     "HelperAdder",
@@ -24,4 +23,5 @@ __all__ = [
     "helper_spec",
     "load_configuration",
     "parse_error_channel",
+    "pykube_config",
 ]

@@ -1,5 +1,5 @@
-"""The kubernetes client, and only here: configuration, exec into containers, and the ephemeral
-helper container.
+"""The kubernetes client for calls into pods: exec into containers, and the ephemeral helper
+container. Its configuration comes from `kubeconfig`.
 
 `stream()` swaps a method on the ApiClient it is given, so every call gets a fresh ApiClient;
 sharing one between threads races. Every call has a deadline and blocks: the runtime runs them off
@@ -9,11 +9,10 @@ added once per pod and reused.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 # Bound once: the package resolves its attributes lazily, through importlib, on every access.
 from kubernetes.client import ApiClient, CoreV1Api
@@ -21,46 +20,14 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
-from tandem.core import HELPER_NAME, RunAs
+from tandem.core import HELPER_NAME, ExecResult, RunAs
 
 from .results import (
     OUTPUT_LIMIT,
-    ExecResult,
     handshake_error,
     parse_error_channel,
     status_of_handshake,
 )
-
-
-def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
-    """A client configuration from KUBECONFIG (or the argument), else from the service account."""
-    configuration = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path:
-        config.load_kube_config(config_file=path, client_configuration=configuration)
-    else:
-        config.load_incluster_config(client_configuration=configuration)
-    return configuration
-
-
-def connection_parameters(kubeconfig: str | None = None) -> dict[str, Any]:
-    """What kopf's ConnectionInfo needs, read with the same loader the exec adapter uses."""
-    configuration = load_configuration(kubeconfig)
-    header = (
-        configuration.get_api_key_with_prefix("BearerToken")
-        or configuration.get_api_key_with_prefix("authorization")
-        or ""
-    )
-    scheme, _, token = header.partition(" ") if " " in header else ("", "", header)
-    return {
-        "server": configuration.host,
-        "ca_path": configuration.ssl_ca_cert,
-        "insecure": not configuration.verify_ssl,
-        "scheme": scheme or None,
-        "token": token or None,
-        "certificate_path": configuration.cert_file,
-        "private_key_path": configuration.key_file,
-    }
 
 
 class Executor:

@@ -1,4 +1,5 @@
-"""pykube-ng, and only here: plain reads (paginated lists) and deletes.
+"""pykube-ng, and only here: its role is plain reads (paginated lists, GETs) and deletes, for the
+sweeper and `tandem explain`. Exec and ephemeral containers, which pykube lacks, are `kubeclient`'s.
 
 pykube has no pagination of its own, so lists follow `continue` tokens by hand: a cluster with
 thousands of Job pods is read in pages, not in one response that the API server must build.
@@ -7,25 +8,21 @@ thousands of Job pods is read in pages, not in one response that the API server 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pykube
+from kubernetes import client
+
+from .kubeconfig import pykube_config
 
 PAGE_SIZE = 500
-
-
-def _client(kubeconfig: str | None) -> pykube.HTTPClient:
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    config = pykube.KubeConfig.from_file(path) if path else pykube.KubeConfig.from_service_account()
-    return pykube.HTTPClient(config, timeout=30)
 
 
 class Reads:
     """Blocking: the runtime calls it off the event loop."""
 
-    def __init__(self, kubeconfig: str | None = None) -> None:
-        self._api = _client(kubeconfig)
+    def __init__(self, configuration: client.Configuration) -> None:
+        self._api = pykube.HTTPClient(pykube_config(configuration), timeout=30)
 
     def _list(
         self, url: str, namespace: str | None, selector: str = "", version: str = "v1"

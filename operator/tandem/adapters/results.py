@@ -1,4 +1,5 @@
-"""What an exec (or another call into a pod) came to: plain data, and the error-channel parser.
+"""Reading what an exec came to (the core's ExecResult): the error-channel parser, and the
+readable part of a refused handshake.
 
 The exit code comes from the exec's error channel (channel 3): the kubelet writes a Status there.
 The client's own `returncode` raises on statuses without causes, so Tandem parses it itself.
@@ -6,27 +7,10 @@ The client's own `returncode` raises on statuses without causes, so Tandem parse
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 
 OUTPUT_LIMIT = 4096
-
-
-@dataclasses.dataclass(frozen=True)
-class ExecResult:
-    exit_code: int | None
-    """The command's exit code; None when it could not be run or did not finish in time."""
-    stdout: str = ""
-    stderr: str = ""
-    error: str = ""
-    """Why the command did not run to completion: empty when exit_code is set."""
-    status: int = 0
-    """The HTTP status of a refused exec (403, 404, 429, 500, ...), else 0."""
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
 
 
 def parse_error_channel(raw: str) -> tuple[int | None, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tandem.adapters import Reads
+from tandem.adapters import Reads, load_configuration
 from tandem.core import parse_pod
 from tandem.core.explain import Explanation, explain
 
@@ -27,7 +27,7 @@ def render(found: Explanation) -> str:
 
 
 def run(pod: str, namespace: str, output: str, kubeconfig: str | None) -> int:
-    reads = Reads(kubeconfig)
+    reads = Reads(load_configuration(kubeconfig))
     body = reads.pod(namespace, pod)
     if body is None:
         print(f"tandem explain: pod {namespace}/{pod} not found", file=sys.stderr)

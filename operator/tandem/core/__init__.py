@@ -1,13 +1,15 @@
 """Tandem's decision core: pure functions over plain data, with no I/O and no third-party imports.
 
 A pod dict goes in (`parse_pod`), with the policy that applies (`resolve`); actions come out
-(`decide`). Everything here is deterministic and property-tested.
+(`decide`), Reports (the Events) among them. The runtime carries the actions out and hands the
+plain results back (`report_delivery`, `after_delivery`). The README's Layout lists the modules
+in pipeline order; import-linter keeps that order.
 """
 
-from .actions import Action, AddHelper, Outcome, Recheck, Report, Stop
+from .actions import Action, AddHelper, ExecResult, Outcome, Recheck, Report, Stop, Tally
+from .clocks import Monotonic, WallTime
 from .decide import Decision, decide, primaries_ended, sidecars_of
-from .delivery import HELPER_NAME, Path
-from .feedback import Delivery, after_delivery
+from .delivery import Delivery, after_delivery, report_delivery, report_helper
 from .handle import handle
 from .memory import PodMemory, SidecarRecord
 from .names import EventType, Reason
@@ -21,16 +23,22 @@ from .policy import (
     parse_spec,
     resolve,
 )
+from .routes import HELPER_NAME, ForcedPath, Path
+from .stop_action import ActionKind
 from .view import ContainerView, PodView, RunAs, Termination, parse_pod
 
 __all__ = [
     "HELPER_NAME",
     "Action",
+    "ActionKind",
     "AddHelper",
     "ContainerView",
     "Decision",
     "Delivery",
     "EventType",
+    "ExecResult",
+    "ForcedPath",
+    "Monotonic",
     "OnPrimaryFailure",
     "Outcome",
     "Path",
@@ -47,13 +55,17 @@ __all__ = [
     "SidecarRecord",
     "Stop",
     "StopAction",
+    "Tally",
     "Termination",
+    "WallTime",
     "after_delivery",
     "decide",
     "handle",
     "parse_pod",
     "parse_spec",
     "primaries_ended",
+    "report_delivery",
+    "report_helper",
     "resolve",
     "sidecars_of",
 ]

@@ -1,13 +1,14 @@
-"""What `decide` asks the runtime to do. Plain data: the runtime carries it out, never decides."""
+"""What the core asks the runtime to do, and what doing it came to. Plain data: the runtime carries
+it out, never decides."""
 
 from __future__ import annotations
 
 import dataclasses
 from enum import StrEnum
 
-from .delivery import Path
 from .names import EventType, Reason
-from .policy import StopAction
+from .routes import Path
+from .stop_action import StopAction
 from .view import RunAs
 
 
@@ -21,6 +22,19 @@ class Outcome(StrEnum):
 
     def matches(self, exit_code: int) -> bool:
         return (exit_code == 0) == (self is Outcome.SUCCESS)
+
+
+class Tally(StrEnum):
+    """The SidecarPolicy status counter an Event adds one to."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    MISMATCHED = "mismatched"
+
+    @property
+    def handled(self) -> bool:
+        """A pod whose primaries ended and got stops: counted in `handled` too."""
+        return self is not Tally.MISMATCHED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,16 +71,43 @@ class Report:
     reason: Reason
     message: str
     on_job: bool = False
-    tally: str = ""
-    """The SidecarPolicy status counter this Event adds one to: `succeeded`, `failed`,
-    `mismatched`, or empty."""
+    tally: Tally | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Recheck:
-    """Run `decide` again for this pod after AFTER seconds, even if no watch event arrives."""
+    """Run `decide` again for this pod after AFTER seconds, even if no watch event arrives. A
+    decision holds at most one: the earliest that any sidecar needs."""
 
     after: float
+
+
+_NO_SHELL = ("no such file or directory", "executable file not found", "not found in $path")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecResult:
+    """What a call into a pod (an exec, or adding the helper) came to."""
+
+    exit_code: int | None
+    """The command's exit code (0 for a call that worked); None when it could not be run or did
+    not finish in time."""
+    stdout: str = ""
+    stderr: str = ""
+    error: str = ""
+    """Why the command did not run to completion: empty when exit_code is set."""
+    status: int = 0
+    """The HTTP status of a refused call (403, 404, 429, 500, ...), else 0."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def no_shell(self) -> bool:
+        """The container has no /bin/sh (or kill): a distroless image."""
+        text = f"{self.error} {self.stderr}".lower()
+        return self.exit_code is None and any(marker in text for marker in _NO_SHELL)
 
 
 Action = Stop | AddHelper | Report | Recheck

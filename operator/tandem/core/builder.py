@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Action, Report
+from .actions import Action, Recheck, Report
 from .memory import PodMemory, SidecarRecord
 from .policy import Policy
 
@@ -12,9 +12,11 @@ from .policy import Policy
 @dataclasses.dataclass(frozen=True)
 class Decision:
     actions: tuple[Action, ...]
+    """At most one Recheck among them, the earliest needed."""
     memory: PodMemory
     policy_name: str | None = None
-    """The SidecarPolicy that applied, if any: its status counts what the actions report."""
+    """The SidecarPolicy that applied, if any (in the pod's namespace): its status counts what
+    the actions report."""
     managed: bool = False
     """A policy applies (annotation or SidecarPolicy). The runtime keeps no state for others."""
     sweepable: bool = False
@@ -25,29 +27,31 @@ class Decision:
 
 class Builder:
     def __init__(self, memory: PodMemory) -> None:
+        self.memory = memory
         self.actions: list[Action] = []
-        self.sidecars: dict[str, SidecarRecord] = dict(memory.sidecars)
-        self.reported = set(memory.reported)
-        self.gave_up = memory.gave_up
-        self.no_shell = memory.no_shell
-        self.helper_target = memory.helper_target
+        self.recheck: float | None = None
         self.sweepable = False
 
     def add(self, action: Action) -> None:
         self.actions.append(action)
 
+    def recheck_after(self, seconds: float) -> None:
+        """One re-check per pod, the earliest any sidecar needs (as RequeueAfter keeps)."""
+        self.recheck = seconds if self.recheck is None else min(self.recheck, seconds)
+
     def once(self, key: str, report: Report) -> None:
-        if key not in self.reported:
-            self.reported.add(key)
+        if key not in self.memory.reported:
+            self.memory = dataclasses.replace(self.memory, reported=self.memory.reported | {key})
             self.actions.append(report)
 
+    def record(self, name: str, record: SidecarRecord) -> None:
+        self.memory = self.memory.with_sidecar(name, record)
+
     def build(self, policy: Policy | None = None) -> Decision:
-        memory = PodMemory(
-            self.sidecars, frozenset(self.reported), self.gave_up, self.no_shell, self.helper_target
-        )
+        recheck = () if self.recheck is None else (Recheck(max(self.recheck, 0.0)),)
         return Decision(
-            tuple(self.actions),
-            memory,
+            (*self.actions, *recheck),
+            self.memory,
             policy.policy_name if policy else None,
             managed=policy is not None,
             sweepable=self.sweepable,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Outcome, Report, Stop
+from .actions import Outcome, Report, Stop, Tally
 from .builder import Builder, Decision
+from .clocks import Monotonic
+from .escalate import Context, stop_or_wait
 from .memory import PodMemory
 from .names import EventType, Reason
 from .policy import OnPrimaryFailure, Policy
-from .stopping import Context, stop_or_wait
 from .verify import verify
 from .view import PodView, Termination
 
@@ -76,7 +77,7 @@ def decide(
     view: PodView,
     policy: Policy | None,
     memory: PodMemory,
-    now: float,
+    now: Monotonic,
     *,
     helper_enabled: bool = False,
 ) -> Decision:
@@ -102,11 +103,11 @@ def decide(
         )
         return out.build(policy)
     for name in sidecars_of(view, policy):
-        if (record := out.sidecars.get(name)) is not None:
+        if (record := out.memory.sidecars.get(name)) is not None:
             verify(out, view, name, record)
     ended = primaries_ended(view, policy.primaries)
     out.sweepable = ended is not None and not view.terminal and not view.deleting
-    if ended is None or view.terminal or view.deleting or out.gave_up:
+    if ended is None or view.terminal or view.deleting or out.memory.gave_up:
         return out.build(policy)
     if (
         ended.outcome is Outcome.FAILURE
@@ -129,7 +130,7 @@ def decide(
                 + ", ".join(f"{s.sidecar} with {s.action.describe()} via {s.path}" for s in stops)
                 + f" ({policy.source})",
                 on_job=True,
-                tally="succeeded" if ended.outcome is Outcome.SUCCESS else "failed",
+                tally=Tally.SUCCEEDED if ended.outcome is Outcome.SUCCESS else Tally.FAILED,
             ),
         )
     return out.build(policy)

@@ -1,17 +1,5 @@
-"""How a stop reaches a sidecar: which container Tandem execs into, and the command it runs.
-
-Three paths, chosen per sidecar (`choose_path`), and named in every Event:
-
-- `exec`: into the sidecar's own container. A signal goes to its PID 1, which gets it only if it
-  installed a handler (the kernel drops unhandled signals, KILL included, sent to a PID 1 from
-  inside its own PID namespace).
-- `shared-pid`: the pod has shareProcessNamespace, so PID 1 is the sandbox's pause process and the
-  sidecar's main process is an ordinary one: any signal arrives, KILL included. It is found by its
-  container ID in /proc/PID/cgroup, never confused with pause or another container. The command
-  runs in the sidecar if it has a shell, else in the helper.
-- `helper`: an ephemeral container (Tandem's helper image, busybox) targeting the sidecar, sharing
-  its PID namespace and the pod's network: signals to its PID 1, and HTTP calls to 127.0.0.1, for
-  images without a shell.
+"""Delivery: what carrying out a Stop or AddHelper came to. The runtime passes the call's plain
+result in; this module names it (`Delivery`), writes its Event, and folds it into the pod's memory.
 """
 
 from __future__ import annotations
@@ -19,93 +7,90 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 
-from .policy import StopAction
+from . import hints
+from .actions import AddHelper, ExecResult, Report, Stop
+from .clocks import Monotonic
+from .memory import PodMemory
+from .names import EventType, Reason
+from .routes import HELPER_NAME
 
-HELPER_NAME = "tandem-helper"
-
-
-class Path(StrEnum):
-    EXEC = "exec"
-    SHARED_PID = "shared-pid"
-    HELPER = "helper"
-
-
-@dataclasses.dataclass(frozen=True)
-class Route:
-    path: Path
-    container: str
-    """The container to exec into: the sidecar, or the helper."""
-    argv: tuple[str, ...]
+# When a stop works, the sidecar's PID 1 exits at once, and the kernel kills whatever else runs in
+# its PID namespace: often the exec'd command itself, before it could exit 0. So 137 means done.
+KILLED_WITH_ITS_CONTAINER = 137
 
 
-def _main_pid_script(container_id: str) -> str:
-    """Shell that sets $main to the sidecar's main process: the oldest process whose cgroup path
-    holds the sidecar's container ID (cgroupfs and systemd drivers both put it there)."""
-    return (
-        'main=""; for d in /proc/[0-9]*; do p=${d#/proc/}; '
-        f'grep -q "{container_id}" "$d/cgroup" 2>/dev/null || continue; '
-        'if [ -z "$main" ] || [ "$p" -lt "$main" ]; then main=$p; fi; done; '
-        '[ -n "$main" ] || { echo "no process of the sidecar found" >&2; exit 3; }; '
+class Delivery(StrEnum):
+    DELIVERED = "delivered"
+    NO_SHELL = "no-shell"
+    """The exec found no /bin/sh (or kill) in the container: a distroless image."""
+    GONE = "gone"
+    FAILED = "failed"
+
+
+def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | None]:
+    """How STOP went, from the RESULT of its command (after the runtime's retries), and the
+    Event that says so, if any."""
+    if result.ok or result.exit_code == KILLED_WITH_ITS_CONTAINER:
+        return Delivery.DELIVERED, Report(
+            EventType.NORMAL,
+            Reason.SIDECAR_STOP_SENT,
+            f"sent {stop.action.describe()} to {stop.sidecar} via {stop.path} "
+            f"(primaries' outcome {stop.outcome}, attempt {stop.attempt}, step {stop.step + 1})",
+        )
+    if result.status == 404:
+        return Delivery.GONE, None
+    if result.no_shell and stop.container == stop.sidecar:
+        return Delivery.NO_SHELL, None  # The next decision picks another path and says so.
+    text = f"{result.error} {result.stderr}".strip() or "no output"
+    return Delivery.FAILED, hints.warning(
+        Reason.SIDECAR_STOP_FAILED,
+        f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}: {text}",
+        hints.call_fix(result, "get and create on pods/exec"),
     )
 
 
-def _http(action: StopAction) -> tuple[str, ...]:
-    url = f"http://127.0.0.1:{action.port}{action.path}"
-    post = action.kind == "httpPost"
-    wget = f"wget -q -O /dev/null {'--post-data= ' if post else ''}{url}"
-    curl = f"curl -fsS -o /dev/null {'-X POST ' if post else ''}{url}"
-    return (
-        "/bin/sh",
-        "-c",
-        f"if command -v wget >/dev/null 2>&1; then {wget}; "
-        f"elif command -v curl >/dev/null 2>&1; then {curl}; "
-        "else echo 'neither wget nor curl in this container' >&2; exit 127; fi",
+def report_helper(add: AddHelper, image: str, result: ExecResult) -> Report:
+    """The Event for adding Tandem's helper (from IMAGE) to the pod, as RESULT says it went."""
+    if result.ok:
+        return Report(
+            EventType.NORMAL,
+            Reason.HELPER_ADDED,
+            f"added ephemeral container {HELPER_NAME} ({image}) targeting {add.target}, to stop "
+            "sidecars that have no shell",
+        )
+    return hints.warning(
+        Reason.SIDECAR_STOP_FAILED,
+        f"could not add the helper container for {add.target}: {result.error}",
+        hints.call_fix(result, "patch on pods/ephemeralcontainers"),
     )
 
 
-def argv_for(action: StopAction, path: Path, container_id: str) -> tuple[str, ...]:
-    """The command that carries out ACTION on PATH; CONTAINER_ID is the sidecar's running one."""
-    if action.kind == "exec":
-        return action.command
-    if action.kind != "signal":
-        return _http(action)
-    if path is Path.SHARED_PID:
-        bare_id = container_id.split("://", 1)[-1]
-        return ("/bin/sh", "-c", _main_pid_script(bare_id) + f'kill -s {action.signal} "$main"')
-    return ("/bin/sh", "-c", f"kill -s {action.signal} 1")
+def after_delivery(
+    memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic
+) -> PodMemory:
+    """Folds how STOP went, learned at NOW, into the pod's memory.
 
+    DELIVERED: the sidecar's grace period runs from NOW, when the stop got through, not from the
+    decision: the stopper may have spent seconds retrying a refused exec.
 
-def choose_path(
-    action: StopAction,
-    *,
-    shared_pid: bool,
-    has_shell: bool,
-    helper_enabled: bool,
-    forced: str = "Auto",
-) -> Path | None:
-    """The path for ACTION, or None when none can deliver it (the Event then says why)."""
-    if action.kind == "exec":
-        return Path.EXEC  # Only the sidecar's own container has its binaries.
-    if forced == "Exec":
-        return Path.EXEC
-    if forced == "SharedPID":
-        return Path.SHARED_PID if shared_pid else None
-    if forced == "Helper":
-        return Path.HELPER if helper_enabled else None
-    if shared_pid and action.kind == "signal":
-        return Path.SHARED_PID if has_shell or helper_enabled else None
-    if has_shell:
-        return Path.EXEC
-    return Path.HELPER if helper_enabled else None
+    FAILED (the API refused the exec, or it timed out, after the stopper's own retries): the stop
+    did not get through. No more stops for this run, and no later SidecarUnstoppable that would
+    blame the sidecar: SidecarStopFailed has said why, and the sweeper's Terminate, which forgets
+    the pod's memory, is what tries again.
 
-
-def can_deliver(action: StopAction, path: Path) -> bool:
-    """KILL (and any signal without a handler) reaches a PID 1 only from outside its namespace."""
-    return not (action.kind == "signal" and action.signal == "KILL" and path is not Path.SHARED_PID)
-
-
-def route(
-    action: StopAction, path: Path, sidecar: str, container_id: str, *, has_shell: bool
-) -> Route:
-    in_helper = path is Path.HELPER or (path is Path.SHARED_PID and not has_shell)
-    return Route(path, HELPER_NAME if in_helper else sidecar, argv_for(action, path, container_id))
+    NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
+    the next decision sends the same step through the helper instead."""
+    record = memory.sidecars.get(stop.sidecar)
+    ours = (stop.container_id, stop.step, stop.attempt)
+    if delivery in (Delivery.DELIVERED, Delivery.FAILED):
+        if record is None or (record.container_id, record.step, record.attempts) != ours:
+            return memory  # a newer stop has replaced it
+        if delivery is Delivery.DELIVERED:
+            learned = dataclasses.replace(record, acted_at=now)
+        else:
+            learned = dataclasses.replace(record, exhausted=True)
+        return memory.with_sidecar(stop.sidecar, learned)
+    if delivery is not Delivery.NO_SHELL or stop.container != stop.sidecar:
+        return memory
+    sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
+    return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})

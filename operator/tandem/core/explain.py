@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .decide import primaries_ended, sidecars_of, unknown_containers
+from .names import Reason
 from .policy import PolicyError, PolicySource, resolve
 from .view import ContainerView, PodView
 
@@ -75,7 +76,8 @@ def _status(
     if view.terminal:
         return f"finished: the pod is {view.phase}; nothing left to do"
     last = {e.reason: e for e in events}
-    for blocker in ("SidecarUnstoppable", "SidecarStopLoop", "SidecarStopFailed"):
+    blockers = (Reason.SIDECAR_UNSTOPPABLE, Reason.SIDECAR_STOP_LOOP, Reason.SIDECAR_STOP_FAILED)
+    for blocker in blockers:
         if blocker in last:
             return f"Tandem cannot finish this pod: {last[blocker].message}"
     ended = primaries_ended(view, primaries)

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from .actions import Action, Report
+from .clocks import Monotonic
 from .decide import Decision, decide
 from .memory import PodMemory
 from .names import EventType, Reason
@@ -23,7 +24,7 @@ def handle(
     view: PodView,
     candidates: Iterable[PolicySource],
     memory: PodMemory,
-    now: float,
+    now: Monotonic,
     *,
     helper_enabled: bool = False,
 ) -> Decision:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from .actions import Outcome
-from .policy import StopAction
+from .actions import ExecResult, Outcome, Report, Tally
+from .names import EventType, Reason
+from .stop_action import ActionKind, StopAction
+
+
+def warning(reason: Reason, what: str, fix: str, tally: Tally | None = None) -> Report:
+    """A Warning on the pod and its Job: what happened, then the fix."""
+    return Report(EventType.WARNING, reason, f"{what}. Fix: {fix}", on_job=True, tally=tally)
+
 
 UNSTOPPABLE_FIXES = (
     "make its entrypoint handle SIGTERM (a PID 1 without a handler never receives signals sent "
@@ -15,7 +22,7 @@ UNSTOPPABLE_FIXES = (
 
 def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
     if outcome is Outcome.SUCCESS:
-        if exit_code == 143 and action.kind == "signal":
+        if exit_code == 143 and action.kind is ActionKind.SIGNAL:
             return (
                 "it exited 143, the code of an unhandled SIGTERM, so the pod cannot succeed: "
                 "give onSuccess an action it exits 0 on, for example an httpPost to its shutdown "
@@ -33,3 +40,14 @@ def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
         "restart with them: give onFailure an action it exits non-zero on (for example signal "
         "KILL with shareProcessNamespace: true), or set onPrimaryFailure: Keep"
     )
+
+
+def call_fix(result: ExecResult, grant: str) -> str:
+    """The fix for a call into a pod that failed; GRANT: the RBAC it needs."""
+    if result.status == 403:
+        return f"grant the operator's ServiceAccount {grant}"
+    if result.exit_code is not None:
+        return f"the command exited {result.exit_code}; check that it works in that image"
+    if result.no_shell:
+        return "the container has no /bin/sh or kill; enable Tandem's helper (--helper-image)"
+    return "the API server or the kubelet did not complete the call; Tandem retried with backoff"

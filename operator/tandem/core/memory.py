@@ -10,7 +10,9 @@ import dataclasses
 from collections.abc import Mapping
 
 from .actions import Outcome
-from .policy import StopAction
+from .clocks import Monotonic
+from .routes import Path
+from .stop_action import StopAction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,13 +25,13 @@ class SidecarRecord:
     """The sidecar's run that was stopped."""
     outcome: Outcome
     action: StopAction
-    acted_at: float
+    acted_at: Monotonic
     """When the stop was decided, then when it got through (the grace period runs from there)."""
     attempts: int
     """Stops sent for this attempt_key, one per sidecar run."""
     step: int = 0
     """Where on the escalation ladder the last stop was."""
-    path: str = "exec"
+    path: Path = Path.EXEC
     verified: bool = False
     exhausted: bool = False
     """The ladder ran out and the sidecar still ran: reported, no more stops for this run."""
@@ -50,3 +52,6 @@ class PodMemory:
     @property
     def acted(self) -> bool:
         return bool(self.sidecars)
+
+    def with_sidecar(self, name: str, record: SidecarRecord) -> PodMemory:
+        return dataclasses.replace(self, sidecars={**self.sidecars, name: record})

@@ -12,44 +12,28 @@ from enum import StrEnum
 from typing import Any
 
 from . import names
-from .presets import PRESETS
+from .routes import ForcedPath
 from .selector import selector_matches
+from .stop_action import DEFAULT_STOP, KILL, PolicyError, StopAction, parse_action
 
-
-class PolicyError(ValueError):
-    """A policy or annotation that cannot be used; the message says what to fix."""
+__all__ = [
+    "DEFAULT_STOP",
+    "KILL",
+    "OnPrimaryFailure",
+    "Policy",
+    "PolicyError",
+    "PolicySource",
+    "Resolution",
+    "SidecarActions",
+    "StopAction",
+    "parse_spec",
+    "resolve",
+]
 
 
 class OnPrimaryFailure(StrEnum):
     RESTART_TOGETHER = "RestartTogether"
     KEEP = "Keep"
-
-
-@dataclasses.dataclass(frozen=True)
-class StopAction:
-    """How to stop one sidecar: a signal, a command, or an HTTP call made inside its container."""
-
-    kind: str
-    """`signal`, `exec`, `httpGet` or `httpPost` (a preset is an httpPost)."""
-    signal: str = ""
-    command: tuple[str, ...] = ()
-    port: int = 0
-    path: str = ""
-    preset: str = ""
-
-    def describe(self) -> str:
-        if self.kind == "signal":
-            return f"signal {self.signal}"
-        if self.kind == "exec":
-            return "exec " + " ".join(self.command)
-        verb = "GET" if self.kind == "httpGet" else "POST"
-        named = f" ({self.preset} preset)" if self.preset else ""
-        return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}{named}"
-
-
-DEFAULT_STOP = StopAction(kind="signal", signal="TERM")
-KILL = StopAction(kind="signal", signal="KILL")
-SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +44,7 @@ class SidecarActions:
     """Tried in order while the sidecar still runs after each grace period. None by default on
     success: KILL gives 137, which fails the pod and makes the Job re-run succeeded work."""
     escalate_failure: tuple[StopAction, ...] = (KILL,)
-    path: str = "Auto"
-    """`Auto`, `Exec`, `SharedPID` or `Helper`: see `delivery`."""
+    path: ForcedPath = ForcedPath.AUTO
 
     def ladder(self, success: bool) -> tuple[StopAction, ...]:
         if success:
@@ -100,54 +83,36 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def parse_action(raw: Any, where: str) -> StopAction:
-    if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise PolicyError(f"{where}: give exactly one of signal, exec, httpGet, httpPost, preset")
-    kind, value = next(iter(raw.items()))
-    if kind == "preset":
-        if value not in PRESETS:
-            raise PolicyError(f"{where}.preset: {value!r} is not one of {sorted(PRESETS)}")
-        preset = PRESETS[value]
-        return StopAction(kind="httpPost", port=preset.port, path=preset.path, preset=value)
-    if kind == "signal":
-        signal = str(value).upper().removeprefix("SIG")
-        if signal not in SIGNALS:
-            raise PolicyError(f"{where}.signal: {value!r} is not one of {sorted(SIGNALS)}")
-        return StopAction(kind="signal", signal=signal)
-    if kind == "exec":
-        command = tuple(str(a) for a in (value or {}).get("command") or ())
-        if not command:
-            raise PolicyError(f"{where}.exec.command: give the argv to run")
-        return StopAction(kind="exec", command=command)
-    if kind in ("httpGet", "httpPost"):
-        port, path = (value or {}).get("port"), str((value or {}).get("path") or "/")
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise PolicyError(f"{where}.{kind}.port: give a port number from 1 to 65535")
-        return StopAction(kind=kind, port=port, path=path if path.startswith("/") else "/" + path)
-    raise PolicyError(
-        f"{where}: unknown action {kind!r}; use signal, exec, httpGet, httpPost or preset"
-    )
-
-
 def _steps(raw: Any, where: str, default: tuple[StopAction, ...]) -> tuple[StopAction, ...]:
     if raw is None:
         return default
     return tuple(parse_action(step, f"{where}[{i}]") for i, step in enumerate(raw))
 
 
-def _sidecar_actions(raw: Any, where: str) -> SidecarActions:
-    raw = raw or {}
+def _on_outcome(raw: Mapping[str, Any], where: str) -> SidecarActions:
+    """onSuccess and onFailure: the part of an actions entry that defaultAction has too."""
+
+    def action(key: str) -> StopAction:
+        return parse_action(raw[key], f"{where}.{key}") if key in raw else DEFAULT_STOP
+
+    return SidecarActions(on_success=action("onSuccess"), on_failure=action("onFailure"))
+
+
+def _default_actions(raw: Any) -> SidecarActions:
+    """spec.defaultAction: onSuccess and onFailure only, as the CRD declares (the API server
+    prunes anything else), so the default ladder and path always apply."""
+    return _on_outcome(raw or {}, "spec.defaultAction")
+
+
+def _sidecar_actions(raw: Mapping[str, Any], where: str) -> SidecarActions:
     escalation = raw.get("escalation") or {}
-    path = str(raw.get("path", "Auto"))
-    if path not in ("Auto", "Exec", "SharedPID", "Helper"):
-        raise PolicyError(f"{where}.path: {path!r} is not Auto, Exec, SharedPID or Helper")
-    return SidecarActions(
-        on_success=parse_action(raw["onSuccess"], f"{where}.onSuccess")
-        if "onSuccess" in raw
-        else DEFAULT_STOP,
-        on_failure=parse_action(raw["onFailure"], f"{where}.onFailure")
-        if "onFailure" in raw
-        else DEFAULT_STOP,
+    try:
+        path = ForcedPath(raw.get("path", ForcedPath.AUTO))
+    except ValueError:
+        choices = ", ".join(ForcedPath)
+        raise PolicyError(f"{where}.path: {raw.get('path')!r} is not one of {choices}") from None
+    return dataclasses.replace(
+        _on_outcome(raw, where),
         escalate_success=_steps(escalation.get("onSuccess"), f"{where}.escalation.onSuccess", ()),
         escalate_failure=_steps(
             escalation.get("onFailure"), f"{where}.escalation.onFailure", (KILL,)
@@ -185,7 +150,7 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         primaries=primaries,
         sidecars=tuple(str(s) for s in sidecars) if sidecars else None,
         actions=actions,
-        default_actions=_sidecar_actions(spec.get("defaultAction"), "spec.defaultAction"),
+        default_actions=_default_actions(spec.get("defaultAction")),
         on_primary_failure=_failure_mode(
             spec.get("onPrimaryFailure", "RestartTogether"), "spec.onPrimaryFailure"
         ),

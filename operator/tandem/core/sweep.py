@@ -12,8 +12,10 @@ import datetime
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from .actions import Outcome
+from .actions import Outcome, Report
+from .clocks import WallTime
 from .decide import ended_run, primaries_ended
+from .names import EventType, Reason
 from .policy import Policy
 from .view import PodView
 
@@ -54,6 +56,21 @@ class Found:
     """None: skipped, and SKIPPED says why."""
     skipped: str = ""
 
+    @property
+    def report(self) -> Report:
+        """PodSwept (on the Job too) or SweepSkipped, with the diagnosis and the action."""
+        if self.action is None:
+            return Report(
+                EventType.NORMAL, Reason.SWEEP_SKIPPED, f"{self.why}; not swept: {self.skipped}"
+            )
+        dry = " (report only: nothing changed)" if self.action is SweepAction.REPORT else ""
+        return Report(
+            EventType.NORMAL,
+            Reason.POD_SWEPT,
+            f"{self.why}; sweep action {self.action.value}{dry}",
+            on_job=True,
+        )
+
 
 def _seconds(stamp: str) -> float | None:
     try:
@@ -69,7 +86,7 @@ class _Diagnosis:
 
 
 def _diagnose(
-    view: PodView, policy: Policy, jobs: Mapping[str, JobState], now: float, rules: SweepRules
+    view: PodView, policy: Policy, jobs: Mapping[str, JobState], now: WallTime, rules: SweepRules
 ) -> _Diagnosis | None:
     if view.terminal or view.deleting:
         return None
@@ -113,13 +130,13 @@ def _action_for(
 def select(
     candidates: Iterable[tuple[PodView, Policy]],
     jobs: Mapping[str, JobState],
-    now: float,
+    now: WallTime,
     rules: SweepRules,
-    last_acted: Mapping[str, float] | None = None,
+    last_acted: Mapping[str, WallTime] | None = None,
 ) -> list[Found]:
     """The pods to sweep, in name order, at most RULES.max_actions acted on; the eligible ones
     past the cap are returned as skipped, with the cap as the reason (the next sweep gets them).
-    LAST_ACTED: when Tandem last stopped a sidecar of each pod (by uid, on NOW's clock)."""
+    LAST_ACTED: when Tandem last stopped a sidecar of each pod (by uid)."""
     found: list[Found] = []
     acted = 0
     for view, policy in sorted(candidates, key=lambda c: (c[0].namespace, c[0].name)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import hints
-from .actions import Outcome, Report
+from .actions import Outcome, Report, Tally
 from .builder import Builder
 from .memory import SidecarRecord
 from .names import EventType, Reason
@@ -17,7 +17,7 @@ def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> Non
     run = view.status(name).termination_of(record.container_id)
     if record.verified or run is None:
         return
-    out.sidecars[name] = dataclasses.replace(record, verified=True)
+    out.record(name, dataclasses.replace(record, verified=True))
     how = f"{name} exited {run.exit_code} after {record.action.describe()} ({record.path})"
     if record.outcome is Outcome.FAILURE and view.restart_policy == "Never":
         # The pod fails with its primaries whatever the sidecar exits with.
@@ -36,14 +36,12 @@ def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> Non
             )
         )
     else:
-        fix = hints.mismatch_fix(run.exit_code, record.action, record.outcome)
         out.add(
-            Report(
-                EventType.WARNING,
+            hints.warning(
                 Reason.SIDECAR_EXIT_MISMATCH,
                 f"{how}; expected exit {record.outcome.expected_exit} because the "
-                f"primaries' outcome is {record.outcome}. Fix: {fix}",
-                on_job=True,
-                tally="mismatched",
+                f"primaries' outcome is {record.outcome}",
+                hints.mismatch_fix(run.exit_code, record.action, record.outcome),
+                tally=Tally.MISMATCHED,
             )
         )

@@ -1,12 +1,20 @@
-"""Kubernetes Events through kopf: on the pod, and a summary on its Job."""
+"""Reports, published: each one the core writes is posted as a Kubernetes Event (through kopf, on
+the pod and, for the important ones, on its Job), counted in the metrics, and added to its
+SidecarPolicy's status counters. `Publisher.publish` is the one way the runtime reports."""
 
 from __future__ import annotations
 
+import collections
 from typing import Any, cast
 
 import kopf
 
 from tandem.core import PodView, Report
+
+from . import metrics
+
+PolicyKey = tuple[str, str]
+"""A SidecarPolicy: its namespace and name."""
 
 
 def pod_reference(view: PodView) -> dict[str, Any]:
@@ -52,3 +60,38 @@ def post(view: PodView, report: Report) -> None:
             reason=report.reason.value,
             message=f"pod {view.name}: {report.message}",
         )
+
+
+class Tallies:
+    """Per SidecarPolicy (namespace and name): pods handled, succeeded, failed and mismatched
+    since its status was last written."""
+
+    def __init__(self) -> None:
+        self._counts: dict[PolicyKey, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter
+        )
+
+    def add(self, policy: PolicyKey, report: Report) -> None:
+        if report.tally is None:
+            return
+        counts = self._counts[policy]
+        counts[report.tally.value] += 1
+        if report.tally.handled:
+            counts["handled"] += 1
+
+    def take(self, policy: PolicyKey) -> collections.Counter[str]:
+        """The counts since the last take, which start again from zero."""
+        return self._counts.pop(policy, collections.Counter())
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.tallies = Tallies()
+
+    def publish(self, view: PodView, report: Report, policy_name: str | None = None) -> None:
+        """Posts REPORT about VIEW's pod, counts it, and tallies it for POLICY_NAME (a
+        SidecarPolicy in the pod's namespace) when it carries a tally."""
+        post(view, report)
+        metrics.count_event(report.reason, report.type, report.tally)
+        if policy_name is not None:
+            self.tallies.add((view.namespace, policy_name), report)

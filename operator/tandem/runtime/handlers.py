@@ -7,54 +7,21 @@ on SidecarPolicy, where kopf's bookkeeping is welcome.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import kopf
 
-from tandem.core import PolicySource
+from tandem.core import Monotonic, PolicySource
 
 from . import metrics, policies
 from .reconciler import Reconciler
 from .settings import Settings
-from .sweeper import Sweeper
+from .sweeper import AnnotatedSweep, Sweeper
 
-logger = logging.getLogger("tandem.sweeper")
 POLICY = ("tandem.dev", "v1alpha1", "sidecarpolicies")
 _NO_POLICIES: Mapping[str, Collection[PolicySource]] = {}
-
-
-class _AnnotatedSweep:
-    """The sweep of annotation-only pods: one task for the operator, started by the first pod
-    event so that it inherits Kopf's context (its Events queue) like any task a handler starts."""
-
-    def __init__(self, sweeper: Sweeper | None, settings: Settings) -> None:
-        self._sweeper, self._settings = sweeper, settings
-        self._task: asyncio.Task[None] | None = None
-        self.policies: Mapping[str, Collection[PolicySource]] = _NO_POLICIES
-
-    def ensure_started(self) -> None:
-        if self._sweeper is not None and self._task is None:
-            self._task = asyncio.create_task(self._loop(self._sweeper))
-
-    async def _loop(self, sweeper: Sweeper) -> None:
-        while True:
-            await asyncio.sleep(self._settings.sweep_interval)
-            try:
-                await sweeper.sweep_annotated(lambda ns: self.policies.get(ns, ()))
-            except Exception:  # A failed sweep must not end the loop; the next one retries.
-                logger.exception(
-                    "sweep of annotation-only pods failed; next in %ss",
-                    self._settings.sweep_interval,
-                )
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 def register(
@@ -62,8 +29,8 @@ def register(
     reconciler: Reconciler,
     sweeper: Sweeper | None,
     settings: Settings,
-) -> _AnnotatedSweep:
-    annotated = _AnnotatedSweep(sweeper, settings)
+) -> AnnotatedSweep:
+    annotated = AnnotatedSweep(sweeper, settings)
 
     @kopf.index(*POLICY, id="sidecar_policies", registry=registry)
     def sidecar_policies(
@@ -86,7 +53,8 @@ def register(
         if type == "DELETED":
             reconciler.forget(body.get("metadata", {}).get("uid", ""))
         else:
-            await reconciler.reconcile(body, sidecar_policies.get(namespace or "", ()), received)
+            candidates = sidecar_policies.get(namespace or "", ())
+            await reconciler.reconcile(body, candidates, Monotonic(received))
         metrics.set_watched(reconciler.remembered)
 
     @kopf.on.event(*POLICY, registry=registry)
@@ -106,8 +74,11 @@ def register(
     interval = settings.policy_status_interval
 
     @kopf.timer(*POLICY, interval=interval, initial_delay=interval, registry=registry)
-    def policy_counters(name: str, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
-        if update := policies.counters_patch(reconciler.take_tally(name), status):
+    def policy_counters(
+        namespace: str | None, name: str, status: kopf.Status, patch: kopf.Patch, **_: Any
+    ) -> None:
+        tally = reconciler.take_tally((namespace or "", name))
+        if update := policies.counters_patch(tally, status):
             patch.status.update(update)
 
     if sweeper is not None:

@@ -1,4 +1,8 @@
-"""Log output: plain text for people, one JSON object per line for log pipelines."""
+"""Log output: plain text for people, one JSON object per line for log pipelines.
+
+Not kopf's JSON format (`kopf.configure(log_format=LogFormat.JSON)`): it names the fields
+`timestamp`, `severity` and `exc_info` and leaves out the logger's name, so log pipelines built on
+`time`, `level`, `logger` and `exception` would break."""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from tandem.core import EventType, Reason, Tally
+
 # Up to a minute: a burst of Jobs ending at once queues stops for free exec threads.
 _LATENCY_BUCKETS = (
     0.001,
@@ -68,13 +70,14 @@ def observe_action(path: str, result: str, seconds: float) -> None:
     ACTION_DURATION.labels(path=path).observe(seconds)
 
 
-def count_event(reason: str, type_: str, tally: str) -> None:
-    EVENTS.labels(reason=reason, type=type_).inc()
-    if tally in ("succeeded", "failed"):
-        HANDLED.labels(outcome="success" if tally == "succeeded" else "failure").inc()
-    elif tally == "mismatched":
+def count_event(reason: Reason, type_: EventType, tally: Tally | None) -> None:
+    """Every reason is counted by its name: a new one needs nothing here."""
+    EVENTS.labels(reason=reason.value, type=type_.value).inc()
+    if tally is Tally.MISMATCHED:
         MISMATCHES.inc()
-    if reason == "SidecarStopLoop":
+    elif tally is not None:
+        HANDLED.labels(outcome="success" if tally is Tally.SUCCEEDED else "failure").inc()
+    if reason is Reason.SIDECAR_STOP_LOOP:
         LOOPS.inc()
 
 

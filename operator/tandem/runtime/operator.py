@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from tandem.adapters import (
+    Configuration,
     Executor,
     HelperAdder,
     Reads,
@@ -32,9 +33,8 @@ logger = logging.getLogger("tandem")
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
-    """Tandem has no on.create/update/delete handlers, so kopf never needs the last-handled state.
-    Its default storage still deep-copies every pod body on every watch event to build one: 15 %
-    of the event loop's time when a thousand Jobs end at once (py-spy)."""
+    """Tandem has no on.create/update/delete handlers, so kopf never needs the last-handled state;
+    its default storage would still deep-copy every pod body on every watch event."""
 
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
@@ -57,11 +57,10 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     # Non-Job pods never reach the operator: the API server filters them.
     selector = ",".join(s for s in (JOB_NAME_LABEL, settings.pod_selector) if s)
     config.watching.label_selectors["v1", "pods"] = selector
-    # The initial list in pages: one 10,000-pod response is ~100 MB of JSON and parsed bodies,
-    # and the heap keeps that high-water mark long after the bodies are gone.
+    # The initial list in pages: the heap keeps the high-water mark of one huge response.
     config.watching.chunk_size = 500
     # Kopf's per-pod worker waits this long for the pod's next event before it exits, holding
-    # the last body: at 5 s (the default) the whole initial list is alive at once.
+    # the last body: at the default, the whole initial list stays alive at once.
     config.queueing.idle_timeout = 0.5
     config.watching.server_timeout = 300
     config.watching.client_timeout = 330
@@ -94,14 +93,17 @@ def sweep_rules(settings: Settings) -> SweepRules:
 
 
 def build_registry(
-    settings: Settings, reconciler: Reconciler, sweeper: Sweeper | None
+    settings: Settings,
+    configuration: Configuration,
+    reconciler: Reconciler,
+    sweeper: Sweeper | None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     annotated_sweep = handlers.register(registry, reconciler, sweeper, settings)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(**connection_parameters(settings.kubeconfig))
+        return kopf.ConnectionInfo(**connection_parameters(configuration))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
@@ -117,7 +119,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     helper = HelperAdder(configuration, settings.helper_image) if settings.helper_image else None
     reconciler = Reconciler(Stopper(Executor(configuration), helper, settings))
     sweeper = (
-        Sweeper(Reads(settings.kubeconfig), reconciler, sweep_rules(settings))
+        Sweeper(Reads(configuration), reconciler, sweep_rules(settings))
         if settings.sweep_interval > 0
         else None
     )
@@ -130,7 +132,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     )
     logger.info("tandem starting: %s, pod selector %r", scope, settings.pod_selector or "(none)")
     await kopf.operator(
-        registry=build_registry(settings, reconciler, sweeper),
+        registry=build_registry(settings, configuration, reconciler, sweeper),
         settings=kopf_settings(settings),
         standalone=not settings.peering,
         liveness_endpoint=liveness,

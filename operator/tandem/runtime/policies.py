@@ -1,7 +1,7 @@
 """SidecarPolicy status: the Ready condition and the pod counters.
 
-What the CRD's schema and CEL rules cannot check (for example, several sidecars entries for one
-name) is checked here with the same parser the operator uses, and reported as Ready=False.
+Ready says whether the operator's parser accepts the spec; the CRD's schema and CEL rules, checked
+by the API server, are not checked again here.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ def ready_condition(
     """The Ready condition for SPEC; its transition time moves only when the status changes."""
     try:
         parse_spec(name, spec)
-        names = [str(s.get("name")) for s in spec.get("sidecars") or ()]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise PolicyError(f"spec.sidecars: {', '.join(duplicates)} listed more than once")
         status, reason, message = "True", "Valid", "the operator uses this policy"
     except PolicyError as error:
         status, reason, message = "False", "InvalidSpec", f"{error}; the policy is not used"

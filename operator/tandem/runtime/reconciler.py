@@ -1,7 +1,7 @@
 """Runs the decision core for one pod and carries out its actions.
 
-It keeps what the core needs between events (memory per pod, the newest body for re-checks) and
-the counters that SidecarPolicy status reports. It decides nothing itself.
+It keeps what the core needs between events (memory per pod, the newest body for re-checks, one
+pending re-check per pod) and publishes the core's Reports. It decides nothing itself.
 """
 
 from __future__ import annotations
@@ -17,18 +17,24 @@ from tandem.core import (
     Action,
     AddHelper,
     Delivery,
+    ExecResult,
+    Monotonic,
     PodMemory,
     PodView,
     PolicySource,
     Recheck,
     Report,
     Stop,
+    WallTime,
     after_delivery,
     handle,
     parse_pod,
+    report_delivery,
+    report_helper,
 )
 
-from . import events, metrics
+from . import metrics
+from .events import PolicyKey, Publisher
 from .stopper import Stopper
 
 logger = logging.getLogger("tandem.reconciler")
@@ -43,28 +49,30 @@ def _without_managed_fields(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
+def _now() -> Monotonic:
+    return Monotonic(time.monotonic())
+
+
 class Reconciler:
-    def __init__(self, stopper: Stopper) -> None:
+    def __init__(self, stopper: Stopper, publisher: Publisher | None = None) -> None:
         self._stopper = stopper
+        self.publisher = publisher or Publisher()
         self._memory: dict[str, PodMemory] = {}
         self._latest: dict[str, tuple[Mapping[str, Any], tuple[PolicySource, ...]]] = {}
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
-        self._rechecks: set[asyncio.Task[None]] = set()
+        self._rechecks: dict[str, tuple[Monotonic, asyncio.Task[None]]] = {}
+        """At most one pending re-check per pod (by uid): the earliest asked for."""
         self._sweepable: set[str] = set()
-        self.tallies: dict[str, collections.Counter[str]] = collections.defaultdict(
-            collections.Counter
-        )
-        """Per SidecarPolicy name: pods handled, succeeded, failed, mismatched, since the last
-        status write."""
 
-    def take_tally(self, policy_name: str) -> collections.Counter[str]:
-        return self.tallies.pop(policy_name, collections.Counter())
+    def take_tally(self, policy: PolicyKey) -> collections.Counter[str]:
+        """SidecarPolicy POLICY's counts since the last take, for its status."""
+        return self.publisher.tallies.take(policy)
 
-    def last_acted(self) -> dict[str, float]:
+    def last_acted(self) -> dict[str, WallTime]:
         """When Tandem last stopped a sidecar of each pod, on the wall clock (the sweep's)."""
         offset = time.time() - time.monotonic()
         return {
-            uid: max(r.acted_at for r in memory.sidecars.values()) + offset
+            uid: WallTime(max(r.acted_at for r in memory.sidecars.values()) + offset)
             for uid, memory in self._memory.items()
             if memory.sidecars
         }
@@ -76,12 +84,14 @@ class Reconciler:
     def forget(self, uid: str) -> None:
         for table in (self._memory, self._latest, self._locks):
             table.pop(uid, None)
+        if (pending := self._rechecks.pop(uid, None)) is not None:
+            pending[1].cancel()
         self._sweepable.discard(uid)
 
     def sweepable(self, namespace: str | None = None) -> list[Mapping[str, Any]]:
         """The newest bodies of the pods the sweep may act on (`Decision.sweepable`), in NAMESPACE
         or all. The watch keeps them current, as an informer's cache would: sweeps
-        list no pods, so 10,000 idle Job pods cost no API call and no CPU between events."""
+        list no pods, so idle Job pods cost no API call and no CPU between events."""
         bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
         return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
 
@@ -89,10 +99,10 @@ class Reconciler:
         """Forgets what was done for the pod and handles it afresh: the sweeper's Terminate, which
         runs the whole stop (ladder included) again."""
         self._memory.pop(str(body.get("metadata", {}).get("uid", "")), None)
-        await self.reconcile(body, candidates, time.monotonic())
+        await self.reconcile(body, candidates, _now())
 
     async def reconcile(
-        self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: float
+        self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: Monotonic
     ) -> None:
         """Handles one watch event for a pod. RECEIVED is when the event reached the operator."""
         view = parse_pod(body)
@@ -102,7 +112,7 @@ class Reconciler:
                 view,
                 self._latest[view.uid][1],
                 self._memory.get(view.uid, PodMemory()),
-                time.monotonic(),
+                _now(),
                 helper_enabled=self._stopper.helper_enabled,
             )
             self._memory[view.uid] = decision.memory
@@ -113,8 +123,8 @@ class Reconciler:
     def _trim(self, view: PodView, managed: bool, sweepable: bool) -> None:
         """Keeps state only where it is needed, so that thousands of Job pods cost nothing until
         their primaries end: memory once Tandem has acted on a pod, and the pod's body while a
-        re-check or the sweep may need it (`Decision.sweepable`). Keeping the
-        body of every managed running pod cost 638 MiB at 10,000 pods."""
+        re-check or the sweep may need it (`Decision.sweepable`); not for every managed pod,
+        which would hold the whole watch in memory."""
         acted = self._memory.get(view.uid, PodMemory()) != PodMemory()
         if sweepable:
             self._sweepable.add(view.uid)
@@ -128,15 +138,21 @@ class Reconciler:
                 self._locks.pop(view.uid, None)
 
     async def _carry_out(
-        self, view: PodView, actions: tuple[Action, ...], policy_name: str | None, received: float
+        self,
+        view: PodView,
+        actions: tuple[Action, ...],
+        policy_name: str | None,
+        received: Monotonic,
     ) -> None:
+        publish = self.publisher.publish
         stops = [a for a in actions if isinstance(a, Stop)]
         for action in actions:
             if isinstance(action, Report):
-                self._report(view, action, policy_name)
+                publish(view, action, policy_name)
             elif isinstance(action, AddHelper):
                 # The helper's own watch event (it runs) brings the pod back to decide().
-                self._report(view, await self._stopper.add_helper(view, action), policy_name)
+                result = await self._stopper.add_helper(view, action)
+                publish(view, report_helper(action, self._stopper.image, result), policy_name)
         if stops:
             reacted = False
 
@@ -157,10 +173,11 @@ class Reconciler:
                     )
 
             results = await asyncio.gather(*(self._timed(view, s, started) for s in stops))
-            for stop, (report, delivery, seconds) in zip(stops, results, strict=True):
+            for stop, (result, seconds) in zip(stops, results, strict=True):
+                delivery, report = report_delivery(stop, result)
                 metrics.observe_action(stop.path.value, delivery.value, seconds)
                 if report is not None:
-                    self._report(view, report, policy_name)
+                    publish(view, report, policy_name)
                 await self._learn(view.uid, stop, delivery)
         # Only now: a re-check waits out a grace period that runs from the delivery, which
         # retries of a refused exec may have delayed by seconds.
@@ -170,44 +187,41 @@ class Reconciler:
 
     async def _timed(
         self, view: PodView, stop: Stop, started: Callable[[], None]
-    ) -> tuple[Report | None, Delivery, float]:
+    ) -> tuple[ExecResult, float]:
         begun = time.monotonic()
-        report, delivery = await self._stopper.deliver(view, stop, started)
-        return report, delivery, time.monotonic() - begun
+        result = await self._stopper.deliver(view, stop, started)
+        return result, time.monotonic() - begun
 
     async def _learn(self, uid: str, stop: Stop, delivery: Delivery) -> None:
         """Folds what a delivery taught into the pod's memory; a sidecar without a shell is
         looked at again at once, so the next path is tried without waiting for an event."""
         async with self._locks[uid]:
             if uid in self._memory:
-                self._memory[uid] = after_delivery(
-                    self._memory[uid], stop, delivery, time.monotonic()
-                )
+                self._memory[uid] = after_delivery(self._memory[uid], stop, delivery, _now())
         if delivery is Delivery.NO_SHELL:
             self._schedule_recheck(uid, 0.0)
 
-    def _report(self, view: PodView, report: Report, policy_name: str | None) -> None:
-        events.post(view, report)
-        metrics.count_event(report.reason.value, report.type.value, report.tally)
-        if report.tally and policy_name:
-            tally = self.tallies[policy_name]
-            tally[report.tally] += 1
-            if report.tally in ("succeeded", "failed"):
-                tally["handled"] += 1
-
     def _schedule_recheck(self, uid: str, after: float) -> None:
-        # A task created inside the handler inherits kopf's context, so it can post Events.
-        task = asyncio.create_task(self._recheck(uid, after))
-        self._rechecks.add(task)
-        task.add_done_callback(self._rechecks.discard)
+        """Keeps the earlier of this re-check and the one pending for the pod, as a requeue
+        after a delay does. A task created inside the handler inherits kopf's context, so it can
+        post Events."""
+        due = Monotonic(time.monotonic() + after)
+        pending = self._rechecks.get(uid)
+        if pending is not None:
+            if pending[0] <= due:
+                return
+            pending[1].cancel()
+        self._rechecks[uid] = (due, asyncio.create_task(self._recheck(uid, after)))
 
     async def _recheck(self, uid: str, after: float) -> None:
         await asyncio.sleep(after)
+        self._rechecks.pop(uid, None)  # Due: the reconcile below may ask for the next one.
         if uid in self._latest:
             body, candidates = self._latest[uid]
-            await self.reconcile(body, candidates, time.monotonic())
+            await self.reconcile(body, candidates, _now())
 
     async def close(self) -> None:
-        for task in list(self._rechecks):
+        tasks = [task for _, task in self._rechecks.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._rechecks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

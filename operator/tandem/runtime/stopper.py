@@ -1,5 +1,6 @@
-"""Carries out Stops (exec into the sidecar or the helper) and AddHelper, off the event loop, with
-bounded retries, and says how each went: the Event to post, and what the core should learn."""
+"""Carrying out: runs the adapters' calls for Stops and AddHelper off the event loop, with a
+deadline and bounded retries, and returns their plain results. What a result means (its Delivery
+and its Event) is the core's to say (`tandem.core.delivery`)."""
 
 from __future__ import annotations
 
@@ -9,38 +10,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tandem.adapters import ExecResult, Executor, HelperAdder
-from tandem.core import AddHelper, Delivery, EventType, PodView, Reason, Report, Stop
+from tandem.core import AddHelper, PodView, Stop
 
 from .settings import Settings
 
 logger = logging.getLogger("tandem.stopper")
 
-# When a stop works, the sidecar's PID 1 exits at once, and the kernel kills whatever else runs in
-# its PID namespace: often the exec'd command itself, before it could exit 0. So 137 means done.
-_KILLED_WITH_ITS_CONTAINER = 137
-_NO_SHELL = ("no such file or directory", "executable file not found", "not found in $path")
-
-
-def _no_shell(result: ExecResult) -> bool:
-    text = f"{result.error} {result.stderr}".lower()
-    return result.exit_code is None and any(marker in text for marker in _NO_SHELL)
-
 
 def _transient(result: ExecResult) -> bool:
     """Worth another try: throttling, a server error, a timeout or a dropped connection."""
-    if result.exit_code is not None or _no_shell(result):
+    if result.exit_code is not None or result.no_shell:
         return False
     return result.status in (0, 429, 500, 502, 503, 504)
-
-
-def _fix(result: ExecResult, verb: str) -> str:
-    if result.status == 403:
-        return f"grant the operator's ServiceAccount {verb}"
-    if result.exit_code is not None:
-        return f"the command exited {result.exit_code}; check that it works in that image"
-    if _no_shell(result):
-        return "the container has no /bin/sh or kill; enable Tandem's helper (--helper-image)"
-    return "the API server or the kubelet did not complete the call; Tandem retried with backoff"
 
 
 class Stopper:
@@ -48,12 +29,10 @@ class Stopper:
         self._executor = executor
         self._helper = helper
         self._settings = settings
-        # Its own pool: asyncio's default one has min(32, cores + 4) threads, 6 on two cores,
-        # and is shared with kopf.
+        # Its own pool: asyncio's default one is sized by the cores and shared with kopf.
         self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
-        # A stop waits for a free thread here, untimed: the exec deadline starts with the exec.
-        # (Timing the wait as well made a burst of a thousand stops time out in the queue, and
-        # their retries queue again behind the rest.)
+        # A stop waits for a free thread here, untimed: the exec deadline starts with the exec,
+        # so a burst of stops does not time out in the queue.
         self._slots = asyncio.Semaphore(settings.exec_concurrency)
 
     @property
@@ -94,11 +73,16 @@ class Stopper:
             delay *= 2
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
+    @property
+    def image(self) -> str:
+        """The helper's image; empty when the helper is off."""
+        return self._helper.image if self._helper is not None else ""
+
     async def deliver(
         self, view: PodView, stop: Stop, started: Callable[[], None] | None = None
-    ) -> tuple[Report | None, Delivery]:
-        """Runs STOP's command; returns the Event to post (if any) and how it went. STARTED is
-        called when the exec begins (after waiting for a free thread, if all are busy)."""
+    ) -> ExecResult:
+        """Runs STOP's command. STARTED is called when the exec begins (after waiting for a free
+        thread, if all are busy)."""
         result = await self._call(
             lambda timeout: self._executor.run(
                 view.namespace, view.name, stop.container, stop.argv, timeout
@@ -117,46 +101,13 @@ class Stopper:
             result.exit_code,
             result.error,
         )
-        if result.ok or result.exit_code == _KILLED_WITH_ITS_CONTAINER:
-            return Report(
-                EventType.NORMAL,
-                Reason.SIDECAR_STOP_SENT,
-                f"sent {stop.action.describe()} to {stop.sidecar} via {stop.path} "
-                f"(primaries' outcome {stop.outcome}, attempt {stop.attempt}, "
-                f"step {stop.step + 1})",
-            ), Delivery.DELIVERED
-        if result.status == 404:
-            return None, Delivery.GONE
-        if _no_shell(result) and stop.container == stop.sidecar:
-            return None, Delivery.NO_SHELL  # The core picks another path and says so.
-        text = f"{result.error} {result.stderr}".strip() or "no output"
-        return Report(
-            EventType.WARNING,
-            Reason.SIDECAR_STOP_FAILED,
-            f"could not deliver {stop.action.describe()} to {stop.sidecar} via "
-            f"{stop.path}: {text}. Fix: {_fix(result, 'get and create on pods/exec')}",
-            on_job=True,
-        ), Delivery.FAILED
+        return result
 
-    async def add_helper(self, view: PodView, add: AddHelper) -> Report:
+    async def add_helper(self, view: PodView, add: AddHelper) -> ExecResult:
         helper = self._helper
         if helper is None:
             raise AssertionError("the core asks for the helper only when it is enabled")
-        result = await self._call(
+        return await self._call(
             lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout),
             f"adding the helper to {view.namespace}/{view.name}",
-        )
-        if result.ok:
-            return Report(
-                EventType.NORMAL,
-                Reason.HELPER_ADDED,
-                f"added ephemeral container tandem-helper ({helper.image}) targeting "
-                f"{add.target}, to stop sidecars that have no shell",
-            )
-        return Report(
-            EventType.WARNING,
-            Reason.SIDECAR_STOP_FAILED,
-            f"could not add the helper container for {add.target}: {result.error}. "
-            f"Fix: {_fix(result, 'patch on pods/ephemeralcontainers')}",
-            on_job=True,
         )

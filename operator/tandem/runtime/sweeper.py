@@ -1,10 +1,10 @@
 """The sweep, carried out: list what the core needs, let it choose, act, and report.
 
 Policy-selected pods are swept by a Kopf timer on their SidecarPolicy (so Kopf's finalizer lands
-on the policy, never on pods); annotation-only pods by one operator-level task. The pods come from
-the watch (the reconciler keeps the bodies of those `Decision.sweepable` names), not a list: a
-sweep of 10,000 idle Job pods used to list them all, 5 s of CPU a minute. Jobs are listed once
-per sweep, and only when some pod may need sweeping, instead of one GET per pod.
+on the policy, never on pods); annotation-only pods by one operator-level task (`AnnotatedSweep`).
+The pods come from the watch (the reconciler keeps the bodies of those `Decision.sweepable` names),
+not a list, so idle Job pods cost no API call. Jobs are listed once per sweep, and only when some
+pod may need sweeping, instead of one GET per pod.
 """
 
 from __future__ import annotations
@@ -18,20 +18,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from tandem.adapters import Reads
-from tandem.core import (
-    EventType,
-    PolicyError,
-    PolicySource,
-    Reason,
-    Report,
-    parse_pod,
-    resolve,
-)
+from tandem.core import PolicyError, PolicySource, WallTime, parse_pod, resolve
 from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
 
-from . import events, metrics
+from . import metrics
 from .reconciler import Reconciler
+from .settings import Settings
 
 logger = logging.getLogger("tandem.sweeper")
 _SKIPS_REMEMBERED = 10_000
@@ -143,9 +136,8 @@ class Sweeper:
                 continue
             candidates.append((view, policy))
             bodies[view.uid], sources[view.uid] = body, in_namespace
-        found = select(
-            candidates, job_states(jobs), time.time(), rules, self._reconciler.last_acted()
-        )
+        now, last_acted = WallTime(time.time()), self._reconciler.last_acted()
+        found = select(candidates, job_states(jobs), now, rules, last_acted)
         return await self._act(found, bodies, sources)
 
     async def _act(
@@ -160,33 +152,13 @@ class Sweeper:
             if item.action is None:
                 result.skipped += 1
                 if self._first_skip(view.uid, item.skipped):
-                    self._post(
-                        item,
-                        Report(
-                            EventType.NORMAL,
-                            Reason.SWEEP_SKIPPED,
-                            f"{item.why}; not swept: {item.skipped}",
-                        ),
-                    )
+                    self._post(item)
                 continue
             if item.action is SweepAction.REPORT and not self._first_skip(view.uid, "report"):
                 continue  # A dry run reports each pod once, not at every sweep.
             result.swept += item.action is not SweepAction.REPORT
             metrics.count_sweep(item.action.value)
-            self._post(
-                item,
-                Report(
-                    EventType.NORMAL,
-                    Reason.POD_SWEPT,
-                    f"{item.why}; sweep action {item.action.value}"
-                    + (
-                        " (report only: nothing changed)"
-                        if item.action is SweepAction.REPORT
-                        else ""
-                    ),
-                    on_job=True,
-                ),
-            )
+            self._post(item)
             if item.action is SweepAction.TERMINATE:
                 await self._reconciler.restart(bodies[view.uid], sources[view.uid])
             elif item.action is SweepAction.DELETE:
@@ -194,7 +166,41 @@ class Sweeper:
                 await asyncio.to_thread(self._reads.delete_pod, view.namespace, view.name, grace)
         return result
 
-    @staticmethod
-    def _post(item: Found, report: Report) -> None:
+    def _post(self, item: Found) -> None:
+        report = item.report
         logger.info("sweep %s/%s: %s", item.view.namespace, item.view.name, report.message)
-        events.post(item.view, report)
+        self._reconciler.publisher.publish(item.view, report)
+
+
+_NO_POLICIES: Mapping[str, Collection[PolicySource]] = {}
+
+
+class AnnotatedSweep:
+    """The sweep of annotation-only pods: one task for the operator, started by the first pod
+    event so that it inherits Kopf's context (its Events queue) like any task a handler starts."""
+
+    def __init__(self, sweeper: Sweeper | None, settings: Settings) -> None:
+        self._sweeper, self._settings = sweeper, settings
+        self._task: asyncio.Task[None] | None = None
+        self.policies: Mapping[str, Collection[PolicySource]] = _NO_POLICIES
+        """The SidecarPolicies by namespace, as the latest pod event saw kopf's index."""
+
+    def ensure_started(self) -> None:
+        if self._sweeper is not None and self._task is None:
+            self._task = asyncio.create_task(self._loop(self._sweeper))
+
+    async def _loop(self, sweeper: Sweeper) -> None:
+        while True:
+            await asyncio.sleep(self._settings.sweep_interval)
+            try:
+                await sweeper.sweep_annotated(lambda ns: self.policies.get(ns, ()))
+            except Exception:  # A failed sweep must not end the loop; the next one retries.
+                logger.exception(
+                    "sweep of annotation-only pods failed; next in %ss",
+                    self._settings.sweep_interval,
+                )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""Stopping one sidecar: the first stop, escalation along its ladder, the helper, the loop guard.
+"""Escalation: one sidecar's stops, the first and then along its ladder; the helper; the loop guard.
 
 Each stop is remembered with the sidecar run it targeted, so a run is stopped once per ladder step,
 and a step is taken only after the grace period of the one before has passed.
@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 from . import hints
-from .actions import AddHelper, Outcome, Recheck, Report, Stop
+from .actions import AddHelper, Outcome, Stop
 from .builder import Builder
-from .delivery import HELPER_NAME, Path, can_deliver, choose_path, route
+from .clocks import Monotonic
 from .memory import SidecarRecord
-from .names import EventType, Reason
+from .names import Reason
 from .policy import Policy
+from .routes import HELPER_NAME, Path, can_deliver, choose_path, route
+from .stop_action import ActionKind
 from .view import PodView, RunAs
 
 RECHECK_SLACK = 1.0
@@ -27,7 +29,7 @@ class Context:
     policy: Policy
     attempt_key: str
     outcome: Outcome
-    now: float
+    now: Monotonic
     helper_enabled: bool
 
 
@@ -41,7 +43,7 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
     actions = ctx.policy.actions_for(name)
     ladder = actions.ladder(ctx.outcome is Outcome.SUCCESS)
     status = ctx.view.status(name)
-    has_shell = name not in out.no_shell
+    has_shell = name not in out.memory.no_shell
     why = "its ladder has no further step"
     for index in range(step, len(ladder)):
         action = ladder[index]
@@ -68,25 +70,29 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
             continue
         via = route(action, path, name, status.container_id, has_shell=has_shell)
         if via.container == HELPER_NAME:
-            pid_bound = path is Path.HELPER and action.kind == "signal"
-            if out.helper_target is None:
-                out.helper_target = name
+            pid_bound = path is Path.HELPER and action.kind is ActionKind.SIGNAL
+            helper_target = out.memory.helper_target
+            if helper_target is None:
+                out.memory = dataclasses.replace(out.memory, helper_target=name)
                 out.add(AddHelper(name, ctx.view.run_as.get(name) or RunAs()))
                 return "waiting"
-            if pid_bound and out.helper_target != name:
-                why = f"Tandem's helper is in {out.helper_target}'s PID namespace, not {name}'s"
+            if pid_bound and helper_target != name:
+                why = f"Tandem's helper is in {helper_target}'s PID namespace, not {name}'s"
                 continue
             if _helper_state(ctx) != "running":
                 return "waiting"  # Its watch event brings us back here.
-        out.sidecars[name] = SidecarRecord(
-            ctx.attempt_key,
-            status.container_id,
-            ctx.outcome,
-            action,
-            ctx.now,
-            attempts,
-            step=index,
-            path=path.value,
+        out.record(
+            name,
+            SidecarRecord(
+                ctx.attempt_key,
+                status.container_id,
+                ctx.outcome,
+                action,
+                ctx.now,
+                attempts,
+                step=index,
+                path=path,
+            ),
         )
         out.add(
             Stop(
@@ -101,7 +107,7 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
                 via.argv,
             )
         )
-        out.add(Recheck(ctx.policy.grace_seconds + RECHECK_SLACK))
+        out.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK)
         return "sent"
     return why
 
@@ -109,18 +115,17 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
 def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:
     out.once(
         f"unstoppable:{name}:{container_id}",
-        Report(
-            EventType.WARNING,
+        hints.warning(
             Reason.SIDECAR_UNSTOPPABLE,
             f"Tandem cannot stop {name}{after}: {cause}. It stops trying; the sweeper's policy "
-            f"decides what happens to the pod. Fix: {hints.UNSTOPPABLE_FIXES}",
-            on_job=True,
+            "decides what happens to the pod",
+            hints.UNSTOPPABLE_FIXES,
         ),
     )
 
 
 def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
-    status, record = ctx.view.status(name), out.sidecars.get(name)
+    status, record = ctx.view.status(name), out.memory.sidecars.get(name)
     if status.state != "running":
         return
     same_attempt = record is not None and record.attempt_key == ctx.attempt_key
@@ -130,11 +135,16 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
         and (record.container_id == status.container_id or ctx.outcome is Outcome.FAILURE)
     ):
         # Stopped already: this run, or on failure a run the kubelet restarted in tandem.
-        overdue = ctx.now - record.acted_at >= ctx.policy.grace_seconds
-        if record.container_id == status.container_id and overdue and not record.exhausted:
+        if record.container_id != status.container_id or record.exhausted:
+            return
+        waited = ctx.now - record.acted_at
+        if waited < ctx.policy.grace_seconds:
+            # Still in its grace period: look again when it ends, even if no event comes.
+            out.recheck_after(ctx.policy.grace_seconds - waited + RECHECK_SLACK)
+        else:
             result = _send(out, ctx, name, step=record.step + 1, attempts=record.attempts)
             if result not in ("sent", "waiting"):
-                out.sidecars[name] = dataclasses.replace(record, exhausted=True)
+                out.record(name, dataclasses.replace(record, exhausted=True))
                 after = (
                     f" (still running {ctx.policy.grace_seconds:g}s after "
                     f"{record.action.describe()} via {record.path})"
@@ -143,16 +153,14 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
         return
     attempts = record.attempts + 1 if record is not None and same_attempt else 1
     if record is not None and attempts > ctx.policy.max_attempts:
-        out.gave_up = True
-        fix = hints.mismatch_fix(1, record.action, ctx.outcome)
+        out.memory = dataclasses.replace(out.memory, gave_up=True)
         out.once(
             f"loop:{name}",
-            Report(
-                EventType.WARNING,
+            hints.warning(
                 Reason.SIDECAR_STOP_LOOP,
                 f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "
-                f"acting on this pod. Fix: {fix}",
-                on_job=True,
+                "acting on this pod",
+                hints.mismatch_fix(1, record.action, ctx.outcome),
             ),
         )
         return

@@ -1,0 +1,82 @@
+"""How to stop one sidecar: the action a policy names (a signal, a command, or an HTTP call made
+inside its container), parsed and checked."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from .presets import PRESETS
+
+
+class PolicyError(ValueError):
+    """A policy or annotation that cannot be used; the message says what to fix."""
+
+
+class ActionKind(StrEnum):
+    SIGNAL = "signal"
+    EXEC = "exec"
+    HTTP_GET = "httpGet"
+    HTTP_POST = "httpPost"
+    """A preset is an httpPost."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StopAction:
+    """How to stop one sidecar: a signal, a command, or an HTTP call made inside its container."""
+
+    kind: ActionKind
+    signal: str = ""
+    command: tuple[str, ...] = ()
+    port: int = 0
+    path: str = ""
+    preset: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ActionKind(self.kind))  # "signal" is SIGNAL, too
+
+    def describe(self) -> str:
+        if self.kind is ActionKind.SIGNAL:
+            return f"signal {self.signal}"
+        if self.kind is ActionKind.EXEC:
+            return "exec " + " ".join(self.command)
+        verb = "GET" if self.kind is ActionKind.HTTP_GET else "POST"
+        named = f" ({self.preset} preset)" if self.preset else ""
+        return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}{named}"
+
+
+DEFAULT_STOP = StopAction(kind=ActionKind.SIGNAL, signal="TERM")
+KILL = StopAction(kind=ActionKind.SIGNAL, signal="KILL")
+SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
+
+
+def parse_action(raw: Any, where: str) -> StopAction:
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise PolicyError(f"{where}: give exactly one of signal, exec, httpGet, httpPost, preset")
+    kind, value = next(iter(raw.items()))
+    if kind == "preset":
+        if value not in PRESETS:
+            raise PolicyError(f"{where}.preset: {value!r} is not one of {sorted(PRESETS)}")
+        preset = PRESETS[value]
+        return StopAction(ActionKind.HTTP_POST, port=preset.port, path=preset.path, preset=value)
+    if kind == "signal":
+        signal = str(value).upper().removeprefix("SIG")
+        if signal not in SIGNALS:
+            raise PolicyError(f"{where}.signal: {value!r} is not one of {sorted(SIGNALS)}")
+        return StopAction(kind=ActionKind.SIGNAL, signal=signal)
+    if kind == "exec":
+        command = tuple(str(a) for a in (value or {}).get("command") or ())
+        if not command:
+            raise PolicyError(f"{where}.exec.command: give the argv to run")
+        return StopAction(kind=ActionKind.EXEC, command=command)
+    if kind in ("httpGet", "httpPost"):
+        port, path = (value or {}).get("port"), str((value or {}).get("path") or "/")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise PolicyError(f"{where}.{kind}.port: give a port number from 1 to 65535")
+        path = path if path.startswith("/") else "/" + path
+        return StopAction(kind=ActionKind(kind), port=port, path=path)
+    raise PolicyError(
+        f"{where}: unknown action {kind!r}; use signal, exec, httpGet, httpPost or preset"
+    )
