@@ -57,6 +57,18 @@ class Kube:
     def job_pods(self, job: str) -> list[dict[str, Any]]:
         return self.pods(f"batch.kubernetes.io/job-name={job}")
 
+    def wait_job_pods(
+        self, job: str, count: int = 1, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Waits until Job JOB has at least COUNT pods; returns them, oldest first."""
+
+        def probe() -> list[dict[str, Any]] | None:
+            pods = self.job_pods(job)
+            return pods if len(pods) >= count else None
+
+        pods = wait_for(f"{count} pod(s) of Job {job}", probe, timeout)
+        return sorted(pods, key=lambda p: str(p["metadata"]["creationTimestamp"]))
+
     def events(self, kind: str, name: str) -> list[dict[str, Any]]:
         items = self.get("events")["items"]
         return [
@@ -101,6 +113,30 @@ class Kube:
 
         return wait_for(f"events {reasons} on {kind} {name}", probe, timeout)
 
+    def pod_history(
+        self,
+        name: str,
+        what: str,
+        until: Callable[[dict[str, Any]], bool],
+        timeout: float = 60.0,
+        interval: float = 0.5,
+    ) -> list[dict[str, Any]]:
+        """Reads pod NAME every INTERVAL until UNTIL holds for it; returns every body read, oldest
+        first (the last one satisfies UNTIL). For asserting what held all along, not just at the
+        end."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            seen.append(self.get("pod", name))
+            if until(seen[-1]):
+                return seen
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:g}s waiting for pod {name}: {what}; "
+                    f"last status: {seen[-1].get('status')!r}"
+                )
+            time.sleep(interval)
+
     def exec(self, pod: str, container: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return self.run("exec", pod, "-c", container, "--", *argv, check=False)
 
@@ -141,4 +177,12 @@ def job_condition(job: dict[str, Any]) -> str | None:
     for condition in job.get("status", {}).get("conditions") or ():
         if condition["type"] in ("Complete", "Failed") and condition["status"] == "True":
             return str(condition["type"])
+    return None
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The status condition of type KIND on OBJ (a pod, a Job), or None."""
+    for found in obj.get("status", {}).get("conditions") or ():
+        if found["type"] == kind:
+            return dict(found)
     return None

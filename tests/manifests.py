@@ -14,6 +14,14 @@ SLEEP_FOREVER = ["sleep", "100000"]
 """PID 1 without a signal handler: TERM or KILL from inside its PID namespace never arrive."""
 EXITS_0_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 EXITS_143_ON_TERM = ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 1; done"]
+IGNORES_TERM = ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+"""Ignores TERM even when it is not PID 1 (its `sleep`s inherit the ignore): only KILL ends it."""
+SLEEPER = ["/sleeper"]
+"""On SHELLLESS: no shell, no handler. As PID 1 it ignores TERM (only KILL ends it, 137); in a
+shared PID namespace it is not PID 1, so TERM kills it (143)."""
+HAPROXY_DB = ["/usr/sbin/haproxy", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
+"""On HAPROXY: haproxy itself as PID 1, not master-worker (no -W), as many images run it. USR1 is
+its soft stop."""
 
 
 def container(

@@ -71,7 +71,9 @@ def _job(index: int, signals: Path) -> dict[str, Any]:
         [primary, container("proxy", EXITS_0_ON_TERM)],
         volumes=[{"name": "signals", "hostPath": {"path": str(signals), "type": "Directory"}}],
     )
-    return job(f"j{index}", spec, annotations={"tandem.dev/primary": "main"}, labels=LABEL)
+    # The exit-code path: one exec per sidecar is what the restart must not repeat.
+    annotations = {"tandem.dev/primary": "main", "tandem.dev/finish": "ExitCodes"}
+    return job(f"j{index}", spec, annotations=annotations, labels=LABEL)
 
 
 def _log_time(stamp: str) -> float:

@@ -96,6 +96,7 @@ def _run_job(ns: Kube, webhook: ExecWebhook) -> str:
             annotations={
                 "tandem.dev/primary": "main",
                 "tandem.dev/grace-period-seconds": str(GRACE),
+                "tandem.dev/finish": "ExitCodes",  # the faults are the exec's
             },
             labels=LABEL,
         )

@@ -14,7 +14,11 @@ from ..kube import Kube, exit_code
 from ..manifests import EXITS_0_ON_TERM, SLEEP_FOREVER, container, job, pod_spec, primary
 from ..operator_process import ROOT, Operator
 
-PRIMARY = {"tandem.dev/primary": "main", "tandem.dev/grace-period-seconds": "3"}
+PRIMARY = {
+    "tandem.dev/primary": "main",
+    "tandem.dev/grace-period-seconds": "3",
+    "tandem.dev/finish": "ExitCodes",  # the stops and their ends are what explain shows here
+}
 
 
 def _explain(layout: Layout, ns: Kube, pod: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -1,15 +1,21 @@
-"""The operator against the real kubelet: every sidecar ends with the class of exit code that
-matches its primaries, and the pod and the Job end the way Kubernetes' own rules say.
+"""The operator against the real kubelet, in both finishing modes.
 
-Matrix: restartPolicy {Never, OnFailure} x primary exit {0, 3} x sidecar {exits 0 on TERM,
-exits 143 on TERM, haproxy}.
+`finish: ExitCodes`: every sidecar ends with the class of exit code that matches its primaries,
+and the pod and the Job end the way Kubernetes' own rules say. Matrix: restartPolicy {Never,
+OnFailure} x primary exit {0, 3} x sidecar {exits 0 on TERM, exits 143 on TERM, haproxy}.
+
+`finish: Phase` (the default): the pod and the Job end with the primaries' outcome whatever the
+sidecar exits, with one PodFinished. Matrix: Never x {0, 3} and OnFailure x {0}, x the same
+sidecars. A failure under OnFailure (a restart in tandem, or a replaced pod) is in test_finish.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from ..kube import Kube, container_state, exit_code
+from ..kube import Kube, condition, container_state, exit_code
 from ..manifests import (
     EXITS_0_ON_TERM,
     EXITS_143_ON_TERM,
@@ -30,7 +36,8 @@ SIDECARS = {
 SIDECAR_EXIT_ON_TERM = {"exits0": 0, "exits143": 143, "haproxy": 0}
 
 
-def policy(max_attempts: int = 2) -> dict:  # type: ignore[type-arg]
+def policy(max_attempts: int = 2, finish: str | None = "ExitCodes") -> dict[str, Any]:
+    """The matrix's SidecarPolicy; FINISH None leaves spec.finish to its default."""
     return {
         "apiVersion": "tandem.dev/v1alpha1",
         "kind": "SidecarPolicy",
@@ -40,6 +47,7 @@ def policy(max_attempts: int = 2) -> dict:  # type: ignore[type-arg]
             "primaryContainers": ["main"],
             "maxAttempts": max_attempts,
             "gracePeriodSeconds": 20,
+            **({"finish": finish} if finish else {}),
         },
     }
 
@@ -163,3 +171,52 @@ def test_on_failure_failure_restarts_together(operator: Operator, ns: Kube, side
         assert "exited 0 although the primaries failed" in mismatch
     assert "outcome failure" in _events(ns, name)["SidecarStopSent"][0]
     assert ns.wait_job("j", timeout=150) == "Failed"
+
+
+# Finish by phase. Tandem sends a graceful stop only where it knows one: haproxy, recognised by its
+# image, gets USR1 (0); the shell sidecars get nothing from Tandem, and the kubelet's TERM after
+# the finish gives what they exit on TERM.
+PHASE_SIDECAR_EXIT = {"exits0": 0, "exits143": 143, "haproxy": 0}
+GRACE = 5
+"""The pods' terminationGracePeriodSeconds (manifests.pod_spec)."""
+EXIT_CODE_PATH = {"PrimariesFinished", "SidecarStopSent", "SidecarStopped", "SidecarExitMismatch"}
+
+
+@pytest.mark.parametrize("sidecar", sorted(SIDECARS))
+@pytest.mark.parametrize(
+    ("restart_policy", "primary_exit"), [("Never", 0), ("Never", 3), ("OnFailure", 0)]
+)
+def test_phase_job_ends_with_the_primary(
+    operator: Operator, ns: Kube, restart_policy: str, primary_exit: int, sidecar: str
+) -> None:
+    # backoffLimit 0: a second pod, or (under OnFailure) any container restart, fails the Job.
+    ns.apply(
+        policy(finish=None),
+        job(
+            "j",
+            pod_spec([primary(exit_code=primary_exit), SIDECARS[sidecar]], restart_policy),
+            labels={"app": "matrix"},
+        ),
+    )
+    succeeded = primary_exit == 0
+    assert ns.wait_job("j") == ("Complete" if succeeded else "Failed")
+    [pod] = ns.job_pods("j")
+    name = pod["metadata"]["name"]
+    pod = ns.wait_pod(
+        name, "proxy terminated", lambda p: exit_code(p, "proxy") is not None, timeout=GRACE + 15
+    )
+    assert pod["status"]["phase"] == ("Succeeded" if succeeded else "Failed")
+    assert exit_code(pod, "main") == primary_exit
+    assert exit_code(pod, "proxy") == PHASE_SIDECAR_EXIT[sidecar], container_state(pod, "proxy")
+    assert container_state(pod, "proxy")["restartCount"] == 0
+    finished = condition(pod, "tandem.dev/Finished")
+    assert finished is not None and finished["status"] == "True", pod["status"]
+    assert finished["reason"] == ("PrimariesSucceeded" if succeeded else "PrimariesFailed")
+    ns.wait_for_reasons("Pod", name, "PodFinished")
+    ns.wait_for_reasons("Job", "j", "PodFinished")
+    events = _events(ns, name)
+    assert len(events["PodFinished"]) == 1, events
+    assert not EXIT_CODE_PATH & set(events), events
+    [on_job] = [e["message"] for e in ns.events("Job", "j") if e["reason"] == "PodFinished"]
+    assert on_job.startswith(f"pod {name}: "), on_job
+    assert not EXIT_CODE_PATH & set(ns.reasons("Job", "j"))

@@ -50,7 +50,7 @@ def test_sidecar_waits_for_every_primary(operator: Operator, ns: Kube) -> None:
     messages = [
         e["message"]
         for e in ns.events("Pod", pod["metadata"]["name"])
-        if e["reason"] == "PrimariesFinished"
+        if e["reason"] == "PodFinished"
     ]
     assert len(messages) == 1 and "a exited 0" in messages[0] and "b exited 0" in messages[0]
 
@@ -71,12 +71,12 @@ def test_oom_killed_primary_is_a_failure(operator: Operator, ns: Kube) -> None:
     main = container_state(pod, "main")["state"]["terminated"]
     assert main["reason"] == "OOMKilled" and main["exitCode"] == 137
     assert exit_code(pod, "proxy") == 0
-    [sent] = [
+    [finished] = [
         e["message"]
         for e in ns.events("Pod", pod["metadata"]["name"])
-        if e["reason"] == "SidecarStopSent"
+        if e["reason"] == "PodFinished"
     ]
-    assert "outcome failure" in sent
+    assert "outcome failure" in finished and "OOMKilled" in finished
 
 
 def _writers(pod: dict[str, Any]) -> set[str]:
@@ -110,8 +110,8 @@ def test_pods_without_opt_in_and_native_sidecars_are_never_touched(
         assert not [k for k in meta.get("annotations") or {} if "kopf" in k]
         assert pod["status"].get("tandem") is None
     assert _tandem_events(ns, plain["metadata"]["name"]) == []
-    # The native sidecar was stopped by the kubelet, not Tandem: only PrimariesFinished would name
-    # it, and there is no regular sidecar to stop.
+    # The native sidecar was stopped by the kubelet, not Tandem: the pod ended by itself, so
+    # Tandem neither wrote its phase nor posted anything.
     assert [e["reason"] for e in _tandem_events(ns, native_pod["metadata"]["name"])] == []
 
 
@@ -163,8 +163,8 @@ def test_cronjob_with_haproxy_sidecar_completes_run_after_run(operator: Operator
         assert ns.wait_job(f"nightly-{run}") == "Complete"
         pod = _only_pod(ns, f"nightly-{run}")
         assert pod["status"]["phase"] == "Succeeded"
-        assert (exit_code(pod, "report"), exit_code(pod, "haproxy")) == (0, 0)
-        assert "SidecarStopped" in ns.reasons("Pod", pod["metadata"]["name"])
+        assert (exit_code(pod, "report"), exit_code(pod, "haproxy")) == (0, 0)  # USR1 first
+        assert "PodFinished" in ns.reasons("Pod", pod["metadata"]["name"])
 
 
 @pytest.mark.host_operator("starts and stops a private operator on the host")

@@ -23,7 +23,13 @@ from ..operator_process import Operator
 
 
 def _policy(name: str, sidecar: dict[str, Any], grace: int = 10) -> dict[str, Any]:
-    return sidecar_policy(name, gracePeriodSeconds=grace, sidecars=[{"name": "proxy", **sidecar}])
+    # The exit-code path: these tests are about the ladder, the helper and the paths' codes.
+    return sidecar_policy(
+        name,
+        gracePeriodSeconds=grace,
+        finish="ExitCodes",
+        sidecars=[{"name": "proxy", **sidecar}],
+    )
 
 
 def _messages(ns: Kube, pod: str, reason: str) -> list[str]:
@@ -135,7 +141,11 @@ def test_sleep_as_pid_1_is_reported_unstoppable_without_a_loop(
         job(
             "j",
             pod_spec([primary(exit_code=3), container("proxy", SLEEP_FOREVER)]),
-            annotations={"tandem.dev/primary": "main", "tandem.dev/grace-period-seconds": "4"},
+            annotations={
+                "tandem.dev/primary": "main",
+                "tandem.dev/grace-period-seconds": "4",
+                "tandem.dev/finish": "ExitCodes",
+            },
         )
     )
     name = _pod_name(ns, "j")

@@ -31,7 +31,13 @@ LATE_HANDLER = ["sh", "-c", "sleep 8; trap 'exit 0' TERM; while true; do sleep 1
 
 
 def _policy(name: str, sweep: dict[str, Any]) -> dict[str, Any]:
-    return sidecar_policy(name, gracePeriodSeconds=3, sweep={"stuckAfterSeconds": 10, **sweep})
+    # The exit-code path: a pod finished by its phase never gets stuck for the sweep to find.
+    return sidecar_policy(
+        name,
+        gracePeriodSeconds=3,
+        finish="ExitCodes",
+        sweep={"stuckAfterSeconds": 10, **sweep},
+    )
 
 
 def _pod(ns: Kube, job_name: str) -> dict[str, Any]:
@@ -228,7 +234,10 @@ def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
                         "template": {
                             "metadata": {
                                 "labels": labels,
-                                "annotations": {"tandem.dev/primary": "main"},
+                                "annotations": {
+                                    "tandem.dev/primary": "main",
+                                    "tandem.dev/finish": "ExitCodes",
+                                },
                             },
                             "spec": template,
                         },

@@ -62,6 +62,8 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("patch", "sidecarpolicies.tandem.dev/status"),
         ("patch", "clusterkopfpeerings.kopf.dev"),
         ("patch", "pods/ephemeralcontainers"),
+        ("patch", "pods/status"),
+        ("get", "nodes"),
         ("list", "jobs.batch"),
     ]
     denied = [
@@ -72,6 +74,8 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("update", "pods"),
         ("create", "pods"),
         ("delete", "jobs.batch"),
+        ("patch", "nodes"),
+        ("list", "nodes"),
         ("create", "sidecarpolicies.tandem.dev"),
         ("*", "*"),
     ]
@@ -93,7 +97,8 @@ def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube
     assert ns.wait_job("j") == "Complete"
     [pod] = ns.job_pods("j")
     assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
-    events = ns.wait_for_reasons("Pod", pod["metadata"]["name"], "SidecarStopped")
+    assert pod["status"]["phase"] == "Succeeded"
+    events = ns.wait_for_reasons("Pod", pod["metadata"]["name"], "PodFinished")
     ours = [e for e in events if e.get("reportingComponent") == "tandem"]
     assert {e["reportingInstance"] for e in ours} == {active_replica(kube)}
 

@@ -51,6 +51,9 @@ def pod(
     share_pid: bool = False,
     init: list[dict[str, Any]] | None = None,
     uid: str = "uid-1",
+    images: dict[str, str] | None = None,
+    resource_version: str = "1",
+    node: str = "node-1",
 ) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -59,6 +62,7 @@ def pod(
             "name": "job-x-abcde",
             "namespace": "ns",
             "uid": uid,
+            "resourceVersion": resource_version,
             "labels": {"batch.kubernetes.io/job-name": "job-x", **(labels or {})},
             "annotations": annotations or {},
             "ownerReferences": [
@@ -74,7 +78,10 @@ def pod(
         "spec": {
             "restartPolicy": restart_policy,
             "shareProcessNamespace": share_pid,
-            "containers": [{"name": n, "image": "busybox"} for n in containers],
+            "nodeName": node,
+            "containers": [
+                {"name": n, "image": (images or {}).get(n, "busybox")} for n in containers
+            ],
             "initContainers": init or [],
         },
         "status": {"phase": phase, "containerStatuses": statuses},

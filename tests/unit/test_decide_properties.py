@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.core import PodMemory, Stop, decide, parse_pod, resolve
+from tandem.core import Finish, Phase, PodMemory, Stop, decide, parse_pod, resolve
 from tandem.core.sweep import SweepAction, SweepRules, select
 
 from .pods import pod, running, status, terminated, waiting
@@ -42,7 +42,8 @@ def container_state(draw: st.DrawFn, name: str) -> dict[str, Any]:
 
 
 @st.composite
-def pod_sequence(draw: st.DrawFn) -> list[dict[str, Any]]:
+def pod_sequence(draw: st.DrawFn) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether the node keeps an API-set phase, and the pod's bodies as the watch shows them."""
     primaries = PRIMARIES[: draw(st.integers(1, 2))]
     sidecars = SIDECARS[: draw(st.integers(1, 2))]
     managed = draw(st.booleans())
@@ -50,6 +51,9 @@ def pod_sequence(draw: st.DrawFn) -> list[dict[str, Any]]:
     restart_policy = draw(st.sampled_from(["Never", "OnFailure"]))
     share_pid = draw(st.booleans())
     phase_choices = st.sampled_from(["Pending", "Running", "Running", "Succeeded", "Failed"])
+    images = {
+        n: draw(st.sampled_from(["busybox", "docker.io/library/haproxy:2.8"])) for n in sidecars
+    }
     sequence = []
     for _ in range(draw(st.integers(1, 12))):
         statuses = [draw(container_state(n)) for n in primaries + sidecars]
@@ -62,9 +66,22 @@ def pod_sequence(draw: st.DrawFn) -> list[dict[str, Any]]:
                 share_pid=share_pid,
                 init=[NATIVE],
                 phase=draw(phase_choices),
+                images=images,
+                resource_version=str(len(sequence) + 1),
             )
         )
-    return sequence
+    return draw(st.booleans()), sequence
+
+
+def _primaries_all_exited_0(body: dict[str, Any]) -> bool:
+    """Independently of the core: every primary's last run ended, with exit code 0."""
+    view = parse_pod(body)
+    for name in view.annotations.get("tandem.dev/primary", "").split(","):
+        state = view.status(name)
+        run = state.terminated if state.state == "terminated" else state.last_terminated
+        if _primary_still_runs(body) or run is None or run.exit_code != 0:
+            return False
+    return True
 
 
 def _primary_still_runs(body: dict[str, Any]) -> bool:
@@ -92,15 +109,22 @@ EXAMPLES = 10_000 if os.environ.get("CI") == "true" else 400
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pod_sequence())
-def test_invariants_hold_over_any_sequence(sequence: list[dict[str, Any]]) -> None:
+def test_invariants_hold_over_any_sequence(generated: tuple[bool, list[dict[str, Any]]]) -> None:
+    keeps_phase, sequence = generated
     memory, now = PodMemory(), 0.0
     stops_per_run: Counter[tuple[str, str]] = Counter()
     for body in sequence:
         view = parse_pod(body)
         policy = resolve(view.labels, view.annotations, []).policy
-        decision = decide(view, policy, memory, now)
+        decision = decide(view, policy, memory, now, kubelet_keeps_phase=keeps_phase)
         memory, now = decision.memory, now + 7.0
         stops = [a for a in decision.actions if isinstance(a, Stop)]
+        for finish in (a for a in decision.actions if isinstance(a, Finish)):
+            assert keeps_phase, "wrote a phase on a node that does not keep it"
+            assert not _primary_still_runs(body) and not view.terminal
+            assert (finish.uid, finish.resource_version) == (view.uid, view.resource_version)
+            if finish.phase is Phase.SUCCEEDED:
+                assert _primaries_all_exited_0(body), "Succeeded while a primary ran or failed"
         if policy is None:
             assert decision.actions == ()
             assert decision.sweepable == (

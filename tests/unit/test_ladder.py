@@ -156,7 +156,7 @@ def test_presets_are_http_posts_on_loopback() -> None:
             "sidecars": [{"name": "proxy", "onSuccess": {"preset": "istio"}}],
         },
     )
-    action = policy.actions_for("proxy").on_success
+    action = policy.actions["proxy"].on_success
     assert (action.kind, action.port, action.path) == ("httpPost", 15020, "/quitquitquit")
     argv = argv_for(action, Path.HELPER, CID)
     assert "--post-data= http://127.0.0.1:15020/quitquitquit" in argv[2]

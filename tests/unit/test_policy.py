@@ -23,10 +23,11 @@ def test_spec_with_per_sidecar_actions() -> None:
         },
     )
     assert policy.policy_name == "p" and policy.on_primary_failure is OnPrimaryFailure.KEEP
-    actions = policy.actions_for("sql")
+    actions = policy.explicit("sql")
+    assert actions is not None
     assert actions.on_success == StopAction(kind="httpPost", port=9091, path="/quitquitquit")
     assert actions.on_failure == StopAction(kind="signal", signal="TERM")
-    assert policy.actions_for("other") == policy.default_actions
+    assert policy.explicit("other") is None  # no defaultAction given: the defaults apply
 
 
 @pytest.mark.parametrize(

@@ -45,9 +45,7 @@ class Succeeds:
 
 
 def _events_total(reason: str) -> float:
-    value = REGISTRY.get_sample_value(
-        "tandem_events_total", {"reason": reason, "type": "Normal"}
-    )
+    value = REGISTRY.get_sample_value("tandem_events_total", {"reason": reason, "type": "Normal"})
     return value or 0.0
 
 

@@ -7,7 +7,7 @@ nothing above this layer imports either.
 
 from tandem.core import ExecResult
 
-from .kubeclient import Executor, HelperAdder, helper_spec
+from .kubeclient import Executor, HelperAdder, StatusWriter, helper_spec
 from .kubeconfig import Configuration, connection_parameters, load_configuration, pykube_config
 from .pykube_reads import Reads
 from .results import handshake_error, parse_error_channel
@@ -18,6 +18,7 @@ __all__ = [
     "Executor",
     "HelperAdder",
     "Reads",
+    "StatusWriter",
     "connection_parameters",
     "handshake_error",
     "helper_spec",

@@ -1,5 +1,5 @@
-"""The kubernetes client for calls into pods: exec into containers, and the ephemeral helper
-container. Its configuration comes from `kubeconfig`.
+"""The kubernetes client for calls into pods: exec into containers, the ephemeral helper
+container, and the pod's terminal phase. Its configuration comes from `kubeconfig`.
 
 `stream()` swaps a method on the ApiClient it is given, so every call gets a fresh ApiClient;
 sharing one between threads races. Every call has a deadline and blocks: the runtime runs them off
@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import urllib3
 from kubernetes import client
 
 # Bound once: the package resolves its attributes lazily, through importlib, on every access.
@@ -20,7 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
-from tandem.core import HELPER_NAME, ExecResult, RunAs
+from tandem.core import HELPER_NAME, ExecResult, Finish, RunAs
+from tandem.core.names import FINISHED_CONDITION
 
 from .results import (
     OUTPUT_LIMIT,
@@ -134,4 +136,41 @@ class HelperAdder:
                 )
             except ApiException as error:
                 return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
+        return ExecResult(0)
+
+
+class StatusWriter:
+    """Writes a pod's terminal phase through pods/status. Blocking: called off the event loop."""
+
+    def __init__(self, configuration: client.Configuration) -> None:
+        self._configuration = configuration
+
+    def finish(self, namespace: str, pod: str, finish: Finish, timeout: float) -> ExecResult:
+        """A strategic merge patch (the kubelet's conditions stay; ours merges by type) with the
+        uid and resourceVersion as preconditions: a pod that changed since Tandem saw it answers
+        409 and keeps its phase. The result's exit_code is 0 when the phase was written."""
+        condition = {
+            "type": FINISHED_CONDITION,
+            "status": "True",
+            "reason": f"Primaries{finish.phase}",
+            "message": finish.message[:1024],
+            "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        body = {
+            "metadata": {"uid": finish.uid, "resourceVersion": finish.resource_version},
+            "status": {"phase": finish.phase.value, "conditions": [condition]},
+        }
+        with ApiClient(self._configuration) as api_client:
+            try:
+                CoreV1Api(api_client).patch_namespaced_pod_status(
+                    pod,
+                    namespace,
+                    body,
+                    _request_timeout=timeout,
+                    _content_type="application/strategic-merge-patch+json",
+                )
+            except ApiException as error:
+                return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
+            except (OSError, urllib3.exceptions.HTTPError) as error:  # no answer in time
+                return ExecResult(None, error=str(error))
         return ExecResult(0)

@@ -66,6 +66,16 @@ class Reads:
         self._api.raise_for_status(response)
         return dict(response.json())
 
+    def kubelet_version(self, node: str) -> str | None:
+        """The node's `status.nodeInfo.kubeletVersion`; None when the node is gone."""
+        response = self._api.get(url=f"nodes/{node}")
+        if response.status_code == 404:
+            return None
+        self._api.raise_for_status(response)
+        return str(
+            ((response.json().get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+        )
+
     def sidecar_policies(self, namespace: str) -> list[dict[str, Any]]:
         return self._list("sidecarpolicies", namespace, version="tandem.dev/v1alpha1")
 

@@ -6,14 +6,34 @@ plain results back (`report_delivery`, `after_delivery`). The README's Layout li
 in pipeline order; import-linter keeps that order.
 """
 
-from .actions import Action, AddHelper, ExecResult, Outcome, Recheck, Report, Stop, Tally
+from .actions import (
+    Action,
+    AddHelper,
+    ExecResult,
+    Finish,
+    Outcome,
+    Phase,
+    Recheck,
+    Report,
+    Stop,
+    Tally,
+)
 from .clocks import Monotonic, WallTime
 from .decide import Decision, decide, primaries_ended, sidecars_of
-from .delivery import Delivery, after_delivery, report_delivery, report_helper
+from .delivery import (
+    Delivery,
+    after_delivery,
+    after_finish,
+    report_delivery,
+    report_finish,
+    report_helper,
+)
+from .finish import kubelet_keeps_phase
 from .handle import handle
 from .memory import PodMemory, SidecarRecord
 from .names import EventType, Reason
 from .policy import (
+    FinishMode,
     OnPrimaryFailure,
     Policy,
     PolicyError,
@@ -37,11 +57,14 @@ __all__ = [
     "Delivery",
     "EventType",
     "ExecResult",
+    "Finish",
+    "FinishMode",
     "ForcedPath",
     "Monotonic",
     "OnPrimaryFailure",
     "Outcome",
     "Path",
+    "Phase",
     "PodMemory",
     "PodView",
     "Policy",
@@ -59,12 +82,15 @@ __all__ = [
     "Termination",
     "WallTime",
     "after_delivery",
+    "after_finish",
     "decide",
     "handle",
+    "kubelet_keeps_phase",
     "parse_pod",
     "parse_spec",
     "primaries_ended",
     "report_delivery",
+    "report_finish",
     "report_helper",
     "resolve",
     "sidecars_of",

@@ -53,6 +53,30 @@ class Stop:
     """The container to exec into: the sidecar itself, or Tandem's helper."""
     argv: tuple[str, ...]
     """The command to exec there that delivers ACTION."""
+    announce: bool = True
+    """Post SidecarStopSent once delivered; a graceful stop before a finish by phase is told in
+    the one PodFinished Event instead."""
+
+
+class Phase(StrEnum):
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Finish:
+    """Write PHASE as the pod's phase through pods/status, only if the pod is still the one
+    seen (UID) and unchanged since (RESOURCE_VERSION): a pod that changed is decided afresh on
+    its next event, so a stale view never writes a wrong phase."""
+
+    phase: Phase
+    attempt_key: str
+    """The ended run of the primaries whose outcome this is."""
+    uid: str
+    resource_version: str
+    message: str
+    """What the PodFinished Event says once the phase is written."""
+    tally: Tally | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,4 +134,4 @@ class ExecResult:
         return self.exit_code is None and any(marker in text for marker in _NO_SHELL)
 
 
-Action = Stop | AddHelper | Report | Recheck
+Action = Stop | AddHelper | Report | Recheck | Finish

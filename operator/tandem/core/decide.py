@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Outcome, Report, Stop, Tally
+from .actions import Outcome, Phase, Report, Stop, Tally
 from .builder import Builder, Decision
 from .clocks import Monotonic
 from .escalate import Context, stop_or_wait
+from .finish import finish_by_phase, phase_for, tell_ended_by_itself
 from .memory import PodMemory
 from .names import EventType, Reason
-from .policy import OnPrimaryFailure, Policy
+from .policy import FinishMode, OnPrimaryFailure, Policy
 from .verify import verify
 from .view import PodView, Termination
 
@@ -73,6 +74,22 @@ def unknown_containers(view: PodView, policy: Policy) -> tuple[str, ...]:
     return tuple(n for n in dict.fromkeys(named) if n not in view.containers)
 
 
+def will_not_restart(view: PodView, memory: PodMemory, name: str, attempt_key: str) -> bool:
+    """Under OnFailure, a sidecar that exited 0 stays down, and one Tandem could not stop runs
+    on: either way the primaries would re-run without it restarting in tandem."""
+    status = view.status(name)
+    if status.state == "terminated" and status.terminated and status.terminated.exit_code == 0:
+        return True
+    record = memory.sidecars.get(name)
+    return (
+        record is not None
+        and record.attempt_key == attempt_key
+        and record.exhausted
+        and record.container_id == status.container_id
+        and status.state == "running"
+    )
+
+
 def decide(
     view: PodView,
     policy: Policy | None,
@@ -80,10 +97,12 @@ def decide(
     now: Monotonic,
     *,
     helper_enabled: bool = False,
+    kubelet_keeps_phase: bool = False,
 ) -> Decision:
     """What to do for VIEW under POLICY, given MEMORY of earlier decisions, at time NOW.
 
     HELPER_ENABLED: the operator may add its ephemeral helper to pods (a setting).
+    KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`).
     """
     out = Builder(memory)
     if policy is None:
@@ -107,6 +126,9 @@ def decide(
             verify(out, view, name, record)
     ended = primaries_ended(view, policy.primaries)
     out.sweepable = ended is not None and not view.terminal and not view.deleting
+    if ended is not None and view.terminal and out.memory.finished == ended.key:
+        ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled)
+        tell_ended_by_itself(out, ctx, f"primaries ended ({ended.summary})")
     if ended is None or view.terminal or view.deleting or out.memory.gave_up:
         return out.build(policy)
     if (
@@ -115,10 +137,24 @@ def decide(
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
         return out.build(policy)
-    before = len(out.actions)
     ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled)
-    for name in sidecars_of(view, policy):
+    sidecars = sidecars_of(view, policy)
+    by_phase = policy.finish is FinishMode.PHASE and kubelet_keeps_phase
+    outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
+    if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
+        finish_by_phase(out, ctx, phase, sidecars, outcome)
+        return out.build(policy)
+    before = len(out.actions)
+    for name in sidecars:
         stop_or_wait(out, ctx, name)
+    stranded = [n for n in sidecars if will_not_restart(view, out.memory, n, ended.key)]
+    if by_phase and stranded:
+        why = (
+            f"{outcome}; {', '.join(stranded)} will not restart with them, so Tandem replaces "
+            "the pod: the Job starts a new one"
+        )
+        finish_by_phase(out, ctx, Phase.FAILED, sidecars, why)
+        return out.build(policy)
     stops = [a for a in out.actions[before:] if isinstance(a, Stop) and a.step == 0]
     if stops:
         out.once(

@@ -8,9 +8,9 @@ import dataclasses
 from enum import StrEnum
 
 from . import hints
-from .actions import AddHelper, ExecResult, Report, Stop
+from .actions import AddHelper, ExecResult, Finish, Report, Stop
 from .clocks import Monotonic
-from .memory import PodMemory
+from .memory import PodMemory, told_key
 from .names import EventType, Reason
 from .routes import HELPER_NAME
 
@@ -31,6 +31,8 @@ def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | 
     """How STOP went, from the RESULT of its command (after the runtime's retries), and the
     Event that says so, if any."""
     if result.ok or result.exit_code == KILLED_WITH_ITS_CONTAINER:
+        if not stop.announce:
+            return Delivery.DELIVERED, None  # The PodFinished Event tells it.
         return Delivery.DELIVERED, Report(
             EventType.NORMAL,
             Reason.SIDECAR_STOP_SENT,
@@ -41,6 +43,8 @@ def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | 
         return Delivery.GONE, None
     if result.no_shell and stop.container == stop.sidecar:
         return Delivery.NO_SHELL, None  # The next decision picks another path and says so.
+    if not stop.announce and result.status != 403:
+        return Delivery.FAILED, None  # Before a finish by phase: the kubelet stops it anyway.
     text = f"{result.error} {result.stderr}".strip() or "no output"
     return Delivery.FAILED, hints.warning(
         Reason.SIDECAR_STOP_FAILED,
@@ -65,9 +69,7 @@ def report_helper(add: AddHelper, image: str, result: ExecResult) -> Report:
     )
 
 
-def after_delivery(
-    memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic
-) -> PodMemory:
+def after_delivery(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic) -> PodMemory:
     """Folds how STOP went, learned at NOW, into the pod's memory.
 
     DELIVERED: the sidecar's grace period runs from NOW, when the stop got through, not from the
@@ -94,3 +96,38 @@ def after_delivery(
         return memory
     sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
     return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})
+
+
+def report_finish(finish: Finish, result: ExecResult) -> Report | None:
+    """The Event for writing FINISH's phase, as RESULT (the status patch) says it went. A pod
+    that is gone (404) or changed meanwhile (409: another resourceVersion, or a new pod under
+    the name) gets none: its next event decides afresh."""
+    if result.ok:
+        return Report(
+            EventType.NORMAL, Reason.POD_FINISHED, finish.message, on_job=True, tally=finish.tally
+        )
+    if result.status in (404, 409):
+        return None
+    return hints.warning(
+        Reason.POD_FINISH_FAILED,
+        f"could not write phase {finish.phase} to the pod's status: "
+        f"{result.error or result.stderr or f'status {result.status}'}",
+        hints.call_fix(result, "patch on pods/status"),
+    )
+
+
+def after_finish(memory: PodMemory, finish: Finish, result: ExecResult) -> PodMemory:
+    """A written phase is remembered as told (its PodFinished is posted). One that did not land
+    because the pod changed (409) is marked unsent, so the pod's next event, which shows the
+    change, decides again: it writes the phase anew, or, if the pod ended by itself meanwhile,
+    tells that. Any other result stands (a refused write is retried after REVERTED_AFTER, never
+    in a loop)."""
+    if memory.finished != finish.attempt_key:
+        return memory
+    if result.ok:
+        return dataclasses.replace(
+            memory, reported=memory.reported | {told_key(finish.attempt_key)}
+        )
+    if result.status == 409:
+        return dataclasses.replace(memory, finished_at=None)
+    return memory

@@ -12,11 +12,12 @@ from . import hints
 from .actions import AddHelper, Outcome, Stop
 from .builder import Builder
 from .clocks import Monotonic
+from .known import recognised
 from .memory import SidecarRecord
 from .names import Reason
-from .policy import Policy
+from .policy import Policy, SidecarActions
 from .routes import HELPER_NAME, Path, can_deliver, choose_path, route
-from .stop_action import ActionKind
+from .stop_action import KILL, ActionKind
 from .view import PodView, RunAs
 
 RECHECK_SLACK = 1.0
@@ -33,6 +34,26 @@ class Context:
     helper_enabled: bool
 
 
+def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
+    """The policy's own actions for NAME if it names any; else the default ones, with a
+    well-known sidecar's documented stops (`known`). Under OnFailure with a shared PID namespace
+    the default failure stop is KILL: it cannot exit 0, so the sidecar restarts with the
+    primaries."""
+    if (explicit := policy.explicit(name)) is not None:
+        return explicit
+    actions = policy.default_actions
+    if (known := recognised(view.specs, name)) is not None:
+        argv = view.specs[name].argv
+        actions = dataclasses.replace(
+            actions,
+            on_success=known.success_for(argv) or actions.on_success,
+            on_failure=known.failure_for(argv) or actions.on_failure,
+        )
+    if view.share_process_namespace and view.restart_policy == "OnFailure":
+        actions = dataclasses.replace(actions, on_failure=KILL, escalate_failure=())
+    return actions
+
+
 def _helper_state(ctx: Context) -> str:
     return ctx.view.ephemeral[HELPER_NAME].state if HELPER_NAME in ctx.view.ephemeral else ""
 
@@ -40,7 +61,7 @@ def _helper_state(ctx: Context) -> str:
 def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) -> str:
     """Sends the first deliverable step from STEP on. Returns `sent`, `waiting` (for the helper
     to start), or a reason why nothing on the ladder can reach the sidecar."""
-    actions = ctx.policy.actions_for(name)
+    actions = sidecar_actions(ctx.view, ctx.policy, name)
     ladder = actions.ladder(ctx.outcome is Outcome.SUCCESS)
     status = ctx.view.status(name)
     has_shell = name not in out.memory.no_shell

@@ -27,6 +27,7 @@ def handle(
     now: Monotonic,
     *,
     helper_enabled: bool = False,
+    kubelet_keeps_phase: bool = False,
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
@@ -57,5 +58,12 @@ def handle(
             ),
         )
         notes, memory = conflict.actions, conflict.memory
-    decision = decide(view, resolution.policy, memory, now, helper_enabled=helper_enabled)
+    decision = decide(
+        view,
+        resolution.policy,
+        memory,
+        now,
+        helper_enabled=helper_enabled,
+        kubelet_keeps_phase=kubelet_keeps_phase,
+    )
     return dataclasses.replace(decision, actions=notes + decision.actions)

@@ -35,6 +35,9 @@ class SidecarRecord:
     verified: bool = False
     exhausted: bool = False
     """The ladder ran out and the sidecar still ran: reported, no more stops for this run."""
+    announce: bool = True
+    """Report how the stop ended (SidecarStopped or SidecarExitMismatch); not for a graceful
+    stop before a finish by phase, whose exit code does not decide the pod."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,11 @@ class PodMemory:
     """Sidecars whose image turned out to have no shell (an exec found no /bin/sh)."""
     helper_target: str | None = None
     """The sidecar Tandem's helper was added for; at most one helper per pod."""
+    finished: str = ""
+    """The ended run of the primaries (attempt key) whose phase Tandem last wrote or is writing."""
+    finished_at: Monotonic | None = None
+    finishes: int = 0
+    """Phase writes for that run: more than one only if the phase was reverted."""
 
     @property
     def acted(self) -> bool:
@@ -55,3 +63,8 @@ class PodMemory:
 
     def with_sidecar(self, name: str, record: SidecarRecord) -> PodMemory:
         return dataclasses.replace(self, sidecars={**self.sidecars, name: record})
+
+
+def told_key(attempt_key: str) -> str:
+    """The once-key of the PodFinished Event for one ended run of the primaries."""
+    return f"finished:{attempt_key}"

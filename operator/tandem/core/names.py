@@ -23,6 +23,12 @@ ON_PRIMARY_FAILURE_ANNOTATION = f"{GROUP}/on-primary-failure"
 GRACE_ANNOTATION = f"{GROUP}/grace-period-seconds"
 """Seconds a stopped sidecar has to exit before Tandem reports it; overrides the policy."""
 
+FINISH_ANNOTATION = f"{GROUP}/finish"
+"""`Phase` or `ExitCodes`: how Tandem ends the pod (see `finish`); overrides the policy."""
+
+FINISHED_CONDITION = f"{GROUP}/Finished"
+"""The pod condition Tandem sets with the terminal phase it writes."""
+
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 """Set by the Job controller on every pod it creates (CronJob-made pods included)."""
 
@@ -30,6 +36,9 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 class Reason(StrEnum):
     """Event reasons, stable for dashboards and alerts."""
 
+    POD_FINISHED = "PodFinished"
+    POD_FINISH_FAILED = "PodFinishFailed"
+    POD_FINISH_REVERTED = "PodFinishReverted"
     PRIMARIES_FINISHED = "PrimariesFinished"
     SIDECAR_STOP_SENT = "SidecarStopSent"
     HELPER_ADDED = "HelperAdded"

@@ -19,6 +19,7 @@ from .stop_action import DEFAULT_STOP, KILL, PolicyError, StopAction, parse_acti
 __all__ = [
     "DEFAULT_STOP",
     "KILL",
+    "FinishMode",
     "OnPrimaryFailure",
     "Policy",
     "PolicyError",
@@ -34,6 +35,16 @@ __all__ = [
 class OnPrimaryFailure(StrEnum):
     RESTART_TOGETHER = "RestartTogether"
     KEEP = "Keep"
+
+
+class FinishMode(StrEnum):
+    """How Tandem ends a pod whose primaries ended."""
+
+    PHASE = "Phase"
+    """Write the primaries' outcome as the pod's phase (after any known graceful stop); the
+    kubelet stops what still runs. Needs a kubelet that keeps an API-set terminal phase."""
+    EXIT_CODES = "ExitCodes"
+    """Stop every sidecar so that its exit code gives the pod the primaries' outcome."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +77,15 @@ class Policy:
     on_primary_failure: OnPrimaryFailure = OnPrimaryFailure.RESTART_TOGETHER
     grace_seconds: float = 30.0
     max_attempts: int = 3
+    finish: FinishMode = FinishMode.PHASE
+    default_explicit: bool = False
+    """spec.defaultAction was given: its stops are known graceful ones, like a sidecar's own."""
 
-    def actions_for(self, sidecar: str) -> SidecarActions:
-        return self.actions.get(sidecar, self.default_actions)
+    def explicit(self, sidecar: str) -> SidecarActions | None:
+        """The actions the policy names for SIDECAR itself or through defaultAction, if any."""
+        if sidecar in self.actions:
+            return self.actions[sidecar]
+        return self.default_actions if self.default_explicit else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +138,13 @@ def _sidecar_actions(raw: Mapping[str, Any], where: str) -> SidecarActions:
     )
 
 
+def _finish_mode(value: Any, where: str) -> FinishMode:
+    try:
+        return FinishMode(value)
+    except ValueError:
+        raise PolicyError(f"{where}: {value!r} is not Phase or ExitCodes") from None
+
+
 def _failure_mode(value: Any, where: str) -> OnPrimaryFailure:
     try:
         return OnPrimaryFailure(value)
@@ -156,6 +180,8 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         ),
         grace_seconds=float(grace),
         max_attempts=attempts,
+        finish=_finish_mode(spec.get("finish", FinishMode.PHASE), "spec.finish"),
+        default_explicit=spec.get("defaultAction") is not None,
     )
 
 
@@ -178,6 +204,8 @@ def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Po
         changes["on_primary_failure"] = _failure_mode(
             mode, f"annotation {names.ON_PRIMARY_FAILURE_ANNOTATION}"
         )
+    if (finish := annotations.get(names.FINISH_ANNOTATION)) is not None:
+        changes["finish"] = _finish_mode(finish, f"annotation {names.FINISH_ANNOTATION}")
     if (grace := annotations.get(names.GRACE_ANNOTATION)) is not None:
         try:
             changes["grace_seconds"] = float(grace)

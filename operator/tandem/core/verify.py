@@ -18,6 +18,8 @@ def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> Non
     if record.verified or run is None:
         return
     out.record(name, dataclasses.replace(record, verified=True))
+    if not record.announce:
+        return  # A graceful stop before a finish by phase: the phase decides the pod.
     how = f"{name} exited {run.exit_code} after {record.action.describe()} ({record.path})"
     if record.outcome is Outcome.FAILURE and view.restart_policy == "Never":
         # The pod fails with its primaries whatever the sidecar exits with.

@@ -55,6 +55,15 @@ class RunAs:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContainerSpec:
+    """What a container runs, to recognise well-known sidecars (`known`)."""
+
+    image: str = ""
+    argv: tuple[str, ...] = ()
+    """Its command and args, as the spec gives them (empty: the image's own)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class PodView:
     uid: str
     namespace: str
@@ -76,6 +85,9 @@ class PodView:
     """Statuses of ephemeral containers, Tandem's helper among them once added."""
     ephemeral_names: tuple[str, ...] = ()
     run_as: Mapping[str, RunAs] = dataclasses.field(default_factory=dict)
+    specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
+    node_name: str = ""
+    resource_version: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -129,6 +141,11 @@ def _run_as(pod_context: Mapping[str, Any], container: Mapping[str, Any]) -> Run
     return RunAs(user=pick("runAsUser"), group=pick("runAsGroup"), non_root=pick("runAsNonRoot"))
 
 
+def _spec(raw: Mapping[str, Any]) -> ContainerSpec:
+    argv = [a for key in ("command", "args") if isinstance(raw.get(key), list) for a in raw[key]]
+    return ContainerSpec(image=str(raw.get("image") or ""), argv=tuple(str(a) for a in argv))
+
+
 def parse_pod(body: Mapping[str, Any]) -> PodView:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -159,4 +176,11 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
             for c in spec.get("containers") or ()
             if isinstance(c, Mapping)
         },
+        specs={
+            str(c.get("name", "")): _spec(c)
+            for c in spec.get("containers") or ()
+            if isinstance(c, Mapping)
+        },
+        node_name=str(spec.get("nodeName") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
     )

@@ -17,6 +17,7 @@ from tandem.adapters import (
     Executor,
     HelperAdder,
     Reads,
+    StatusWriter,
     connection_parameters,
     load_configuration,
 )
@@ -24,6 +25,7 @@ from tandem.core.names import GROUP, JOB_NAME_LABEL
 from tandem.core.sweep import SweepAction, SweepRules
 
 from . import handlers, metrics
+from .nodes import NodeVersions
 from .reconciler import Reconciler
 from .settings import Settings
 from .stopper import Stopper
@@ -117,11 +119,11 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     """Runs the operator until STOP_FLAG is set or a signal arrives."""
     configuration = load_configuration(settings.kubeconfig)
     helper = HelperAdder(configuration, settings.helper_image) if settings.helper_image else None
-    reconciler = Reconciler(Stopper(Executor(configuration), helper, settings))
+    reads = Reads(configuration)
+    stopper = Stopper(Executor(configuration), helper, settings, StatusWriter(configuration))
+    reconciler = Reconciler(stopper, nodes=NodeVersions(reads))
     sweeper = (
-        Sweeper(Reads(configuration), reconciler, sweep_rules(settings))
-        if settings.sweep_interval > 0
-        else None
+        Sweeper(reads, reconciler, sweep_rules(settings)) if settings.sweep_interval > 0 else None
     )
     metrics.serve(settings.metrics_port)
     liveness = (

@@ -18,6 +18,7 @@ from tandem.core import (
     AddHelper,
     Delivery,
     ExecResult,
+    Finish,
     Monotonic,
     PodMemory,
     PodView,
@@ -27,14 +28,17 @@ from tandem.core import (
     Stop,
     WallTime,
     after_delivery,
+    after_finish,
     handle,
     parse_pod,
     report_delivery,
+    report_finish,
     report_helper,
 )
 
 from . import metrics
 from .events import PolicyKey, Publisher
+from .nodes import NodeVersions
 from .stopper import Stopper
 
 logger = logging.getLogger("tandem.reconciler")
@@ -54,8 +58,14 @@ def _now() -> Monotonic:
 
 
 class Reconciler:
-    def __init__(self, stopper: Stopper, publisher: Publisher | None = None) -> None:
+    def __init__(
+        self,
+        stopper: Stopper,
+        publisher: Publisher | None = None,
+        nodes: NodeVersions | None = None,
+    ) -> None:
         self._stopper = stopper
+        self._nodes = nodes
         self.publisher = publisher or Publisher()
         self._memory: dict[str, PodMemory] = {}
         self._latest: dict[str, tuple[Mapping[str, Any], tuple[PolicySource, ...]]] = {}
@@ -107,6 +117,11 @@ class Reconciler:
         """Handles one watch event for a pod. RECEIVED is when the event reached the operator."""
         view = parse_pod(body)
         self._latest[view.uid] = (_without_managed_fields(body), tuple(candidates))
+        keeps_phase = (
+            self._nodes is not None
+            and not view.terminal
+            and await self._nodes.keeps_phase(view.node_name)
+        )
         async with self._locks[view.uid]:
             decision = handle(
                 view,
@@ -114,6 +129,7 @@ class Reconciler:
                 self._memory.get(view.uid, PodMemory()),
                 _now(),
                 helper_enabled=self._stopper.helper_enabled,
+                kubelet_keeps_phase=keeps_phase,
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)
@@ -179,11 +195,27 @@ class Reconciler:
                 if report is not None:
                     publish(view, report, policy_name)
                 await self._learn(view.uid, stop, delivery)
+        # After the graceful stops: the kubelet stops what still runs once the phase is terminal.
+        for action in actions:
+            if isinstance(action, Finish):
+                await self._finish(view, action, policy_name)
         # Only now: a re-check waits out a grace period that runs from the delivery, which
         # retries of a refused exec may have delayed by seconds.
         for action in actions:
             if isinstance(action, Recheck):
                 self._schedule_recheck(view.uid, action.after)
+
+    async def _finish(self, view: PodView, finish: Finish, policy_name: str | None) -> None:
+        begun = time.monotonic()
+        result = await self._stopper.finish(view, finish)
+        metrics.observe_action(
+            "phase", "written" if result.ok else "refused", time.monotonic() - begun
+        )
+        if (report := report_finish(finish, result)) is not None:
+            self.publisher.publish(view, report, policy_name)
+        async with self._locks[view.uid]:
+            if view.uid in self._memory:
+                self._memory[view.uid] = after_finish(self._memory[view.uid], finish, result)
 
     async def _timed(
         self, view: PodView, stop: Stop, started: Callable[[], None]

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from tandem.adapters import ExecResult, Executor, HelperAdder
-from tandem.core import AddHelper, PodView, Stop
+from tandem.adapters import ExecResult, Executor, HelperAdder, StatusWriter
+from tandem.core import AddHelper, Finish, PodView, Stop
 
 from .settings import Settings
 
@@ -25,9 +25,16 @@ def _transient(result: ExecResult) -> bool:
 
 
 class Stopper:
-    def __init__(self, executor: Executor, helper: HelperAdder | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        helper: HelperAdder | None,
+        settings: Settings,
+        status: StatusWriter | None = None,
+    ) -> None:
         self._executor = executor
         self._helper = helper
+        self._status = status
         self._settings = settings
         # Its own pool: asyncio's default one is sized by the cores and shared with kopf.
         self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
@@ -111,3 +118,21 @@ class Stopper:
             lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout),
             f"adding the helper to {view.namespace}/{view.name}",
         )
+
+    async def finish(self, view: PodView, finish: Finish) -> ExecResult:
+        """Writes FINISH's phase to the pod's status, with the same deadline and retries."""
+        status = self._status
+        if status is None:
+            raise AssertionError("the operator builds its Stopper with a StatusWriter")
+        result = await self._call(
+            lambda timeout: status.finish(view.namespace, view.name, finish, timeout),
+            f"finishing {view.namespace}/{view.name}",
+        )
+        logger.info(
+            "pod %s/%s: phase %s -> %s",
+            view.namespace,
+            view.name,
+            finish.phase,
+            "written" if result.ok else f"{result.status} {result.error}",
+        )
+        return result

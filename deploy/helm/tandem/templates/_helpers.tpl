@@ -33,6 +33,11 @@ rules:
   - apiGroups: [""]
     resources: [pods/exec]
     verbs: [get, create]
+  # Finish a pod by its phase: the primaries' outcome written as status.phase (the kubelet then
+  # stops what still runs). Only the status subresource: no write to a pod's spec or metadata.
+  - apiGroups: [""]
+    resources: [pods/status]
+    verbs: [patch]
   {{- if .Values.helperImage }}
   # Tandem's helper for sidecars without a shell (--helper-image). helperImage "" drops this
   # rule, and the flag, to turn that path off.

@@ -1,0 +1,451 @@
+"""Finish by phase on the real kubelet (v1.34): once the primaries have ended, Tandem writes their
+outcome as the pod's phase, and the Job ends with the primaries' outcome whatever the sidecars do
+with the kubelet's stop.
+
+Proved here, each from what a person would see (the Job's condition, the pod's phase and its
+`tandem.dev/Finished` condition, each container's exit code, the Events):
+- the four cases of issue 15: haproxy as PID 1 (ignores TERM), a sidecar that exits 143 on TERM
+  (cloud-sql-proxy v2), a sidecar that ignores TERM (shell-less, or in a shared PID namespace), and
+  OnFailure with a sidecar that exits 0 on TERM (restart in tandem, for real);
+- the phase holds through the kubelet's own status writes and through an operator restart;
+- the Job controller still counts the pod by the primaries: podFailurePolicy rules on the primary's
+  exit code match, and under Never a failed pod is retried as before;
+- under OnFailure, a sidecar that would not restart with a failed primary gets its pod replaced;
+- `spec.finish` chooses the mode, and the `tandem.dev/finish` annotation overrides it.
+
+The phase path posts one PodFinished on the pod and one on its Job, and none of the exit-code
+path's Events. Every pod has a 5 s termination grace period (manifests.pod_spec), after which the
+kubelet kills what still runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcluster import Layout
+
+from ..kube import Kube, condition, container_state, exit_code, job_condition, wait_for
+from ..manifests import (
+    EXITS_0_ON_TERM,
+    EXITS_143_ON_TERM,
+    HAPROXY,
+    HAPROXY_DB,
+    IGNORES_TERM,
+    SHELLLESS,
+    SLEEPER,
+    container,
+    job,
+    pod_spec,
+    primary,
+    sidecar_policy,
+)
+from ..operator_process import Operator, start_operator, stop_operator
+
+PRIMARY = {"tandem.dev/primary": "main"}
+FINISHED = "tandem.dev/Finished"
+GRACE = 5
+"""The pods' terminationGracePeriodSeconds (manifests.pod_spec)."""
+SLACK = 15
+"""Seconds, beyond GRACE, for the kubelet to notice the phase, stop a container and report it."""
+EXIT_CODE_PATH = ("PrimariesFinished", "SidecarStopSent", "SidecarStopped")
+"""Events of the exit-code path, which a finish by phase never posts."""
+
+
+def _pod_name(ns: Kube, job_name: str) -> str:
+    [pod] = ns.wait_job_pods(job_name)
+    return str(pod["metadata"]["name"])
+
+
+def _tandem_reasons(ns: Kube, kind: str, name: str) -> list[str]:
+    return [e["reason"] for e in ns.events(kind, name) if e.get("reportingComponent") == "tandem"]
+
+
+def _finished(ns: Kube, name: str, phase: str, reason: str | None) -> dict[str, Any]:
+    """Waits for pod NAME to be terminal; asserts PHASE and Tandem's Finished condition (with
+    REASON, unless None). Returns the pod."""
+    pod = ns.wait_pod(
+        name, "terminal", lambda p: p["status"].get("phase") in ("Succeeded", "Failed")
+    )
+    assert pod["status"]["phase"] == phase, pod["status"]
+    finished = condition(pod, FINISHED)
+    assert finished is not None, pod["status"].get("conditions")
+    assert finished["status"] == "True", finished
+    if reason is not None:
+        assert finished["reason"] == reason, finished
+    return pod
+
+
+def _sidecar_ended(ns: Kube, name: str, sidecar: str = "proxy") -> dict[str, Any]:
+    """Pod NAME once SIDECAR has terminated: within the grace period, and some slack, of the
+    finish (the kubelet kills after the grace period)."""
+    return ns.wait_pod(
+        name,
+        f"{sidecar} terminated",
+        lambda p: exit_code(p, sidecar) is not None,
+        timeout=GRACE + SLACK,
+    )
+
+
+def _finished_once(ns: Kube, job_name: str, name: str, alone: bool = True) -> str:
+    """Asserts exactly one PodFinished (Normal) on pod NAME and one on its Job, prefixed with the
+    pod's name; with ALONE, also that the pod got none of the exit-code path's Events. Returns
+    the pod's PodFinished message."""
+    ns.wait_for_reasons("Pod", name, "PodFinished")
+    prefix = f"pod {name}: "
+
+    def on_job() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in ns.events("Job", job_name)
+            if e["reason"] == "PodFinished" and e["message"].startswith(prefix)
+        ]
+
+    wait_for(f"PodFinished for {name} on Job {job_name}", on_job, timeout=30)
+    [finished] = [e for e in ns.events("Pod", name) if e["reason"] == "PodFinished"]
+    assert finished["type"] == "Normal", finished
+    assert len(on_job()) == 1, [e["message"] for e in on_job()]
+    if alone:
+        reasons = set(_tandem_reasons(ns, "Pod", name))
+        assert not reasons & set(EXIT_CODE_PATH), reasons
+        assert not set(_tandem_reasons(ns, "Job", job_name)) & set(EXIT_CODE_PATH)
+    return str(finished["message"])
+
+
+def test_haproxy_db_as_pid_1_does_not_keep_the_job_running(operator: Operator, ns: Kube) -> None:
+    # Issue 15: `haproxy -db` as PID 1 ignores TERM. Recognised by its image, it gets USR1 (its
+    # soft stop) first; whatever still runs after the finish, the kubelet stops.
+    ns.apply(
+        job(
+            "j",
+            pod_spec([primary(), container("haproxy", HAPROXY_DB, image=HAPROXY)]),
+            annotations=PRIMARY,
+        )
+    )
+    assert ns.wait_job("j") == "Complete"
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    pod = _sidecar_ended(ns, name, "haproxy")
+    code = exit_code(pod, "haproxy")
+    print(f"\nhaproxy -db exited {code} (USR1 first: 0 expected)")
+    assert exit_code(pod, "main") == 0, f"haproxy exited {code}"
+    assert pod["status"]["phase"] == "Succeeded", f"haproxy exited {code}"
+    _finished_once(ns, "j", name)
+    assert len(ns.job_pods("j")) == 1, f"haproxy exited {code}"
+
+
+def test_a_sidecar_that_exits_143_on_term_does_not_fail_a_successful_job(
+    operator: Operator, ns: Kube
+) -> None:
+    # cloud-sql-proxy v2 without --exit-zero-on-sigterm: the kubelet's TERM gives 143.
+    ns.apply(
+        job("j", pod_spec([primary(), container("proxy", EXITS_143_ON_TERM)]), annotations=PRIMARY)
+    )
+    assert ns.wait_job("j") == "Complete"
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    pod = _sidecar_ended(ns, name)
+    assert exit_code(pod, "main") == 0
+    assert exit_code(pod, "proxy") in (143, 137)
+    assert pod["status"]["phase"] == "Succeeded"
+    _finished_once(ns, "j", name)
+    assert "SidecarExitMismatch" not in ns.reasons("Pod", name)
+    status = ns.get("job", "j")["status"]
+    assert (status.get("succeeded"), status.get("failed", 0)) == (1, 0), status
+    assert len(ns.job_pods("j")) == 1  # the work did not run again
+
+
+# A sidecar that ignores TERM, and what ends it: pod spec extras, the sidecar, its exit code.
+IGNORING_TERM = {
+    # Shell-less (Tandem can exec nothing into it), PID 1 without a handler: the kubelet's TERM
+    # never arrives, its KILL after the grace period does.
+    "shellless": ({}, container("proxy", SLEEPER, image=SHELLLESS), 137),
+    # The same program in a shared PID namespace is not PID 1, so the kubelet's TERM kills it.
+    "shellless-shared-pid": (
+        {"shareProcessNamespace": True},
+        container("proxy", SLEEPER, image=SHELLLESS),
+        143,
+    ),
+    # Ignores TERM outright in a shared PID namespace: only the kubelet's KILL ends it.
+    "ignores-term-shared-pid": (
+        {"shareProcessNamespace": True},
+        container("proxy", IGNORES_TERM),
+        137,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IGNORING_TERM))
+def test_a_sidecar_that_ignores_term_is_ended_by_the_kubelet_and_the_phase_holds(
+    operator: Operator, ns: Kube, case: str
+) -> None:
+    extra, sidecar, expected = IGNORING_TERM[case]
+    ns.apply(job("j", pod_spec([primary(), sidecar], **extra), annotations=PRIMARY))
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    # From the finish until the kubelet has ended the sidecar, every read sees Succeeded: the
+    # kubelet's own status writes (the sidecar stopping, then terminated) keep the phase.
+    history = ns.pod_history(
+        name, "proxy terminated", lambda p: exit_code(p, "proxy") is not None, GRACE + SLACK
+    )
+    phases = [p["status"]["phase"] for p in history]
+    assert set(phases) == {"Succeeded"}, phases
+    if expected == 137:  # the reads cover the grace period, not just its end
+        assert "running" in container_state(history[0], "proxy")["state"], history[0]["status"]
+    last = history[-1]
+    assert exit_code(last, "proxy") == expected, container_state(last, "proxy")
+    assert exit_code(last, "main") == 0
+    # ... and keep Tandem's condition.
+    finished = condition(last, FINISHED)
+    assert finished is not None and finished["status"] == "True", last["status"]
+    assert ns.wait_job("j") == "Complete"
+    _finished_once(ns, "j", name)
+
+
+def test_a_failed_primary_fails_the_pod_and_the_job_under_never(
+    operator: Operator, ns: Kube
+) -> None:
+    ns.apply(
+        job(
+            "j",
+            pod_spec([primary(exit_code=3), container("proxy", EXITS_0_ON_TERM)]),
+            annotations=PRIMARY,
+        )
+    )
+    assert ns.wait_job("j") == "Failed"
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Failed", "PrimariesFailed")
+    pod = _sidecar_ended(ns, name)
+    assert exit_code(pod, "main") == 3
+    assert exit_code(pod, "proxy") == 0  # the kubelet's TERM; the pod is Failed all the same
+    assert pod["status"]["phase"] == "Failed"
+    failed = condition(ns.get("job", "j"), "Failed")
+    assert failed is not None and failed["reason"] == "BackoffLimitExceeded", failed
+    _finished_once(ns, "j", name)
+
+
+def _with_failure_rule(
+    name: str, exit_code_: int, action: str, backoff_limit: int
+) -> dict[str, Any]:
+    manifest = job(
+        name,
+        pod_spec([primary(exit_code=exit_code_), container("proxy", EXITS_0_ON_TERM)]),
+        annotations=PRIMARY,
+        backoff_limit=backoff_limit,
+    )
+    manifest["spec"]["podFailurePolicy"] = {
+        "rules": [
+            {
+                "action": action,
+                "onExitCodes": {"containerName": "main", "operator": "In", "values": [exit_code_]},
+            }
+        ]
+    }
+    return manifest
+
+
+def test_pod_failure_policy_still_matches_the_primary_exit_code(
+    operator: Operator, ns: Kube
+) -> None:
+    ns.apply(
+        _with_failure_rule("fatal", 42, "FailJob", 3), _with_failure_rule("ignored", 7, "Ignore", 0)
+    )
+    # FailJob on 42: the Job fails at once, by the rule, although 3 retries were allowed.
+    assert ns.wait_job("fatal") == "Failed"
+    failed = condition(ns.get("job", "fatal"), "Failed")
+    assert failed is not None and failed["reason"] == "PodFailurePolicy", failed
+    [pod] = ns.job_pods("fatal")
+    name = pod["metadata"]["name"]
+    pod = _finished(ns, name, "Failed", "PrimariesFailed")
+    assert exit_code(pod, "main") == 42
+    _finished_once(ns, "fatal", name)
+    # Ignore on 7: with backoffLimit 0 a counted failure would fail the Job; an ignored one is
+    # replaced, and the Job goes on.
+    first, _second = ns.wait_job_pods("ignored", 2)[:2]
+    first_name = first["metadata"]["name"]
+    first = _finished(ns, first_name, "Failed", "PrimariesFailed")
+    assert exit_code(first, "main") == 7
+    ignored = ns.get("job", "ignored")
+    assert job_condition(ignored) is None, ignored["status"]
+    assert condition(ignored, "FailureTarget") is None, ignored["status"]
+    _finished_once(ns, "ignored", first_name)
+    ns.run("delete", "job", "ignored", "--wait=false")  # it would replace pods forever
+
+
+def test_under_never_a_failed_pod_is_retried_as_before(operator: Operator, ns: Kube) -> None:
+    ns.apply(
+        job(
+            "j",
+            pod_spec([primary(exit_code=3), container("proxy", EXITS_0_ON_TERM)]),
+            annotations=PRIMARY,
+            backoff_limit=1,
+        )
+    )
+    assert ns.wait_job("j", timeout=120) == "Failed"
+    job_now = ns.get("job", "j")
+    failed = condition(job_now, "Failed")
+    assert failed is not None and failed["reason"] == "BackoffLimitExceeded", failed
+    assert job_now["status"].get("failed") == 2, job_now["status"]
+    pods = ns.job_pods("j")
+    assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
+    for name in (p["metadata"]["name"] for p in pods):
+        pod = _finished(ns, name, "Failed", "PrimariesFailed")
+        assert exit_code(pod, "main") == 3, name
+        _finished_once(ns, "j", name)
+
+
+RESTART_LABEL = {"e2e.tandem.dev/operator": "finish-restart"}
+RESTART_SELECTOR = "--pod-selector=e2e.tandem.dev/operator=finish-restart"
+
+
+@pytest.mark.host_operator("restarts the operator process")
+def test_a_finished_pod_stays_finished_across_an_operator_restart(
+    local_cluster: Layout, operator_rbac: None, ns: Kube, tmp_path: Path
+) -> None:
+    # The session operator ignores this label; a private operator, restarted mid-test, handles it.
+    # 30 s of grace: the sidecar, which ignores TERM, still runs when the new operator starts, so
+    # the new operator meets a terminal pod with a container running.
+    spec = pod_spec(
+        [primary(), container("proxy", SLEEPER, image=SHELLLESS)], terminationGracePeriodSeconds=30
+    )
+    running = start_operator(local_cluster, tmp_path / "first.log", RESTART_SELECTOR)
+    try:
+        ns.apply(job("before", spec, annotations=PRIMARY, labels=RESTART_LABEL))
+        assert ns.wait_job("before") == "Complete"
+        name = _pod_name(ns, "before")
+        _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+        _finished_once(ns, "before", name)
+        before = _tandem_reasons(ns, "Pod", name)
+        stop_operator(running)
+        running = start_operator(local_cluster, tmp_path / "second.log", RESTART_SELECTOR)
+        end = time.monotonic() + 10
+        history = ns.pod_history(
+            name, "10 s after the restart", lambda _: time.monotonic() >= end, timeout=20
+        )
+        assert "running" in container_state(history[0], "proxy")["state"], (
+            "the sidecar had already ended when the new operator came up",
+            history[0]["status"],
+        )
+        assert {p["status"]["phase"] for p in history} == {"Succeeded"}
+        finished = condition(history[-1], FINISHED)
+        assert finished is not None and finished["status"] == "True", history[-1]["status"]
+        assert _tandem_reasons(ns, "Pod", name) == before  # nothing new since the restart
+        _finished_once(ns, "before", name)
+        # The new operator does act on its pods: one started after the restart is finished.
+        ns.apply(
+            job(
+                "after",
+                pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)]),
+                annotations=PRIMARY,
+                labels=RESTART_LABEL,
+            )
+        )
+        assert ns.wait_job("after") == "Complete"
+        after = _pod_name(ns, "after")
+        _finished(ns, after, "Succeeded", "PrimariesSucceeded")
+        _finished_once(ns, "after", after)
+    finally:
+        stop_operator(running)
+        print(f"\noperator logs: {tmp_path / 'first.log'}, {tmp_path / 'second.log'}")
+
+
+# Fails on its first two runs and succeeds on its third, counting its runs on an emptyDir.
+FAILS_TWICE = container(
+    "main",
+    [
+        "sh",
+        "-c",
+        "n=$(cat /work/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /work/n; sleep 2;"
+        " [ $n -ge 3 ]",
+    ],
+    volumeMounts=[{"name": "work", "mountPath": "/work"}],
+)
+
+
+def test_on_failure_a_sidecar_that_exits_0_on_term_restarts_with_the_primary(
+    operator: Operator, ns: Kube
+) -> None:
+    # Issue 15: the well-behaved sidecar that used to break restart in tandem. With a shared PID
+    # namespace, a failure's stop is KILL: 137, so the kubelet restarts it with the primary.
+    spec = pod_spec(
+        [FAILS_TWICE, container("proxy", EXITS_0_ON_TERM)],
+        "OnFailure",
+        shareProcessNamespace=True,
+        volumes=[{"name": "work", "emptyDir": {}}],
+    )
+    # Under OnFailure the Job controller counts the restarts: 2 of main, 2 of the sidecar.
+    ns.apply(job("j", spec, annotations=PRIMARY, backoff_limit=6))
+    assert ns.wait_job("j", timeout=150) == "Complete"
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    pod = _sidecar_ended(ns, name)
+    main, proxy = container_state(pod, "main"), container_state(pod, "proxy")
+    assert main["restartCount"] == 2, main
+    assert main["state"]["terminated"]["exitCode"] == 0, main
+    assert main["lastState"]["terminated"]["exitCode"] == 1, main  # `[ 2 -ge 3 ]`
+    assert proxy["restartCount"] == 2, proxy
+    assert proxy["lastState"]["terminated"]["exitCode"] == 137, proxy
+    assert proxy["state"]["terminated"]["exitCode"] == 0, proxy  # the kubelet's TERM at the end
+    assert len(ns.job_pods("j")) == 1
+    _finished_once(ns, "j", name, alone=False)  # the failures took the exit-code path
+
+
+def test_on_failure_a_sidecar_that_will_not_restart_gets_its_pod_replaced(
+    operator: Operator, ns: Kube
+) -> None:
+    # Without a shared PID namespace the failure's stop is TERM, on which this sidecar exits 0:
+    # it would not restart, and the primary would re-run alone. Tandem fails the pod instead.
+    # backoffLimit 2, not 1: under OnFailure the Job controller also fails the Job once the
+    # restarts in a running pod reach backoffLimit, and the kubelet restarts a failed primary at
+    # once, before Tandem finishes its pod. With 2, only Failed pods end the Job: the third.
+    ns.apply(
+        job(
+            "j",
+            pod_spec([primary(exit_code=3), container("proxy", EXITS_0_ON_TERM)], "OnFailure"),
+            annotations=PRIMARY,
+            backoff_limit=2,
+        )
+    )
+    assert ns.wait_job("j", timeout=180) == "Failed"
+    failed = condition(ns.get("job", "j"), "Failed")
+    assert failed is not None and failed["reason"] == "BackoffLimitExceeded", failed
+    pods = ns.job_pods("j")
+    assert len(pods) == 3, [p["metadata"]["name"] for p in pods]
+    for name in (p["metadata"]["name"] for p in pods):
+        pod = _finished(ns, name, "Failed", None)
+        main, proxy = container_state(pod, "main"), container_state(pod, "proxy")
+        assert main["restartCount"] <= 1, main  # the primary never re-ran alone for long
+        assert proxy["restartCount"] == 0, proxy
+        assert exit_code(pod, "proxy") == 0, proxy
+        message = _finished_once(ns, "j", name, alone=False)
+        assert "replace" in message, message
+
+
+def test_the_finish_is_chosen_by_the_policy_and_the_annotation_overrides_it(
+    operator: Operator, ns: Kube
+) -> None:
+    spec = pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)])
+    ns.apply(
+        sidecar_policy("codes", finish="ExitCodes"),
+        job("by-policy", spec, labels={"app": "codes"}),
+        job(
+            "overridden", spec, labels={"app": "codes"}, annotations={"tandem.dev/finish": "Phase"}
+        ),
+        job("annotated", spec, annotations={**PRIMARY, "tandem.dev/finish": "ExitCodes"}),
+    )
+    for name in ("by-policy", "overridden", "annotated"):
+        assert ns.wait_job(name) == "Complete", name
+    overridden = _pod_name(ns, "overridden")
+    _finished(ns, overridden, "Succeeded", "PrimariesSucceeded")
+    _finished_once(ns, "overridden", overridden)
+    for job_name in ("by-policy", "annotated"):
+        name = _pod_name(ns, job_name)
+        ns.wait_for_reasons("Pod", name, *EXIT_CODE_PATH)
+        pod = ns.get("pod", name)
+        assert pod["status"]["phase"] == "Succeeded", job_name
+        assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0), job_name
+        assert condition(pod, FINISHED) is None, (job_name, pod["status"].get("conditions"))
+        assert "PodFinished" not in ns.reasons("Pod", name), job_name

@@ -1,0 +1,235 @@
+"""Finishing by phase: which pods get a phase, which sidecars get a graceful stop first, the one
+Event, a phase write that did not land, and a phase the kubelet reverted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tandem.core import (
+    ActionKind,
+    EventType,
+    ExecResult,
+    Finish,
+    Monotonic,
+    Phase,
+    PodMemory,
+    Reason,
+    Recheck,
+    Report,
+    Stop,
+    Tally,
+    after_finish,
+    decide,
+    handle,
+    kubelet_keeps_phase,
+    parse_pod,
+    report_delivery,
+    report_finish,
+    resolve,
+)
+from tandem.core.finish import REVERTED_AFTER
+from tandem.core.policy import PolicySource
+
+from .pods import PRIMARY, pod, running, status, terminated, waiting
+
+HAPROXY = "docker.io/library/haproxy:2.8"
+
+
+def run(
+    body: dict[str, Any],
+    memory: PodMemory | None = None,
+    now: float = 100.0,
+    keeps: bool = True,
+    candidates: tuple[PolicySource, ...] = (),
+) -> Any:
+    view = parse_pod(body)
+    if candidates:
+        return handle(
+            view, candidates, memory or PodMemory(), Monotonic(now), kubelet_keeps_phase=keeps
+        )
+    policy = resolve(view.labels, view.annotations, ()).policy
+    return decide(view, policy, memory or PodMemory(), Monotonic(now), kubelet_keeps_phase=keeps)
+
+
+def of(decision: Any, kind: type) -> list[Any]:
+    return [a for a in decision.actions if isinstance(a, kind)]
+
+
+def ended(code: int, proxy_image: str = "busybox", **extra: Any) -> dict[str, Any]:
+    return pod(
+        ["main", "proxy"],
+        [status("main", terminated(code, "c1")), status("proxy", running("c2"))],
+        annotations=extra.pop("annotations", PRIMARY),
+        images={"proxy": proxy_image},
+        resource_version="42",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "keeps"),
+    [("v1.34.4", True), ("v1.23.0", True), ("v1.22.17", False), ("kwok-0.8.0", False), ("", False)],
+)
+def test_kubelets_from_1_23_keep_a_phase_set_through_the_api(version: str, keeps: bool) -> None:
+    assert kubelet_keeps_phase(version) is keeps
+
+
+def test_success_writes_succeeded_with_preconditions_and_no_event_yet() -> None:
+    decision = run(ended(0))
+    [finish] = of(decision, Finish)
+    assert finish.phase is Phase.SUCCEEDED and finish.tally is Tally.SUCCEEDED
+    assert (finish.uid, finish.resource_version) == ("uid-1", "42")
+    assert "proxy: the kubelet stops it" in finish.message
+    assert of(decision, Stop) == [] and of(decision, Report) == []  # an unknown sidecar: no exec
+    assert of(decision, Recheck) == [Recheck(REVERTED_AFTER)]
+
+
+def test_failure_under_never_writes_failed() -> None:
+    [finish] = of(run(ended(3)), Finish)
+    assert finish.phase is Phase.FAILED and finish.tally is Tally.FAILED
+
+
+def test_a_node_that_does_not_keep_the_phase_gets_the_exit_code_path() -> None:
+    decision = run(ended(0), keeps=False)
+    assert of(decision, Finish) == []
+    [stop] = of(decision, Stop)
+    assert stop.action.signal == "TERM" and stop.announce
+
+
+def test_finish_exit_codes_keeps_todays_path() -> None:
+    decision = run(ended(0, annotations={**PRIMARY, "tandem.dev/finish": "ExitCodes"}))
+    assert of(decision, Finish) == [] and len(of(decision, Stop)) == 1
+
+
+def test_a_well_known_sidecar_gets_its_graceful_stop_before_the_phase() -> None:
+    decision = run(ended(0, HAPROXY))
+    [stop] = of(decision, Stop)
+    [finish] = of(decision, Finish)
+    assert stop.action.signal == "USR1" and not stop.announce
+    assert decision.actions.index(stop) < decision.actions.index(finish)
+    assert "proxy got signal USR1 via exec (known: haproxy)" in finish.message
+
+
+def test_the_policys_own_action_wins_over_knowledge() -> None:
+    spec = {
+        "selector": {},
+        "primaryContainers": ["main"],
+        "sidecars": [{"name": "proxy", "onSuccess": {"signal": "QUIT"}}],
+    }
+    decision = run(ended(0, HAPROXY, annotations={}), candidates=(PolicySource("p", spec),))
+    [stop] = of(decision, Stop)
+    assert stop.action.signal == "QUIT"
+    assert "(policy)" in of(decision, Finish)[0].message
+
+
+def test_onfailure_failure_restarts_in_tandem_with_kill_under_a_shared_pid_namespace() -> None:
+    body = pod(
+        ["main", "proxy"],
+        [
+            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
+            status("proxy", running("c2")),
+        ],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+        share_pid=True,
+    )
+    decision = run(body)
+    assert of(decision, Finish) == []
+    [stop] = of(decision, Stop)
+    assert stop.action.kind is ActionKind.SIGNAL and stop.action.signal == "KILL"
+
+
+def test_onfailure_failure_replaces_the_pod_when_a_sidecar_exited_0() -> None:
+    body = pod(
+        ["main", "proxy"],
+        [
+            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
+            status("proxy", terminated(0, "c2")),
+        ],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+    )
+    [finish] = of(run(body), Finish)
+    assert finish.phase is Phase.FAILED and "proxy will not restart" in finish.message
+    assert "replaces the pod" in finish.message
+
+
+def test_a_phase_written_is_not_written_again_until_it_looks_reverted() -> None:
+    first = run(ended(0), now=100.0)
+    again = run(ended(0), memory=first.memory, now=105.0)
+    assert of(again, Finish) == [] and of(again, Recheck) == [Recheck(REVERTED_AFTER - 5.0)]
+    later = run(ended(0), memory=first.memory, now=100.0 + REVERTED_AFTER)
+    [finish] = of(later, Finish)
+    assert "reverted" in finish.message
+
+
+def test_a_phase_reverted_max_attempts_times_is_reported_once() -> None:
+    decision, now = run(ended(0), now=0.0), 0.0
+    finishes, reports = len(of(decision, Finish)), []
+    for _ in range(6):
+        now += REVERTED_AFTER
+        decision = run(ended(0), memory=decision.memory, now=now)
+        finishes += len(of(decision, Finish))
+        reports += of(decision, Report)
+    assert finishes == 3  # maxAttempts
+    [reverted] = reports
+    assert reverted.reason is Reason.POD_FINISH_REVERTED and "ExitCodes" in reverted.message
+
+
+def test_the_event_comes_when_the_phase_is_written_on_the_pod_and_its_job() -> None:
+    [finish] = of(run(ended(0)), Finish)
+    report = report_finish(finish, ExecResult(0))
+    assert report is not None and report.reason is Reason.POD_FINISHED and report.on_job
+    assert report.type is EventType.NORMAL and report.tally is Tally.SUCCEEDED
+
+
+def test_a_pod_that_changed_under_the_patch_is_decided_afresh() -> None:
+    decision = run(ended(0))
+    [finish] = of(decision, Finish)
+    conflict = ExecResult(None, error="Conflict", status=409)
+    assert report_finish(finish, conflict) is None
+    memory = after_finish(decision.memory, finish, conflict)
+    assert of(run(ended(0), memory=memory, now=101.0), Finish) != []
+    assert report_finish(finish, ExecResult(None, error="NotFound", status=404)) is None
+
+
+def test_a_refused_phase_write_says_which_permission_is_missing() -> None:
+    [finish] = of(run(ended(0)), Finish)
+    report = report_finish(finish, ExecResult(None, error="Forbidden", status=403))
+    assert report is not None and report.reason is Reason.POD_FINISH_FAILED
+    assert "patch on pods/status" in report.message
+
+
+def test_a_graceful_stop_is_not_announced_and_its_failure_stays_quiet() -> None:
+    [stop] = of(run(ended(0, HAPROXY)), Stop)
+    assert report_delivery(stop, ExecResult(0))[1] is None
+    assert report_delivery(stop, ExecResult(1, stderr="kill: no such process"))[1] is None
+
+
+def test_a_terminal_pod_is_never_written() -> None:
+    body = ended(0)
+    body["status"]["phase"] = "Succeeded"
+    assert of(run(body), Finish) == []
+
+
+def test_a_pod_that_ended_by_itself_before_the_write_landed_is_still_told_once() -> None:
+    decision = run(ended(0, HAPROXY))
+    [finish] = of(decision, Finish)
+    memory = after_finish(decision.memory, finish, ExecResult(None, error="Conflict", status=409))
+    body = ended(0, HAPROXY)
+    body["status"]["phase"] = "Succeeded"
+    told = run(body, memory=memory, now=101.0)
+    [report] = of(told, Report)
+    assert report.reason is Reason.POD_FINISHED and "by itself" in report.message
+    assert of(told, Finish) == [] and of(run(body, memory=told.memory, now=102.0), Report) == []
+
+
+def test_a_written_phase_is_told_once_not_again_when_the_pod_shows_it() -> None:
+    decision = run(ended(0))
+    [finish] = of(decision, Finish)
+    memory = after_finish(decision.memory, finish, ExecResult(0))
+    body = ended(0)
+    body["status"]["phase"] = "Succeeded"
+    assert of(run(body, memory=memory, now=101.0), Report) == []
