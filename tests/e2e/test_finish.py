@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from localcluster import Layout
+from localcluster import Layout, cluster
 
 from ..kube import Kube, condition, container_state, exit_code, job_condition, wait_for
 from ..manifests import (
@@ -350,6 +350,30 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
     finally:
         stop_operator(running)
         print(f"\noperator logs: {tmp_path / 'first.log'}, {tmp_path / 'second.log'}")
+
+
+def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
+    operator: Operator, local_cluster: Layout, ns: Kube
+) -> None:
+    # 40 s of grace: the sidecar (no handler, PID 1: it ignores TERM) still runs through the
+    # restart, and the new kubelet, which meets a pod the API says is Succeeded, must keep that
+    # phase and KILL the sidecar when the grace period ends.
+    spec = pod_spec(
+        [primary(), container("proxy", SLEEPER, image=SHELLLESS)], terminationGracePeriodSeconds=40
+    )
+    ns.apply(job("j", spec, annotations=PRIMARY))
+    assert ns.wait_job("j") == "Complete"
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    assert "running" in container_state(ns.get("pod", name), "proxy")["state"]
+    cluster.restart_kubelet(local_cluster, down_for=3)
+    history = ns.pod_history(
+        name, "the sidecar KILLed", lambda p: exit_code(p, "proxy") is not None, timeout=60
+    )
+    assert {p["status"]["phase"] for p in history} == {"Succeeded"}
+    assert exit_code(history[-1], "proxy") == 137
+    assert job_condition(ns.get("job", "j")) == "Complete"
+    _finished_once(ns, "j", name)
 
 
 # Fails on its first two runs and succeeds on its third, counting its runs on an emptyDir.

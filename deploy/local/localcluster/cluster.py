@@ -185,25 +185,43 @@ class Restart:
     """/readyz answered 200 again."""
 
 
-def restart_apiserver(layout: Layout, down_for: float = 0.0, timeout: float = 90.0) -> Restart:
-    """Stops kube-apiserver by its pid (TERM, then KILL), leaves the API down for DOWN_FOR more
-    seconds, and starts it again with the same command line; returns once /readyz answers.
-    Everything else (etcd, the kubelet, the controllers, their clients) keeps running: the
-    resilience tests' apiserver restart."""
+def _restart(
+    layout: Layout,
+    name: str,
+    ready: tuple[str, Callable[[], bool]],
+    down_for: float,
+    timeout: float,
+) -> Restart:
+    """Stops component NAME by its pid (TERM, then KILL), leaves it down for DOWN_FOR more
+    seconds, starts it again with the same command line, and returns once READY holds."""
     stopping = time.time()
-    supervisor.stop(layout, "kube-apiserver")
+    supervisor.stop(layout, name)
     stopped = time.time()
     time.sleep(down_for)
     started = time.time()
-    _start_all(layout, [("kube-apiserver", components.kube_apiserver)])
-    _wait(
-        "kube-apiserver /readyz",
-        lambda: _apiserver_ready(layout),
-        timeout,
-        layout,
-        ["kube-apiserver"],
-    )
+    _start_all(layout, [spec for spec in (*_API, *_REST) if spec[0] == name])
+    _wait(ready[0], ready[1], timeout, layout, [name])
     return Restart(stopping, stopped, started, time.time())
+
+
+def restart_apiserver(layout: Layout, down_for: float = 0.0, timeout: float = 90.0) -> Restart:
+    """The resilience tests' apiserver restart: everything else (etcd, the kubelet, the
+    controllers, their clients) keeps running; returns once /readyz answers again."""
+    ready = ("kube-apiserver /readyz", lambda: _apiserver_ready(layout))
+    return _restart(layout, "kube-apiserver", ready, down_for, timeout)
+
+
+def restart_kubelet(layout: Layout, down_for: float = 0.0, timeout: float = 60.0) -> Restart:
+    """The kubelet restarted, as on a node upgrade: the containers keep running meanwhile; returns
+    once the new kubelet answers /healthz through the API server."""
+    ready = ("kubelet /healthz", lambda: _kubelet_healthy(layout))
+    return _restart(layout, "kubelet", ready, down_for, timeout)
+
+
+def _kubelet_healthy(layout: Layout) -> bool:
+    path = f"/api/v1/nodes/{layout.node_name}/proxy/healthz"
+    done = kubectl(layout, "get", "--raw", path, check=False)
+    return done.returncode == 0 and done.stdout.strip() == "ok"
 
 
 def is_up(layout: Layout) -> bool:

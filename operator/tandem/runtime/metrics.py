@@ -30,7 +30,7 @@ _LATENCY_BUCKETS = (
 
 REACTION = Histogram(
     "tandem_reaction_seconds",
-    "From the pod event that shows the primaries ended, to the first stop starting.",
+    "From the pod event that shows the primaries ended, to the first stop or phase write starting.",
     buckets=_LATENCY_BUCKETS,
 )
 ACTION_DURATION = Histogram(
@@ -40,7 +40,9 @@ ACTION_DURATION = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 ACTIONS = Counter(
-    "tandem_actions_total", "Stops delivered to sidecars, by path and result.", ["path", "result"]
+    "tandem_actions_total",
+    "Stops delivered to sidecars, and phase writes (path phase), by path and result.",
+    ["path", "result"],
 )
 HANDLED = Counter(
     "tandem_pods_handled_total",

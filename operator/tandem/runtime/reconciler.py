@@ -169,25 +169,25 @@ class Reconciler:
                 # The helper's own watch event (it runs) brings the pod back to decide().
                 result = await self._stopper.add_helper(view, action)
                 publish(view, report_helper(action, self._stopper.image, result), policy_name)
+        reacted = False
+
+        def started() -> None:
+            """The reaction ends when the first exec or phase write starts: a burst of Jobs
+            ending at once makes them wait for a free thread, and that wait counts."""
+            nonlocal reacted
+            if not reacted:
+                reacted = True
+                reaction = time.monotonic() - received
+                metrics.observe_reaction(reaction)
+                logger.info(
+                    "pod %s/%s: acting (%s), %.1f ms after the watch event",
+                    view.namespace,
+                    view.name,
+                    ", ".join(s.sidecar for s in stops) or "phase",
+                    reaction * 1000,
+                )
+
         if stops:
-            reacted = False
-
-            def started() -> None:
-                """The reaction ends when the first exec starts: a burst of Jobs ending at once
-                makes stops wait for a free exec thread, and that wait counts."""
-                nonlocal reacted
-                if not reacted:
-                    reacted = True
-                    reaction = time.monotonic() - received
-                    metrics.observe_reaction(reaction)
-                    logger.info(
-                        "pod %s/%s: stopping %s, %.1f ms after the watch event",
-                        view.namespace,
-                        view.name,
-                        ", ".join(s.sidecar for s in stops),
-                        reaction * 1000,
-                    )
-
             results = await asyncio.gather(*(self._timed(view, s, started) for s in stops))
             for stop, (result, seconds) in zip(stops, results, strict=True):
                 delivery, report = report_delivery(stop, result)
@@ -198,16 +198,18 @@ class Reconciler:
         # After the graceful stops: the kubelet stops what still runs once the phase is terminal.
         for action in actions:
             if isinstance(action, Finish):
-                await self._finish(view, action, policy_name)
+                await self._finish(view, action, policy_name, started)
         # Only now: a re-check waits out a grace period that runs from the delivery, which
         # retries of a refused exec may have delayed by seconds.
         for action in actions:
             if isinstance(action, Recheck):
                 self._schedule_recheck(view.uid, action.after)
 
-    async def _finish(self, view: PodView, finish: Finish, policy_name: str | None) -> None:
+    async def _finish(
+        self, view: PodView, finish: Finish, policy_name: str | None, started: Callable[[], None]
+    ) -> None:
         begun = time.monotonic()
-        result = await self._stopper.finish(view, finish)
+        result = await self._stopper.finish(view, finish, started)
         metrics.observe_action(
             "phase", "written" if result.ok else "refused", time.monotonic() - begun
         )

@@ -119,7 +119,9 @@ class Stopper:
             f"adding the helper to {view.namespace}/{view.name}",
         )
 
-    async def finish(self, view: PodView, finish: Finish) -> ExecResult:
+    async def finish(
+        self, view: PodView, finish: Finish, started: Callable[[], None] | None = None
+    ) -> ExecResult:
         """Writes FINISH's phase to the pod's status, with the same deadline and retries."""
         status = self._status
         if status is None:
@@ -127,6 +129,7 @@ class Stopper:
         result = await self._call(
             lambda timeout: status.finish(view.namespace, view.name, finish, timeout),
             f"finishing {view.namespace}/{view.name}",
+            started,
         )
         logger.info(
             "pod %s/%s: phase %s -> %s",
