@@ -44,7 +44,7 @@ def _explain(layout: Layout, ns: Kube, pod: str, *extra: str) -> subprocess.Comp
 
 
 def _pod(ns: Kube, job_name: str) -> str:
-    [pod] = ns.job_pods(job_name)
+    [pod] = ns.wait_job_pods(job_name)
     return str(pod["metadata"]["name"])
 
 

@@ -67,7 +67,7 @@ def test_never_success(operator: Operator, ns: Kube, sidecar: str) -> None:
     )
     expected_exit = SIDECAR_EXIT_ON_TERM[sidecar]
     assert ns.wait_job("j") == ("Complete" if expected_exit == 0 else "Failed")
-    [pod] = ns.job_pods("j")
+    [pod] = ns.wait_job_pods("j")
     assert pod["status"]["phase"] == ("Succeeded" if expected_exit == 0 else "Failed")
     assert exit_code(pod, "main") == 0
     assert exit_code(pod, "proxy") == expected_exit
@@ -92,7 +92,7 @@ def test_never_failure(operator: Operator, ns: Kube, sidecar: str) -> None:
         job("j", pod_spec([primary(exit_code=3), SIDECARS[sidecar]]), labels={"app": "matrix"}),
     )
     assert ns.wait_job("j") == "Failed"
-    [pod] = ns.job_pods("j")
+    [pod] = ns.wait_job_pods("j")
     pod = ns.wait_pod(pod["metadata"]["name"], "Failed", lambda p: p["status"]["phase"] == "Failed")
     assert exit_code(pod, "main") == 3
     assert exit_code(pod, "proxy") == SIDECAR_EXIT_ON_TERM[sidecar]
@@ -117,14 +117,14 @@ def test_on_failure_success(operator: Operator, ns: Kube, sidecar: str) -> None:
     )
     if SIDECAR_EXIT_ON_TERM[sidecar] == 0:
         assert ns.wait_job("j") == "Complete"
-        [pod] = ns.job_pods("j")
+        [pod] = ns.wait_job_pods("j")
         assert pod["status"]["phase"] == "Succeeded"
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
         ns.wait_for_reasons("Pod", pod["metadata"]["name"], "SidecarStopped")
         return
     # 143 on a success-stop: the kubelet restarts the sidecar, Tandem stops it again, up to
     # maxAttempts, then reports the loop and leaves the pod alone.
-    [pod] = ns.job_pods("j")
+    [pod] = ns.wait_job_pods("j")
     name = pod["metadata"]["name"]
     ns.wait_for_reasons("Pod", name, "SidecarExitMismatch", "SidecarStopLoop", timeout=120)
     pod = ns.get("pod", name)
@@ -148,7 +148,7 @@ def test_on_failure_failure_restarts_together(operator: Operator, ns: Kube, side
             backoff_limit=3,
         ),
     )
-    [pod] = ns.job_pods("j")
+    [pod] = ns.wait_job_pods("j")
     name = pod["metadata"]["name"]
     expected = SIDECAR_EXIT_ON_TERM[sidecar]
     if expected:
@@ -200,7 +200,7 @@ def test_phase_job_ends_with_the_primary(
     )
     succeeded = primary_exit == 0
     assert ns.wait_job("j") == ("Complete" if succeeded else "Failed")
-    [pod] = ns.job_pods("j")
+    [pod] = ns.wait_job_pods("j")
     name = pod["metadata"]["name"]
     pod = ns.wait_pod(
         name, "proxy terminated", lambda p: exit_code(p, "proxy") is not None, timeout=GRACE + 15

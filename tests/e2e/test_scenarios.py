@@ -26,7 +26,7 @@ PRIMARY = {"tandem.dev/primary": "main"}
 
 
 def _only_pod(ns: Kube, job_name: str) -> dict[str, Any]:
-    [pod] = ns.job_pods(job_name)
+    [pod] = ns.wait_job_pods(job_name)
     return pod
 
 

@@ -37,7 +37,7 @@ def _messages(ns: Kube, pod: str, reason: str) -> list[str]:
 
 
 def _pod_name(ns: Kube, job_name: str) -> str:
-    [pod] = ns.job_pods(job_name)
+    [pod] = ns.wait_job_pods(job_name)
     return str(pod["metadata"]["name"])
 
 

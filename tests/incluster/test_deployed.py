@@ -95,7 +95,7 @@ def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube
         )
     )
     assert ns.wait_job("j") == "Complete"
-    [pod] = ns.job_pods("j")
+    [pod] = ns.wait_job_pods("j")
     assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
     assert pod["status"]["phase"] == "Succeeded"
     events = ns.wait_for_reasons("Pod", pod["metadata"]["name"], "PodFinished")

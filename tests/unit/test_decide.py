@@ -102,7 +102,7 @@ def test_failure_under_never_stops_with_failure_action() -> None:
     )
     [stop] = stops(run(body, policy=parse_spec("p", spec)))
     assert stop.outcome is Outcome.FAILURE and stop.action.signal == "KILL"
-    assert 'kill -s KILL "$main"' in stop.argv[2]
+    assert stop.argv[-2:] == ("c2", "KILL")  # the container ID and signal, as arguments
 
 
 def test_onfailure_failed_primary_in_backoff_counts_as_failure() -> None:
@@ -266,7 +266,7 @@ def test_http_action_uses_wget_or_curl_on_loopback() -> None:
         ["main", "proxy"], [status("main", terminated(0, "c1")), status("proxy", running("s1"))]
     )
     [stop] = stops(run(body, policy=policy))
-    assert "wget -q -O /dev/null --post-data= http://127.0.0.1:9091/quitquitquit" in stop.argv[2]
+    assert stop.argv[-2:] == ("http://127.0.0.1:9091/quitquitquit", "post")
     assert policy.on_primary_failure is OnPrimaryFailure.RESTART_TOGETHER
 
 

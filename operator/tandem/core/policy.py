@@ -7,6 +7,8 @@ still parses defensively, because annotations have no schema and old objects may
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -103,6 +105,8 @@ def _split(value: str) -> tuple[str, ...]:
 def _steps(raw: Any, where: str, default: tuple[StopAction, ...]) -> tuple[StopAction, ...]:
     if raw is None:
         return default
+    if not isinstance(raw, list):
+        raise PolicyError(f"{where}: give a list of actions")
     return tuple(parse_action(step, f"{where}[{i}]") for i, step in enumerate(raw))
 
 
@@ -121,8 +125,20 @@ def _default_actions(raw: Any) -> SidecarActions:
     return _on_outcome(raw or {}, "spec.defaultAction")
 
 
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """Container names: a list of non-empty strings (the CRD's schema, checked again because the
+    parser must never raise anything but PolicyError)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PolicyError(f"{where}: give a list of container names")
+    return tuple(value)
+
+
 def _sidecar_actions(raw: Mapping[str, Any], where: str) -> SidecarActions:
     escalation = raw.get("escalation") or {}
+    if not isinstance(escalation, Mapping):
+        raise PolicyError(f"{where}.escalation: give onSuccess and onFailure lists")
     try:
         path = ForcedPath(raw.get("path", ForcedPath.AUTO))
     except ValueError:
@@ -136,6 +152,29 @@ def _sidecar_actions(raw: Mapping[str, Any], where: str) -> SidecarActions:
         ),
         path=path,
     )
+
+
+MAX_GRACE_SECONDS = 3600
+"""As the CRD's maximum for gracePeriodSeconds: every number from a pod or policy is bounded."""
+
+_DECIMAL = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,3})?$")
+
+
+def _seconds(value: Any, where: str) -> float:
+    """Seconds from 1 to MAX_GRACE_SECONDS: an int or float from a policy, or plain ASCII decimal
+    text from an annotation. `nan`, `inf`, `1e400`, other scripts' digits and padding are
+    refused: a NaN deadline would never fire."""
+    if isinstance(value, str):
+        number = float(value) if _DECIMAL.match(value) else math.nan
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        number = math.nan
+    if not (math.isfinite(number) and 1 <= number <= MAX_GRACE_SECONDS):
+        raise PolicyError(
+            f"{where}: {value!r} is not a number of seconds from 1 to {MAX_GRACE_SECONDS}"
+        )
+    return number
 
 
 def _finish_mode(value: Any, where: str) -> FinishMode:
@@ -154,25 +193,30 @@ def _failure_mode(value: Any, where: str) -> OnPrimaryFailure:
 
 def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
     """A SidecarPolicy's spec as a Policy; PolicyError names the field that is wrong."""
-    primaries = tuple(str(p) for p in spec.get("primaryContainers") or ())
+    primaries = _names(spec.get("primaryContainers"), "spec.primaryContainers")
     if not primaries:
         raise PolicyError("spec.primaryContainers: name at least one container")
-    sidecars = spec.get("sidecarContainers")
+    sidecars = _names(spec.get("sidecarContainers"), "spec.sidecarContainers")
+    entries = spec.get("sidecars") or []
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+        raise PolicyError("spec.sidecars: give a list of entries, each with a name")
     actions = {
-        str(item.get("name")): _sidecar_actions(item, f"spec.sidecars[{i}]")
-        for i, item in enumerate(spec.get("sidecars") or ())
+        _names([item.get("name")], f"spec.sidecars[{i}].name")[0]: _sidecar_actions(
+            item, f"spec.sidecars[{i}]"
+        )
+        for i, item in enumerate(entries)
     }
-    grace = spec.get("gracePeriodSeconds", 30)
+    if not isinstance(spec.get("defaultAction") or {}, Mapping):
+        raise PolicyError("spec.defaultAction: give onSuccess and onFailure")
+    grace = _seconds(spec.get("gracePeriodSeconds", 30), "spec.gracePeriodSeconds")
     attempts = spec.get("maxAttempts", 3)
-    if not isinstance(grace, int | float) or grace <= 0:
-        raise PolicyError("spec.gracePeriodSeconds: give a positive number of seconds")
-    if not isinstance(attempts, int) or attempts < 1:
-        raise PolicyError("spec.maxAttempts: give a whole number of at least 1")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        raise PolicyError("spec.maxAttempts: give a whole number from 1 to 20")
     return Policy(
         source=f"SidecarPolicy {name}",
         policy_name=name,
         primaries=primaries,
-        sidecars=tuple(str(s) for s in sidecars) if sidecars else None,
+        sidecars=sidecars or None,
         actions=actions,
         default_actions=_default_actions(spec.get("defaultAction")),
         on_primary_failure=_failure_mode(
@@ -207,14 +251,7 @@ def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Po
     if (finish := annotations.get(names.FINISH_ANNOTATION)) is not None:
         changes["finish"] = _finish_mode(finish, f"annotation {names.FINISH_ANNOTATION}")
     if (grace := annotations.get(names.GRACE_ANNOTATION)) is not None:
-        try:
-            changes["grace_seconds"] = float(grace)
-            if changes["grace_seconds"] <= 0:
-                raise ValueError(grace)
-        except ValueError:
-            raise PolicyError(
-                f"annotation {names.GRACE_ANNOTATION}: {grace!r} is not a positive number"
-            ) from None
+        changes["grace_seconds"] = _seconds(grace, f"annotation {names.GRACE_ANNOTATION}")
     return dataclasses.replace(policy, **changes)
 
 

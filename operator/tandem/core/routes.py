@@ -49,29 +49,39 @@ class ForcedPath(StrEnum):
     HELPER = "Helper"
 
 
-def _main_pid_script(container_id: str) -> str:
-    """Shell that sets $main to the sidecar's main process: the oldest process whose cgroup path
-    holds the sidecar's container ID (cgroupfs and systemd drivers both put it there)."""
-    return (
-        'main=""; for d in /proc/[0-9]*; do p=${d#/proc/}; '
-        f'grep -q "{container_id}" "$d/cgroup" 2>/dev/null || continue; '
-        'if [ -z "$main" ] || [ "$p" -lt "$main" ]; then main=$p; fi; done; '
-        '[ -n "$main" ] || { echo "no process of the sidecar found" >&2; exit 3; }; '
-    )
+# Values from a pod or a policy (a container ID, a URL) are never part of the script's text: each
+# script is a constant, and they reach it as its arguments ("$1"), so no quoting can be escaped.
+
+_MAIN_PID = (
+    # $1: the sidecar's container ID, 64 hex digits, or nothing is signalled (an empty ID would
+    # match every process). $2: the signal. The oldest process whose cgroup path holds the ID is
+    # the sidecar's main one; PID 1 (the pause process) and this script itself are never chosen.
+    'case "$1" in *[!0-9a-f]*) echo "not a container ID: $1" >&2; exit 3;; esac; '
+    '[ ${#1} -eq 64 ] || { echo "not a container ID: $1" >&2; exit 3; }; '
+    'main=""; for d in /proc/[0-9]*; do p=${d#/proc/}; '
+    '[ "$p" = 1 ] || [ "$p" = "$$" ] && continue; '
+    'grep -qF -- "$1" "$d/cgroup" 2>/dev/null || continue; '
+    'if [ -z "$main" ] || [ "$p" -lt "$main" ]; then main=$p; fi; done; '
+    '[ -n "$main" ] || { echo "no process of the sidecar found" >&2; exit 3; }; '
+    'kill -s "$2" "$main"'
+)
+
+_HTTP = (
+    # $1: the URL; $2: `post` for a POST.
+    'if command -v wget >/dev/null 2>&1; then '
+    'if [ "$2" = post ]; then wget -q -O /dev/null --post-data= "$1"; '
+    'else wget -q -O /dev/null "$1"; fi; '
+    'elif command -v curl >/dev/null 2>&1; then '
+    'if [ "$2" = post ]; then curl -fsS -o /dev/null -X POST "$1"; '
+    'else curl -fsS -o /dev/null "$1"; fi; '
+    "else echo 'neither wget nor curl in this container' >&2; exit 127; fi"
+)
 
 
 def _http(action: StopAction) -> tuple[str, ...]:
     url = f"http://127.0.0.1:{action.port}{action.path}"
-    post = action.kind is ActionKind.HTTP_POST
-    wget = f"wget -q -O /dev/null {'--post-data= ' if post else ''}{url}"
-    curl = f"curl -fsS -o /dev/null {'-X POST ' if post else ''}{url}"
-    return (
-        "/bin/sh",
-        "-c",
-        f"if command -v wget >/dev/null 2>&1; then {wget}; "
-        f"elif command -v curl >/dev/null 2>&1; then {curl}; "
-        "else echo 'neither wget nor curl in this container' >&2; exit 127; fi",
-    )
+    method = "post" if action.kind is ActionKind.HTTP_POST else "get"
+    return ("/bin/sh", "-c", _HTTP, "sh", url, method)
 
 
 def argv_for(action: StopAction, path: Path, container_id: str) -> tuple[str, ...]:
@@ -82,8 +92,8 @@ def argv_for(action: StopAction, path: Path, container_id: str) -> tuple[str, ..
         return _http(action)
     if path is Path.SHARED_PID:
         bare_id = container_id.split("://", 1)[-1]
-        return ("/bin/sh", "-c", _main_pid_script(bare_id) + f'kill -s {action.signal} "$main"')
-    return ("/bin/sh", "-c", f"kill -s {action.signal} 1")
+        return ("/bin/sh", "-c", _MAIN_PID, "sh", bare_id, action.signal)
+    return ("/bin/sh", "-c", f"kill -s {action.signal} 1")  # SIGNALS: a closed set of names
 
 
 def choose_path(

@@ -4,6 +4,7 @@ inside its container), parsed and checked."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -50,6 +51,9 @@ class StopAction:
 DEFAULT_STOP = StopAction(kind=ActionKind.SIGNAL, signal="TERM")
 KILL = StopAction(kind=ActionKind.SIGNAL, signal="KILL")
 SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
+URL_PATH = re.compile(r"^/[A-Za-z0-9._~%/:@=&+,?-]{0,1023}$")
+"""As the CRD's pattern for httpGet/httpPost paths. The path reaches the command as an argument,
+never as shell text; this keeps it to what an HTTP shutdown endpoint needs."""
 
 
 def parse_action(raw: Any, where: str) -> StopAction:
@@ -76,6 +80,11 @@ def parse_action(raw: Any, where: str) -> StopAction:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise PolicyError(f"{where}.{kind}.port: give a port number from 1 to 65535")
         path = path if path.startswith("/") else "/" + path
+        if not URL_PATH.match(path):
+            raise PolicyError(
+                f"{where}.{kind}.path: {path!r} has characters a URL path does not need; use "
+                "letters, digits and . _ ~ % / : @ = & + , ? -"
+            )
         return StopAction(kind=ActionKind(kind), port=port, path=path)
     raise PolicyError(
         f"{where}: unknown action {kind!r}; use signal, exec, httpGet, httpPost or preset"

@@ -1,0 +1,144 @@
+"""Bad input from a pod or a policy author is refused with a clear error, never a crash or a
+stalled clock: numbers are finite and bounded, paths are URL paths, and any spec or annotation,
+however odd, gives a decision."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tandem.core import (
+    Decision,
+    Monotonic,
+    PodMemory,
+    PolicyError,
+    PolicySource,
+    Reason,
+    Report,
+    handle,
+    parse_pod,
+    parse_spec,
+    resolve,
+)
+
+from .pods import pod, running, status, terminated
+
+EXAMPLES = 10_000 if os.environ.get("CI") == "true" else 300
+BAD_SECONDS = [
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e400",
+    "1e-300",
+    "0",
+    "-5",
+    " 5 ",
+    "\u0665",  # ARABIC-INDIC DIGIT FIVE
+    "5s",
+    "",
+    "3601",
+]
+
+
+def _ended(annotations: dict[str, str]) -> dict[str, Any]:
+    return pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("c2"))],
+        annotations=annotations,
+    )
+
+
+@pytest.mark.parametrize("value", BAD_SECONDS)
+def test_a_grace_period_that_is_not_a_bounded_number_is_refused(value: str) -> None:
+    body = _ended({"tandem.dev/primary": "main", "tandem.dev/grace-period-seconds": value})
+    view = parse_pod(body)
+    with pytest.raises(PolicyError, match="from 1 to 3600"):
+        resolve(view.labels, view.annotations, ())
+    decision = handle(view, (), PodMemory(), Monotonic(0.0))
+    [report] = decision.actions
+    assert isinstance(report, Report) and report.reason is Reason.INVALID_ANNOTATION
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True, 0, 3601, [30]])
+def test_a_policys_grace_period_is_bounded_too(value: Any) -> None:
+    with pytest.raises(PolicyError, match="gracePeriodSeconds"):
+        parse_spec("p", {"primaryContainers": ["main"], "gracePeriodSeconds": value})
+
+
+@pytest.mark.parametrize(
+    "path", ["/$(echo${IFS}INJECTED>&2)", "/a;b", "/`id`", "/a b", "/'x'", "/a|b", "/#"]
+)
+def test_an_http_path_with_shell_characters_is_refused(path: str) -> None:
+    spec = {
+        "primaryContainers": ["main"],
+        "sidecars": [{"name": "proxy", "onSuccess": {"httpPost": {"port": 9091, "path": path}}}],
+    }
+    with pytest.raises(PolicyError, match="path"):
+        parse_spec("p", spec)
+
+
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.sampled_from(["nan", "inf", "1e400", "Phase", "KILL", "main", "$(id)", "\u202e\x1b[2J"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+KEYS = [
+    "primaryContainers",
+    "sidecarContainers",
+    "sidecars",
+    "defaultAction",
+    "onPrimaryFailure",
+    "gracePeriodSeconds",
+    "maxAttempts",
+    "finish",
+    "selector",
+    "sweep",
+]
+ANNOTATIONS = [
+    "tandem.dev/primary",
+    "tandem.dev/sidecars",
+    "tandem.dev/on-primary-failure",
+    "tandem.dev/grace-period-seconds",
+    "tandem.dev/finish",
+]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spec=st.dictionaries(st.sampled_from(KEYS), values, max_size=6)
+    | st.builds(lambda v: {"primaryContainers": v}, values),
+    annotations=st.dictionaries(
+        st.sampled_from(ANNOTATIONS),
+        st.text(max_size=40) | st.sampled_from(["main", "main,proxy", ",".join(["x"] * 10_000)]),
+        max_size=5,
+    ),
+    keeps_phase=st.booleans(),
+)
+def test_any_spec_and_annotations_give_a_decision(
+    spec: dict[str, Any], annotations: dict[str, str], keeps_phase: bool
+) -> None:
+    spec = {**spec, "selector": {}}
+    body = _ended(annotations)
+    decision = handle(
+        parse_pod(body),
+        (PolicySource("p", spec),),
+        PodMemory(),
+        Monotonic(0.0),
+        kubelet_keeps_phase=keeps_phase,
+    )
+    assert isinstance(decision, Decision)
+    for action in decision.actions:
+        after = getattr(action, "after", None)
+        assert after is None or 0 <= after <= 3600 + 60, action
