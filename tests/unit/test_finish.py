@@ -29,7 +29,7 @@ from tandem.core import (
     report_finish,
     resolve,
 )
-from tandem.core.finish import REVERTED_AFTER
+from tandem.core.finish import MAX_PHASE_WRITES, REVERTED_AFTER
 from tandem.core.policy import PolicySource
 
 from .pods import PRIMARY, pod, running, status, terminated, waiting
@@ -162,18 +162,18 @@ def test_a_phase_written_is_not_written_again_until_it_looks_reverted() -> None:
     assert of(again, Finish) == [] and of(again, Recheck) == [Recheck(REVERTED_AFTER - 5.0)]
     later = run(ended(0), memory=first.memory, now=100.0 + REVERTED_AFTER)
     [finish] = of(later, Finish)
-    assert "reverted" in finish.message
+    assert "put the pod's phase back" in finish.message
 
 
 def test_a_phase_reverted_max_attempts_times_is_reported_once() -> None:
     decision, now = run(ended(0), now=0.0), 0.0
     finishes, reports = len(of(decision, Finish)), []
-    for _ in range(6):
+    for _ in range(MAX_PHASE_WRITES + 2):
         now += REVERTED_AFTER
         decision = run(ended(0), memory=decision.memory, now=now)
         finishes += len(of(decision, Finish))
         reports += of(decision, Report)
-    assert finishes == 3  # maxAttempts
+    assert finishes == MAX_PHASE_WRITES
     [reverted] = reports
     assert reverted.reason is Reason.POD_FINISH_REVERTED and "ExitCodes" in reverted.message
 
@@ -233,3 +233,24 @@ def test_a_written_phase_is_told_once_not_again_when_the_pod_shows_it() -> None:
     body = ended(0)
     body["status"]["phase"] = "Succeeded"
     assert of(run(body, memory=memory, now=101.0), Report) == []
+
+
+def test_a_phase_the_kubelet_put_back_is_written_again_at_once_and_told_once() -> None:
+    first = run(ended(0), now=100.0)
+    [finish] = of(first, Finish)
+    memory = after_finish(first.memory, finish, ExecResult(0))
+    reverted = ended(0)
+    reverted["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
+    again = run(reverted, memory=memory, now=101.0)
+    [rewrite] = of(again, Finish)
+    assert rewrite.phase is Phase.SUCCEEDED and "put the pod's phase back" in rewrite.message
+    assert not rewrite.announce and report_finish(rewrite, ExecResult(0)) is None
+    assert of(again, Stop) == []  # the graceful stops are not sent again
+
+
+def test_after_a_restart_of_tandem_a_phase_put_back_is_written_without_a_second_event() -> None:
+    reverted = ended(0, HAPROXY)
+    reverted["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
+    decision = run(reverted)  # no memory: a new operator
+    [finish] = of(decision, Finish)
+    assert not finish.announce and of(decision, Stop) == []

@@ -103,6 +103,8 @@ def report_finish(finish: Finish, result: ExecResult) -> Report | None:
     that is gone (404) or changed meanwhile (409: another resourceVersion, or a new pod under
     the name) gets none: its next event decides afresh."""
     if result.ok:
+        if not finish.announce:
+            return None
         return Report(
             EventType.NORMAL, Reason.POD_FINISHED, finish.message, on_job=True, tally=finish.tally
         )

@@ -19,7 +19,7 @@ from .builder import Builder
 from .escalate import Context
 from .known import recognised
 from .memory import SidecarRecord, told_key
-from .names import EventType, Reason
+from .names import FINISHED_CONDITION, EventType, Reason
 from .routes import HELPER_NAME, ForcedPath, can_deliver, choose_path, route
 from .stop_action import StopAction
 
@@ -27,7 +27,12 @@ MIN_KUBELET = (1, 23)
 """The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""
 
 REVERTED_AFTER = 15.0
-"""Seconds after a phase write at which a pod still not terminal counts as reverted."""
+"""Seconds after a phase write at which a pod still not terminal counts as reverted, when no
+watch event has shown the revert itself."""
+
+MAX_PHASE_WRITES = 5
+"""Writes of one run's phase at most. A kubelet whose status sync was already under way when
+the phase was written patches its own older phase back once (its next sync keeps ours)."""
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.")
 
@@ -115,11 +120,13 @@ def finish_by_phase(
     again while the pod is seen not terminal REVERTED_AFTER seconds later, up to maxAttempts."""
     memory = out.memory
     if memory.finished == ctx.attempt_key and memory.finished_at is not None:
+        # Our condition on a pod that is not terminal: the kubelet patched its older phase back.
+        reverted = FINISHED_CONDITION in ctx.view.conditions
         waited = ctx.now - memory.finished_at
-        if waited < REVERTED_AFTER:
+        if not reverted and waited < REVERTED_AFTER:
             out.recheck_after(REVERTED_AFTER - waited)
             return
-        if memory.finishes >= ctx.policy.max_attempts:
+        if memory.finishes >= MAX_PHASE_WRITES:
             out.once(
                 f"reverted:{ctx.attempt_key}",
                 hints.warning(
@@ -132,9 +139,16 @@ def finish_by_phase(
                 ),
             )
             return
-        told = "the phase was reverted; writing it again"
+        told = "written again: the kubelet's status sync had put the pod's phase back"
     elif memory.finished == ctx.attempt_key:
         told = "written again: the pod had changed under the first write"
+    elif FINISHED_CONDITION in ctx.view.conditions:
+        # Written before Tandem last started (its memory is gone), and put back by the kubelet
+        # since: write it again, without the graceful stops or a second PodFinished.
+        told = "written again after a restart of Tandem: the pod's phase had been put back"
+        memory = dataclasses.replace(
+            out.memory, reported=out.memory.reported | {told_key(ctx.attempt_key)}
+        )
     else:
         running = [n for n in sidecars if ctx.view.status(n).state == "running"]
         stops = [_graceful(out, ctx, name) for name in running]
@@ -151,6 +165,7 @@ def finish_by_phase(
             ctx.view.resource_version,
             f"{why}: pod finished {phase} through its status; {told} ({ctx.policy.source})",
             tally=Tally.SUCCEEDED if ctx.outcome is Outcome.SUCCESS else Tally.FAILED,
+            announce=told_key(ctx.attempt_key) not in memory.reported,
         )
     )
     out.recheck_after(REVERTED_AFTER)

@@ -88,6 +88,8 @@ class PodView:
     specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
     node_name: str = ""
     resource_version: str = ""
+    conditions: frozenset[str] = frozenset()
+    """Types of the pod's conditions whose status is True."""
 
     @property
     def terminal(self) -> bool:
@@ -182,5 +184,10 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
             if isinstance(c, Mapping)
         },
         node_name=str(spec.get("nodeName") or ""),
+        conditions=frozenset(
+            str(c.get("type"))
+            for c in status.get("conditions") or ()
+            if isinstance(c, Mapping) and c.get("status") == "True"
+        ),
         resource_version=str(meta.get("resourceVersion") or ""),
     )

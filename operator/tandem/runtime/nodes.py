@@ -13,11 +13,16 @@ from tandem.core import kubelet_keeps_phase
 logger = logging.getLogger("tandem.nodes")
 
 
+UNREAD_RETRY = 60.0
+"""Seconds before a node that could not be read is read again (RBAC fixed, API back)."""
+
+
 class NodeVersions:
     def __init__(self, reads: Reads, keep_for: float = 600.0) -> None:
         self._reads = reads
         self._keep_for = keep_for
         self._known: dict[str, tuple[bool, float]] = {}
+        """Per node: whether it keeps the phase, and until when (monotonic) that is known."""
         self._reading: dict[str, asyncio.Task[bool]] = {}
         self._warned = False
 
@@ -27,7 +32,7 @@ class NodeVersions:
         if not node:
             return False
         known = self._known.get(node)
-        if known is not None and time.monotonic() - known[1] < self._keep_for:
+        if known is not None and time.monotonic() < known[1]:
             return known[0]
         if node not in self._reading:  # One read per node, however many pods ask at once.
             self._reading[node] = asyncio.create_task(self._read(node))
@@ -49,7 +54,8 @@ class NodeVersions:
                     node,
                     error,
                 )
-            version = None
+            self._known[node] = (False, time.monotonic() + UNREAD_RETRY)
+            return False
         keeps = kubelet_keeps_phase(version or "")
-        self._known[node] = (keeps, time.monotonic())
+        self._known[node] = (keeps, time.monotonic() + self._keep_for)
         return keeps
