@@ -44,8 +44,16 @@ from ..manifests import (
 from ..operator_process import start_operator, stop_operator
 from . import new_namespace, ready_cluster
 
+EXIT_CODES = {"finish": "ExitCodes"}
 SCENARIOS: dict[str, dict[str, Any]] = {
+    # Finish by phase (the default) against the exit-code path, the same sidecar (issue 15).
     "never/success/trap-exit-0": {"policy": "Never", "exit": 0, "sidecar": EXITS_0_ON_TERM},
+    "exit-codes/never/success/trap-exit-0": {
+        "policy": "Never",
+        "exit": 0,
+        "sidecar": EXITS_0_ON_TERM,
+        "annotations": EXIT_CODES,
+    },
     "never/failure/trap-exit-0": {"policy": "Never", "exit": 3, "sidecar": EXITS_0_ON_TERM},
     "never/success/haproxy": {"policy": "Never", "exit": 0, "sidecar": None},
     "onfailure/success/trap-exit-0": {"policy": "OnFailure", "exit": 0, "sidecar": EXITS_0_ON_TERM},
@@ -59,12 +67,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # One scenario per delivery path beyond plain exec (issue: stubborn sidecars).
     "path/helper/shell-less-usr1": {
         "policy": "Never",
+        "annotations": EXIT_CODES,
         "exit": 0,
         "container": container("proxy", ["/sleeper", "--exit-on", "USR1", "0"], image=SHELLLESS),
         "actions": {"onSuccess": {"signal": "USR1"}},
     },
     "path/shared-pid/sleep-kill": {
         "policy": "Never",
+        "annotations": EXIT_CODES,
         "exit": 3,
         "container": container("proxy", SLEEP_FOREVER),
         "pod": {"shareProcessNamespace": True},
@@ -72,12 +82,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "path/http/preset": {
         "policy": "Never",
+        "annotations": EXIT_CODES,
         "exit": 0,
         "container": container("proxy", image=HTTPSTOP, args=["--port", "9091"]),
         "actions": {"onSuccess": {"preset": "cloud-sql-proxy"}},
     },
 }
-_REACTION = re.compile(r"pod (\S+)/(\S+): stopping .*, ([\d.]+) ms after the watch event")
+_REACTION = re.compile(r"pod (\S+)/(\S+): acting .*, ([\d.]+) ms after the watch event")
 
 
 def _time(stamp: str) -> datetime.datetime:
@@ -85,20 +96,30 @@ def _time(stamp: str) -> datetime.datetime:
 
 
 class TerminalWatch:
-    """Polls the namespace's pods and notes when each was first seen in a terminal phase: the API
-    has no timestamp for the phase itself."""
+    """Polls the namespace's pods and Jobs and notes when each pod was first seen in a terminal
+    phase, and each Job with a terminal condition (by its pod): the API has no sub-second
+    timestamp for either."""
 
     def __init__(self, ns: Kube) -> None:
         self.ns, self.seen = ns, {}  # type: tuple[Kube, dict[str, float]]
+        self.jobs: dict[str, float] = {}
+        """Pod name -> when its Job was first seen Complete or Failed."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.25):
-            for pod in self.ns.get("pods")["items"]:
+            pods = self.ns.get("pods")["items"]
+            for pod in pods:
                 if pod["status"].get("phase") in ("Succeeded", "Failed"):
                     self.seen.setdefault(pod["metadata"]["name"], time.time())
+            ended = {
+                j["metadata"]["name"] for j in self.ns.get("jobs")["items"] if job_condition(j)
+            }
+            for pod in pods:
+                if pod["metadata"]["labels"].get("batch.kubernetes.io/job-name") in ended:
+                    self.jobs.setdefault(pod["metadata"]["name"], time.time())
 
     def stop(self) -> dict[str, float]:
         self._stop.set()
@@ -123,7 +144,8 @@ def _audit(layout: Layout, since: float) -> list[dict[str, Any]]:
 
 
 def _api_reactions(audit: list[dict[str, Any]], namespace: str) -> list[float]:
-    """Per pod: the operator's first exec, minus the kubelet's last status write before it."""
+    """Per pod: the operator's first exec or phase write, minus the kubelet's last status write
+    before it."""
     writes: dict[str, list[datetime.datetime]] = {}
     execs: dict[str, datetime.datetime] = {}
     for entry in audit:
@@ -131,12 +153,11 @@ def _api_reactions(audit: list[dict[str, Any]], namespace: str) -> list[float]:
         if ref.get("namespace") != namespace or ref.get("resource") != "pods":
             continue
         at = _time(entry["requestReceivedTimestamp"])
-        if ref.get("subresource") == "status" and entry["user"]["username"].startswith(
-            "system:node:"
-        ):
+        user = entry["user"]["username"]
+        if ref.get("subresource") == "status" and user.startswith("system:node:"):
             writes.setdefault(ref["name"], []).append(_time(entry["stageTimestamp"]))
-        elif ref.get("subresource") == "exec" and ref["name"] not in execs:
-            execs[ref["name"]] = at
+        elif user == "tandem-operator" and ref.get("subresource") in ("exec", "status"):
+            execs.setdefault(ref["name"], at)  # its first exec or phase write
     reactions = []
     for pod, exec_at in execs.items():
         before = [w for w in writes.get(pod, []) if w <= exec_at]
@@ -202,7 +223,12 @@ def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) ->
         )
     ns.apply(
         *(
-            job(f"j{i}", template, annotations={"tandem.dev/primary": "main"}, backoff_limit=0)
+            job(
+                f"j{i}",
+                template,
+                annotations={"tandem.dev/primary": "main", **spec.get("annotations", {})},
+                backoff_limit=0,
+            )
             for i in range(pods)
         )
     )
@@ -216,7 +242,7 @@ def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) ->
         interval=1,
     )
     terminal_at = terminal.stop()
-    to_sidecar, to_terminal = [], []
+    to_sidecar, to_terminal, to_job = [], [], []
     for pod in ns.get("pods")["items"]:
         main = container_state(pod, "main")["state"].get("terminated") or container_state(
             pod, "main"
@@ -229,6 +255,10 @@ def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) ->
         if main and pod["metadata"]["name"] in terminal_at:
             seen = terminal_at[pod["metadata"]["name"]]
             to_terminal.append(seen - _time(main["finishedAt"]).timestamp())
+        if main and pod["metadata"]["name"] in terminal.jobs:
+            to_job.append(
+                terminal.jobs[pod["metadata"]["name"]] - _time(main["finishedAt"]).timestamp()
+            )
     time.sleep(2)  # the audit log is written asynchronously
     audit = _audit(layout, started)
     own = [
@@ -243,6 +273,7 @@ def run_scenario(kube: Kube, layout: Layout, name: str, pods: int, log: Path) ->
         "pods": pods,
         "primary_to_sidecar_exit_s": _summary(to_sidecar),
         "primary_to_pod_terminal_s": _summary(to_terminal),
+        "primary_to_job_complete_s": _summary(to_job),
         "reaction_operator_ms": _summary([r * 1000 for r in own]),
         "reaction_api_ms": _summary([r * 1000 for r in _api_reactions(audit, namespace)]),
         "requests_per_pod": {k: round(v / pods, 2) for k, v in sorted(requests.items())},
@@ -293,28 +324,35 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_operator(operator)
     print(
-        f"\n{'scenario':36} {'pods':>4}  {'primary->sidecar s':>18}  {'primary->pod end s':>18}"
-        f"  {'reaction (own) ms':>18}  {'reaction (API) ms':>18}"
+        f"\n{'scenario':38} {'pods':>4}  {'primary->sidecar s':>18}  {'primary->pod end s':>18}"
+        f"  {'primary->Job end s':>18}  {'reaction (own) ms':>18}  {'reaction (API) ms':>18}"
     )
     for r in results:
         print(
-            f"{r['scenario']:36} {r['pods']:>4}  {_cell(r['primary_to_sidecar_exit_s']):>18}  "
-            f"{_cell(r['primary_to_pod_terminal_s']):>18}  {_cell(r['reaction_operator_ms']):>18}"
+            f"{r['scenario']:38} {r['pods']:>4}  {_cell(r['primary_to_sidecar_exit_s']):>18}  "
+            f"{_cell(r['primary_to_pod_terminal_s']):>18}  "
+            f"{_cell(r['primary_to_job_complete_s']):>18}  {_cell(r['reaction_operator_ms']):>18}"
             f"  {_cell(r['reaction_api_ms']):>18}"
         )
     print("\nAPI requests by the operator, per pod:")
     for r in results:
         print(f"  {r['scenario']:36} {r['requests_per_pod']}")
     by_name = {r["scenario"]: r for r in results}
-    tandem, native = (
-        by_name.get(name, {}).get("primary_to_pod_terminal_s", {}).get("median")
-        for name in ("never/success/trap-exit-0", "native-sidecar/success/trap-exit-0")
-    )
-    if tandem and native:
-        print(
-            f"\nprimary end -> pod terminal, medians: Tandem {tandem} s, native sidecar "
-            f"{native} s, ratio {tandem / native:.2f}"
+    for measure in ("primary_to_job_complete_s", "primary_to_pod_terminal_s"):
+        phase, codes, native = (
+            by_name.get(name, {}).get(measure, {}).get("median")
+            for name in (
+                "never/success/trap-exit-0",
+                "exit-codes/never/success/trap-exit-0",
+                "native-sidecar/success/trap-exit-0",
+            )
         )
+        if phase and native:
+            print(
+                f"\n{measure}, medians: by phase {phase} s, by exit codes {codes} s, native "
+                f"sidecar {native} s; ratio phase/native {phase / native:.2f}"
+                + (f", exit codes/native {codes / native:.2f}" if codes else "")
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -82,3 +82,15 @@ def test_terminal_pods_are_not_swept() -> None:
         phase="Succeeded",
     )
     assert _select([parse_pod(body)], SweepRules(), jobs={}) == []
+
+
+def test_a_pod_with_the_job_label_but_no_controlling_job_is_never_swept() -> None:
+    main = status("main", terminated(0, "m"))
+    body = pod(["main", "proxy"], [main, status("proxy", running("p"))], uid="fake")
+    body["metadata"]["ownerReferences"] = []  # the batch.kubernetes.io/job-name label stays
+    rules = SweepRules(action=SweepAction.DELETE, deletion_enabled=True)
+    assert _select([parse_pod(body)], rules, jobs={}) == []
+    body["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "job-x", "uid": "job-uid"}]
+    assert _select([parse_pod(body)], rules, jobs={}) == []  # an owner, but not the controller
+    [found] = _select([_stuck("real")], rules, jobs={})
+    assert found.action is SweepAction.DELETE and "no longer exists" in found.why

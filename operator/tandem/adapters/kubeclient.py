@@ -31,6 +31,21 @@ from .results import (
     status_of_handshake,
 )
 
+OUTPUT_CAP = 1 << 20
+"""Bytes of output an exec may write before Tandem closes it: a stop prints a line, if anything."""
+
+
+class _Capped:
+    """Keeps the first OUTPUT_LIMIT characters of a stream and counts the rest."""
+
+    def __init__(self) -> None:
+        self.text, self.overflowed = "", 0
+
+    def add(self, chunk: str) -> None:
+        room = OUTPUT_LIMIT - len(self.text)
+        self.text += chunk[:room]
+        self.overflowed += max(0, len(chunk) - room)
+
 
 class Executor:
     """Runs commands in containers. Blocking: the runtime calls it off the event loop."""
@@ -68,17 +83,23 @@ class Executor:
                 # The client connects without a socket timeout; reads get the deadline at least.
                 if ws.sock is not None:
                     ws.sock.settimeout(timeout)
+                # Drained after every frame, into buffers that stop at OUTPUT_LIMIT: a sidecar's
+                # own shell could stream gigabytes, and 32 execs at once would each hold them.
+                out, err = _Capped(), _Capped()
                 while ws.is_open() and time.monotonic() < deadline:
                     ws.update(timeout=max(0.0, deadline - time.monotonic()))
+                    out.add(ws.read_channel(STDOUT_CHANNEL))
+                    err.add(ws.read_channel(STDERR_CHANNEL))
+                    if out.overflowed > OUTPUT_CAP or err.overflowed > OUTPUT_CAP:
+                        return ExecResult(
+                            None, error=f"the command wrote more than {OUTPUT_CAP} bytes; stopped"
+                        )
                 if ws.is_open():
                     return ExecResult(None, error=f"the command did not finish in {timeout:g}s")
+                out.add(ws.read_channel(STDOUT_CHANNEL))
+                err.add(ws.read_channel(STDERR_CHANNEL))
                 code, error_text = parse_error_channel(ws.read_channel(ERROR_CHANNEL))
-                return ExecResult(
-                    code,
-                    stdout=ws.read_channel(STDOUT_CHANNEL)[:OUTPUT_LIMIT],
-                    stderr=ws.read_channel(STDERR_CHANNEL)[:OUTPUT_LIMIT],
-                    error=error_text,
-                )
+                return ExecResult(code, stdout=out.text, stderr=err.text, error=error_text)
             finally:
                 ws.close()
 

@@ -48,13 +48,24 @@ class Reads:
         """Jobs, listed once per sweep: owner lookups are batched, never one GET per pod."""
         return self._list("jobs", namespace, version="batch/v1")
 
-    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None) -> bool:
-        """Deletes with the pod's own grace period; False when it was already gone."""
-        body: dict[str, Any] = {"propagationPolicy": "Background"}
+    def delete_pod(
+        self,
+        namespace: str,
+        name: str,
+        grace_seconds: int | None,
+        uid: str,
+        resource_version: str,
+    ) -> bool:
+        """Deletes with the pod's own grace period, only if it is still the pod the sweep judged
+        (UID) and unchanged since (RESOURCE_VERSION); False when it was gone or had changed."""
+        body: dict[str, Any] = {
+            "propagationPolicy": "Background",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+        }
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
         response = self._api.delete(url=f"pods/{name}", namespace=namespace, data=json.dumps(body))
-        if response.status_code == 404:
+        if response.status_code in (404, 409):
             return False
         self._api.raise_for_status(response)
         return True

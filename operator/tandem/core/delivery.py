@@ -45,7 +45,11 @@ def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | 
         return Delivery.NO_SHELL, None  # The next decision picks another path and says so.
     if not stop.announce and result.status != 403:
         return Delivery.FAILED, None  # Before a finish by phase: the kubelet stops it anyway.
-    text = f"{result.error} {result.stderr}".strip() or "no output"
+    # The API server's or the kubelet's own words, never the command's output: that is the
+    # container's, and an Event would show it to whoever may read Events in the namespace.
+    text = result.error or (
+        f"exit code {result.exit_code}" if result.exit_code is not None else "no answer"
+    )
     return Delivery.FAILED, hints.warning(
         Reason.SIDECAR_STOP_FAILED,
         f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}: {text}",
@@ -113,7 +117,7 @@ def report_finish(finish: Finish, result: ExecResult) -> Report | None:
     return hints.warning(
         Reason.POD_FINISH_FAILED,
         f"could not write phase {finish.phase} to the pod's status: "
-        f"{result.error or result.stderr or f'status {result.status}'}",
+        f"{result.error or f'status {result.status}'}",
         hints.call_fix(result, "patch on pods/status"),
     )
 

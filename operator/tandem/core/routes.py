@@ -68,10 +68,10 @@ _MAIN_PID = (
 
 _HTTP = (
     # $1: the URL; $2: `post` for a POST.
-    'if command -v wget >/dev/null 2>&1; then '
+    "if command -v wget >/dev/null 2>&1; then "
     'if [ "$2" = post ]; then wget -q -O /dev/null --post-data= "$1"; '
     'else wget -q -O /dev/null "$1"; fi; '
-    'elif command -v curl >/dev/null 2>&1; then '
+    "elif command -v curl >/dev/null 2>&1; then "
     'if [ "$2" = post ]; then curl -fsS -o /dev/null -X POST "$1"; '
     'else curl -fsS -o /dev/null "$1"; fi; '
     "else echo 'neither wget nor curl in this container' >&2; exit 127; fi"

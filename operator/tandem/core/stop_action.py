@@ -42,7 +42,9 @@ class StopAction:
         if self.kind is ActionKind.SIGNAL:
             return f"signal {self.signal}"
         if self.kind is ActionKind.EXEC:
-            return "exec " + " ".join(self.command)
+            # The program only: its arguments are the policy author's, and may carry secrets.
+            program = self.command[0].rsplit("/", 1)[-1] if self.command else ""
+            return f"exec {program} ({len(self.command) - 1} arguments)"
         verb = "GET" if self.kind is ActionKind.HTTP_GET else "POST"
         named = f" ({self.preset} preset)" if self.preset else ""
         return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}{named}"

@@ -88,8 +88,8 @@ class _Diagnosis:
 def _diagnose(
     view: PodView, policy: Policy, jobs: Mapping[str, JobState], now: WallTime, rules: SweepRules
 ) -> _Diagnosis | None:
-    if view.terminal or view.deleting:
-        return None
+    if view.terminal or view.deleting or not view.job_uid:
+        return None  # Terminal, going, or not controlled by a Job: never swept.
     ended = primaries_ended(view, policy.primaries)
     if ended is None:
         return None  # A primary still runs: never touched.

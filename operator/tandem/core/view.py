@@ -153,7 +153,16 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     labels = dict(meta.get("labels") or {})
-    job_owner = next((o for o in meta.get("ownerReferences") or () if o.get("kind") == "Job"), None)
+    # Only a controlling Job owns the pod: a job-name label alone proves nothing (anyone can set
+    # it), and the sweep deletes pods whose owning Job is gone.
+    job_owner = next(
+        (
+            o
+            for o in meta.get("ownerReferences") or ()
+            if isinstance(o, Mapping) and o.get("kind") == "Job" and o.get("controller") is True
+        ),
+        None,
+    )
     return PodView(
         uid=str(meta.get("uid", "")),
         namespace=str(meta.get("namespace", "")),

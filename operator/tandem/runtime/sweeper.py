@@ -163,7 +163,14 @@ class Sweeper:
                 await self._reconciler.restart(bodies[view.uid], sources[view.uid])
             elif item.action is SweepAction.DELETE:
                 grace = (bodies[view.uid].get("spec") or {}).get("terminationGracePeriodSeconds")
-                await asyncio.to_thread(self._reads.delete_pod, view.namespace, view.name, grace)
+                await asyncio.to_thread(
+                    self._reads.delete_pod,
+                    view.namespace,
+                    view.name,
+                    grace,
+                    view.uid,
+                    view.resource_version,
+                )
         return result
 
     def _post(self, item: Found) -> None:
