@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tandem.cli import main as cli
 from tandem.core import (
     Decision,
     Monotonic,
@@ -142,3 +143,48 @@ def test_any_spec_and_annotations_give_a_decision(
     for action in decision.actions:
         after = getattr(action, "after", None)
         assert after is None or 0 <= after <= 3600 + 60, action
+
+
+def _exec_policy_decision(allowed: bool) -> Decision:
+    spec = {
+        "selector": {},
+        "primaryContainers": ["main"],
+        "finish": "ExitCodes",
+        "sidecars": [{"name": "proxy", "onSuccess": {"exec": {"command": ["/bin/stop", "x"]}}}],
+    }
+    return handle(
+        parse_pod(_ended({})),
+        (PolicySource("p", spec),),
+        PodMemory(),
+        Monotonic(0.0),
+        exec_actions=allowed,
+    )
+
+
+def test_a_policys_command_runs_only_when_the_cluster_admin_allows_it() -> None:
+    refused = _exec_policy_decision(allowed=False)
+    assert not [a for a in refused.actions if type(a).__name__ == "Stop"]
+    [warning] = [a for a in refused.actions if isinstance(a, Report)]
+    assert warning.reason is Reason.SIDECAR_UNSTOPPABLE
+    assert "--allow-exec-actions" in warning.message and "/bin/stop" not in warning.message
+    allowed = _exec_policy_decision(allowed=True)
+    [stop] = [a for a in allowed.actions if type(a).__name__ == "Stop"]
+    assert stop.argv == ("/bin/stop", "x")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TANDEM_SWEEP_ACTION", "Bogus"),
+        ("TANDEM_LOG_FORMAT", "xml"),
+        ("TANDEM_EXEC_TIMEOUT", "nan"),
+    ],
+)
+def test_environment_defaults_are_checked_like_flags(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run"])
+    assert exited.value.code == 2

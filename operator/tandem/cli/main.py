@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
 import os
 import sys
 
@@ -100,6 +101,13 @@ def parser() -> argparse.ArgumentParser:
         default=_env("SWEEP_ALLOW_DELETE", "") == "true",
         help="let the sweep delete pods (needs delete on pods in RBAC)",
     )
+    run.add_argument(
+        "--allow-exec-actions",
+        action="store_true",
+        default=_env("ALLOW_EXEC_ACTIONS", "") == "true",
+        help="let SidecarPolicies' exec actions run commands in sidecars (off: whoever may write "
+        "policies cannot make Tandem run commands)",
+    )
     for attribute, (kind, text) in _NUMBERS.items():
         variable = attribute.upper()
         run.add_argument(
@@ -132,14 +140,35 @@ def settings_from(args: argparse.Namespace) -> Settings:
         priority=args.priority,
         sweep_action=args.sweep_action,
         sweep_allow_delete=args.sweep_allow_delete,
+        allow_exec_actions=args.allow_exec_actions,
         **{attribute: getattr(args, attribute) for attribute in _NUMBERS},
         log_format=args.log_format,
         log_level=args.log_level,
     )
 
 
+def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse leaves unchecked: defaults from the environment skip `choices`, and every
+    number must be finite and not negative."""
+    if args.sweep_action not in ("Terminate", "Delete", "Report"):
+        run.error(
+            f"--sweep-action / TANDEM_SWEEP_ACTION: {args.sweep_action!r} is not one of "
+            "Terminate, Delete, Report"
+        )
+    if args.log_format not in ("text", "json"):
+        run.error(f"--log-format / TANDEM_LOG_FORMAT: {args.log_format!r} is not text or json")
+    for attribute in _NUMBERS:
+        value = getattr(args, attribute)
+        if not math.isfinite(value) or value < 0:
+            flag = attribute.replace("_", "-")
+            run.error(f"--{flag}: {value!r} is not a finite number of at least 0")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    args = root.parse_args(argv)
+    if args.command == "run":
+        _check(root, args)
     if args.command == "explain":
         return explain_command.run(args.pod, args.namespace, args.output, args.kubeconfig)
     if args.command == "run":

@@ -98,11 +98,13 @@ def decide(
     *,
     helper_enabled: bool = False,
     kubelet_keeps_phase: bool = False,
+    exec_actions: bool = False,
 ) -> Decision:
     """What to do for VIEW under POLICY, given MEMORY of earlier decisions, at time NOW.
 
     HELPER_ENABLED: the operator may add its ephemeral helper to pods (a setting).
     KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`).
+    EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
     """
     out = Builder(memory)
     if policy is None:
@@ -127,7 +129,7 @@ def decide(
     ended = primaries_ended(view, policy.primaries)
     out.sweepable = ended is not None and not view.terminal and not view.deleting
     if ended is not None and view.terminal and out.memory.finished == ended.key:
-        ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled)
+        ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions)
         tell_ended_by_itself(out, ctx, f"primaries ended ({ended.summary})")
     if ended is None or view.terminal or view.deleting or out.memory.gave_up:
         return out.build(policy)
@@ -137,7 +139,7 @@ def decide(
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
         return out.build(policy)
-    ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled)
+    ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions)
     sidecars = sidecars_of(view, policy)
     by_phase = policy.finish is FinishMode.PHASE and kubelet_keeps_phase
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"

@@ -32,6 +32,8 @@ class Context:
     outcome: Outcome
     now: Monotonic
     helper_enabled: bool
+    exec_actions: bool = False
+    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
 
 
 def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
@@ -68,6 +70,12 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
     why = "its ladder has no further step"
     for index in range(step, len(ladder)):
         action = ladder[index]
+        if action.kind is ActionKind.EXEC and not ctx.exec_actions:
+            why = (
+                f"{action.describe()} is a command, and the operator runs commands a policy names "
+                "only when the cluster admin allows it (--allow-exec-actions)"
+            )
+            continue
         path = choose_path(
             action,
             shared_pid=ctx.view.share_process_namespace,

@@ -21,7 +21,7 @@ from .known import recognised
 from .memory import SidecarRecord, told_key
 from .names import FINISHED_CONDITION, EventType, Reason
 from .routes import HELPER_NAME, ForcedPath, can_deliver, choose_path, route
-from .stop_action import StopAction
+from .stop_action import ActionKind, StopAction
 
 MIN_KUBELET = (1, 23)
 """The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""
@@ -67,7 +67,7 @@ def _graceful(out: Builder, ctx: Context, name: str) -> str:
     """Sends NAME the graceful stop Tandem knows for it, before the phase; says what it got."""
     action, forced, knowledge = _known_stop(ctx, name)
     left = f"{name}: the kubelet stops it"
-    if action is None:
+    if action is None or (action.kind is ActionKind.EXEC and not ctx.exec_actions):
         return left
     has_shell = name not in out.memory.no_shell
     path = choose_path(

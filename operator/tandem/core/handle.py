@@ -28,6 +28,7 @@ def handle(
     *,
     helper_enabled: bool = False,
     kubelet_keeps_phase: bool = False,
+    exec_actions: bool = False,
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
@@ -65,5 +66,6 @@ def handle(
         now,
         helper_enabled=helper_enabled,
         kubelet_keeps_phase=kubelet_keeps_phase,
+        exec_actions=exec_actions,
     )
     return dataclasses.replace(decision, actions=notes + decision.actions)

@@ -130,6 +130,7 @@ class Reconciler:
                 _now(),
                 helper_enabled=self._stopper.helper_enabled,
                 kubelet_keeps_phase=keeps_phase,
+                exec_actions=self._stopper.exec_actions,
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)

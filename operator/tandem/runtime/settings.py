@@ -20,6 +20,11 @@ class Settings:
     """Image of the ephemeral helper for sidecars without a shell (busybox or similar, with sh,
     kill and wget). Empty: the helper path is off, and RBAC needs no pods/ephemeralcontainers."""
 
+    allow_exec_actions: bool = False
+    """Whether a SidecarPolicy's `exec` actions (a command of the policy author's, run in the
+    sidecar under Tandem's identity) may run at all. A decision for the cluster admin: with it
+    off, whoever may write SidecarPolicies cannot make Tandem run commands in their pods."""
+
     exec_timeout: float = 10.0
     """Seconds one exec into a sidecar may take, connection included."""
 

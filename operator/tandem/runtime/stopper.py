@@ -43,6 +43,11 @@ class Stopper:
         self._slots = asyncio.Semaphore(settings.exec_concurrency)
 
     @property
+    def exec_actions(self) -> bool:
+        """Policies' exec actions may run: the cluster admin's choice."""
+        return self._settings.allow_exec_actions
+
+    @property
     def helper_enabled(self) -> bool:
         return self._helper is not None
 
