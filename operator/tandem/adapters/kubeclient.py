@@ -104,6 +104,34 @@ class Executor:
                 ws.close()
 
 
+def _patch(
+    configuration: client.Configuration,
+    subresource: str,
+    *,
+    namespace: str,
+    pod: str,
+    body: dict[str, Any],
+    timeout: float,
+) -> ExecResult:
+    """A strategic merge patch of one of a pod's subresources; exit_code 0 when it was applied
+    (ExecResult keeps one shape for every call the stopper makes)."""
+    with ApiClient(configuration) as api_client:
+        patch = getattr(CoreV1Api(api_client), f"patch_namespaced_pod_{subresource}")
+        try:
+            patch(
+                pod,
+                namespace,
+                body,
+                _request_timeout=timeout,
+                _content_type="application/strategic-merge-patch+json",
+            )
+        except ApiException as error:
+            return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
+        except (OSError, urllib3.exceptions.HTTPError) as error:  # no answer in time
+            return ExecResult(None, error=str(error))
+    return ExecResult(0)
+
+
 HELPER_LIFETIME_SECONDS = 3600
 
 
@@ -143,21 +171,16 @@ class HelperAdder:
     def add(
         self, namespace: str, pod: str, target: str, run_as: RunAs, timeout: float
     ) -> ExecResult:
-        """Adds the helper; the result's exit_code is 0 on success (ExecResult keeps one shape
-        for every call the stopper makes)."""
+        """Adds the helper; the result's exit_code is 0 on success."""
         body = {"spec": {"ephemeralContainers": [helper_spec(target, self.image, run_as)]}}
-        with ApiClient(self._configuration) as api_client:
-            try:
-                CoreV1Api(api_client).patch_namespaced_pod_ephemeralcontainers(
-                    pod,
-                    namespace,
-                    body,
-                    _request_timeout=timeout,
-                    _content_type="application/strategic-merge-patch+json",
-                )
-            except ApiException as error:
-                return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
-        return ExecResult(0)
+        return _patch(
+            self._configuration,
+            "ephemeralcontainers",
+            namespace=namespace,
+            pod=pod,
+            body=body,
+            timeout=timeout,
+        )
 
 
 class StatusWriter:
@@ -181,17 +204,6 @@ class StatusWriter:
             "metadata": {"uid": finish.uid, "resourceVersion": finish.resource_version},
             "status": {"phase": finish.phase.value, "conditions": [condition]},
         }
-        with ApiClient(self._configuration) as api_client:
-            try:
-                CoreV1Api(api_client).patch_namespaced_pod_status(
-                    pod,
-                    namespace,
-                    body,
-                    _request_timeout=timeout,
-                    _content_type="application/strategic-merge-patch+json",
-                )
-            except ApiException as error:
-                return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
-            except (OSError, urllib3.exceptions.HTTPError) as error:  # no answer in time
-                return ExecResult(None, error=str(error))
-        return ExecResult(0)
+        return _patch(
+            self._configuration, "status", namespace=namespace, pod=pod, body=body, timeout=timeout
+        )

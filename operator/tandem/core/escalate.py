@@ -16,8 +16,8 @@ from .known import recognised
 from .memory import SidecarRecord
 from .names import Reason
 from .policy import Policy, SidecarActions
-from .routes import HELPER_NAME, Path, can_deliver, choose_path, route
-from .stop_action import KILL, ActionKind
+from .routes import HELPER_NAME, Path, Route, can_deliver, choose_path, route
+from .stop_action import KILL, ActionKind, StopAction
 from .view import PodView, RunAs
 
 RECHECK_SLACK = 1.0
@@ -110,35 +110,53 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
                 continue
             if _helper_state(ctx) != "running":
                 return "waiting"  # Its watch event brings us back here.
-        out.record(
-            name,
-            SidecarRecord(
-                ctx.attempt_key,
-                status.container_id,
-                ctx.outcome,
-                action,
-                ctx.now,
-                attempts,
-                step=index,
-                path=path,
-            ),
-        )
-        out.add(
-            Stop(
-                name,
-                status.container_id,
-                action,
-                ctx.outcome,
-                attempts,
-                index,
-                path,
-                via.container,
-                via.argv,
-            )
-        )
+        send(out, ctx, name, action, via, attempts=attempts, step=index)
         out.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK)
         return "sent"
     return why
+
+
+def send(
+    out: Builder,
+    ctx: Context,
+    name: str,
+    action: StopAction,
+    via: Route,
+    *,
+    attempts: int,
+    step: int,
+    announce: bool = True,
+) -> None:
+    """Remembers the stop of NAME's running container with ACTION, and asks for it."""
+    status = ctx.view.status(name)
+    out.record(
+        name,
+        SidecarRecord(
+            ctx.attempt_key,
+            status.container_id,
+            ctx.outcome,
+            action,
+            ctx.now,
+            attempts,
+            step=step,
+            path=via.path,
+            announce=announce,
+        ),
+    )
+    out.add(
+        Stop(
+            name,
+            status.container_id,
+            action,
+            ctx.outcome,
+            attempts,
+            step,
+            via.path,
+            via.container,
+            via.argv,
+            announce=announce,
+        )
+    )
 
 
 def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:

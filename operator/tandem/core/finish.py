@@ -14,11 +14,11 @@ import dataclasses
 import re
 
 from . import hints
-from .actions import Finish, Outcome, Phase, Report, Stop, Tally
+from .actions import Finish, Outcome, Phase, Report, Tally
 from .builder import Builder
-from .escalate import Context
+from .escalate import Context, send
 from .known import recognised
-from .memory import SidecarRecord, told_key
+from .memory import told_key
 from .names import FINISHED_CONDITION, EventType, Reason
 from .routes import HELPER_NAME, ForcedPath, can_deliver, choose_path, route
 from .stop_action import ActionKind, StopAction
@@ -83,33 +83,7 @@ def _graceful(out: Builder, ctx: Context, name: str) -> str:
     via = route(action, path, name, status.container_id, has_shell=has_shell)
     if via.container == HELPER_NAME:
         return left
-    out.record(
-        name,
-        SidecarRecord(
-            ctx.attempt_key,
-            status.container_id,
-            ctx.outcome,
-            action,
-            ctx.now,
-            1,
-            path=path,
-            announce=False,
-        ),
-    )
-    out.add(
-        Stop(
-            name,
-            status.container_id,
-            action,
-            ctx.outcome,
-            1,
-            0,
-            path,
-            via.container,
-            via.argv,
-            announce=False,
-        )
-    )
+    send(out, ctx, name, action, via, attempts=1, step=0, announce=False)
     return f"{name} got {action.describe()} via {path} ({knowledge})"
 
 
