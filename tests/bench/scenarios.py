@@ -88,7 +88,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "actions": {"onSuccess": {"preset": "cloud-sql-proxy"}},
     },
 }
-_REACTION = re.compile(r"pod (\S+)/(\S+): acting .*, ([\d.]+) ms after the watch event")
+_REACTION = re.compile(
+    r"pod (\S+)/(\S+): (?:stopping|finishing) .*, ([\d.]+) ms after the watch event"
+)
 
 
 def _time(stamp: str) -> datetime.datetime:

@@ -181,10 +181,12 @@ class Reconciler:
                 reaction = time.monotonic() - received
                 metrics.observe_reaction(reaction)
                 logger.info(
-                    "pod %s/%s: acting (%s), %.1f ms after the watch event",
+                    "pod %s/%s: %s, %.1f ms after the watch event",
                     view.namespace,
                     view.name,
-                    ", ".join(s.sidecar for s in stops) or "phase",
+                    "stopping " + ", ".join(s.sidecar for s in stops)
+                    if stops
+                    else "finishing by phase",
                     reaction * 1000,
                 )
 
