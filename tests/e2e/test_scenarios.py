@@ -30,6 +30,13 @@ def _only_pod(ns: Kube, job_name: str) -> dict[str, Any]:
     return pod
 
 
+def _sidecar_ended(ns: Kube, job_name: str) -> dict[str, Any]:
+    """The Job's pod once its sidecar has ended: the Job counts a pod as soon as Tandem writes
+    its phase, and the kubelet stops the sidecar right after."""
+    name = _only_pod(ns, job_name)["metadata"]["name"]
+    return ns.wait_pod(name, "proxy ended", lambda p: exit_code(p, "proxy") is not None)
+
+
 def _tandem_events(ns: Kube, pod: str) -> list[dict[str, Any]]:
     return [e for e in ns.events("Pod", pod) if e.get("reportingComponent") == "tandem"]
 
@@ -40,7 +47,7 @@ def test_sidecar_waits_for_every_primary(operator: Operator, ns: Kube) -> None:
     )
     ns.apply(job("two", spec, annotations={"tandem.dev/primary": "a,b"}))
     assert ns.wait_job("two") == "Complete"
-    pod = _only_pod(ns, "two")
+    pod = _sidecar_ended(ns, "two")
     finished = {
         n: container_state(pod, n)["state"]["terminated"]["finishedAt"] for n in ("a", "b", "proxy")
     }
@@ -63,11 +70,8 @@ def test_oom_killed_primary_is_a_failure(operator: Operator, ns: Kube) -> None:
     )
     ns.apply(job("oom", pod_spec([hog, container("proxy", EXITS_0_ON_TERM)]), annotations=PRIMARY))
     assert ns.wait_job("oom") == "Failed"
-    pod = ns.wait_pod(
-        _only_pod(ns, "oom")["metadata"]["name"],
-        "Failed",
-        lambda p: p["status"]["phase"] == "Failed",
-    )
+    pod = _sidecar_ended(ns, "oom")
+    assert pod["status"]["phase"] == "Failed"
     main = container_state(pod, "main")["state"]["terminated"]
     assert main["reason"] == "OOMKilled" and main["exitCode"] == 137
     assert exit_code(pod, "proxy") == 0
@@ -189,6 +193,6 @@ def test_pods_that_finished_while_the_operator_was_down_are_handled_at_start(
     )
     try:
         assert ns.wait_job("early") == "Complete"
-        assert exit_code(ns.get("pod", name), "proxy") == 0
+        assert exit_code(_sidecar_ended(ns, "early"), "proxy") == 0
     finally:
         stop_operator(private)

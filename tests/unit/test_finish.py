@@ -254,3 +254,12 @@ def test_after_a_restart_of_tandem_a_phase_put_back_is_written_without_a_second_
     decision = run(reverted)  # no memory: a new operator
     [finish] = of(decision, Finish)
     assert not finish.announce and of(decision, Stop) == []
+
+
+def test_with_no_sidecar_left_running_the_kubelet_ends_the_pod_alone() -> None:
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", terminated(0, "c2"))],
+        annotations=PRIMARY,
+    )
+    assert run(body).actions == ()

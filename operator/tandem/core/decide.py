@@ -144,7 +144,11 @@ def decide(
     by_phase = policy.finish is FinishMode.PHASE and kubelet_keeps_phase
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
-        finish_by_phase(out, ctx, phase, sidecars, outcome)
+        # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
+        if any(view.status(n).state == "running" for n in sidecars) or (
+            out.memory.finished == ended.key
+        ):
+            finish_by_phase(out, ctx, phase, sidecars, outcome)
         return out.build(policy)
     before = len(out.actions)
     for name in sidecars:

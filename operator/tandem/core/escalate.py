@@ -46,10 +46,14 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
     actions = policy.default_actions
     if (known := recognised(view.specs, name)) is not None:
         argv = view.specs[name].argv
+        success = known.success_for(argv)
+        # Only under OnFailure must a failure's stop exit non-zero; under Never the pod fails
+        # with its primaries whatever the sidecar exits with, so it gets its clean stop.
+        failure = known.failure_for(argv) if view.restart_policy == "OnFailure" else success
         actions = dataclasses.replace(
             actions,
-            on_success=known.success_for(argv) or actions.on_success,
-            on_failure=known.failure_for(argv) or actions.on_failure,
+            on_success=success or actions.on_success,
+            on_failure=failure or actions.on_failure,
         )
     if view.share_process_namespace and view.restart_policy == "OnFailure":
         actions = dataclasses.replace(actions, on_failure=KILL, escalate_failure=())

@@ -80,3 +80,12 @@ rules:
     resources: [pods]
     verbs: [delete]
 {{- end }}
+
+{{/* The node reader's cluster-scoped name: a namespaced release names it after its own namespace, so that several releases can share a cluster. */}}
+{{- define "tandem.nodeReader" -}}
+{{- if .Values.watchNamespaces -}}
+tandem-node-reader-{{ .Values.namespace.name }}
+{{- else -}}
+tandem-node-reader
+{{- end -}}
+{{- end }}
