@@ -79,6 +79,16 @@ def _finished(ns: Kube, name: str, phase: str, reason: str | None) -> dict[str, 
     return pod
 
 
+REWRITE_SLACK = 20
+"""Seconds for a phase the kubelet put back to be seen and written again (it is put back within
+about 10 s, the kubelet's status reconcile)."""
+
+
+def _reverts(phases: list[str]) -> int:
+    """How often a read saw Succeeded turn back into Running."""
+    return sum(a == "Succeeded" and b == "Running" for a, b in zip(phases, phases[1:]))
+
+
 def _sidecar_ended(ns: Kube, name: str, sidecar: str = "proxy") -> dict[str, Any]:
     """Pod NAME once SIDECAR has terminated: within the grace period, and some slack, of the
     finish (the kubelet kills after the grace period)."""
@@ -86,7 +96,7 @@ def _sidecar_ended(ns: Kube, name: str, sidecar: str = "proxy") -> dict[str, Any
         name,
         f"{sidecar} terminated",
         lambda p: exit_code(p, sidecar) is not None,
-        timeout=GRACE + SLACK,
+        timeout=GRACE + SLACK + REWRITE_SLACK,
     )
 
 
@@ -186,13 +196,17 @@ def test_a_sidecar_that_ignores_term_is_ended_by_the_kubelet_and_the_phase_holds
     ns.apply(job("j", pod_spec([primary(), sidecar], **extra), annotations=PRIMARY))
     name = _pod_name(ns, "j")
     _finished(ns, name, "Succeeded", "PrimariesSucceeded")
-    # From the finish until the kubelet has ended the sidecar, every read sees Succeeded: the
-    # kubelet's own status writes (the sidecar stopping, then terminated) keep the phase.
+    # From the finish until the kubelet has ended the sidecar, the phase is Succeeded, but for
+    # at most one revert: a write that races the kubelet's own status sync of the primary's end
+    # is put back once, and Tandem writes it again (measured on 1.34.4; README).
     history = ns.pod_history(
-        name, "proxy terminated", lambda p: exit_code(p, "proxy") is not None, GRACE + SLACK
+        name,
+        "proxy terminated",
+        lambda p: exit_code(p, "proxy") is not None,
+        GRACE + SLACK + REWRITE_SLACK,
     )
     phases = [p["status"]["phase"] for p in history]
-    assert set(phases) == {"Succeeded"}, phases
+    assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
     if expected == 137:  # the reads cover the grace period, not just its end
         assert "running" in container_state(history[0], "proxy")["state"], history[0]["status"]
     last = history[-1]
@@ -329,7 +343,8 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
             "the sidecar had already ended when the new operator came up",
             history[0]["status"],
         )
-        assert {p["status"]["phase"] for p in history} == {"Succeeded"}
+        phases = [p["status"]["phase"] for p in history]
+    assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
         finished = condition(history[-1], FINISHED)
         assert finished is not None and finished["status"] == "True", history[-1]["status"]
         assert _tandem_reasons(ns, "Pod", name) == before  # nothing new since the restart
@@ -370,7 +385,8 @@ def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
     history = ns.pod_history(
         name, "the sidecar KILLed", lambda p: exit_code(p, "proxy") is not None, timeout=60
     )
-    assert {p["status"]["phase"] for p in history} == {"Succeeded"}
+    phases = [p["status"]["phase"] for p in history]
+    assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
     assert exit_code(history[-1], "proxy") == 137
     assert job_condition(ns.get("job", "j")) == "Complete"
     _finished_once(ns, "j", name)
