@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
 
 from localcluster import Layout, cluster
 
+from ..deployment import demo_paused
 from ..kube import Kube, wait_for
 from ..operator_process import ROOT, grant_operator_rbac
 
@@ -20,6 +23,15 @@ def ready_cluster() -> tuple[Layout, Kube]:
     kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
     grant_operator_rbac(kube)
     return layout, kube
+
+
+@contextlib.contextmanager
+def quiet_cluster() -> Iterator[tuple[Layout, Kube]]:
+    """`ready_cluster`, with a Tandem deployed in it (the demo's) paused while the benchmark's
+    own operator runs: two operators would both act on every pod, and on the figures."""
+    layout, kube = ready_cluster()
+    with demo_paused(kube, layout):
+        yield layout, kube
 
 
 def new_namespace(kube: Kube, prefix: str) -> Kube:

@@ -38,7 +38,7 @@ from localcluster import Layout, supervisor
 from ..kube import Kube, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, parse_time, peak_rss_and_cpu
 from ..operator_process import ROOT, start_operator, stop_operator
-from . import new_namespace, ready_cluster
+from . import new_namespace, quiet_cluster
 
 _REACTION = re.compile(r"pod (\S+)/(\S+): stopping .*, ([\d.]+) ms after the watch event")
 _BUCKET = r'{}_bucket\{{le="([^"]+)"(?:,path="exec")?\}} ([\d.e+]+)'
@@ -407,38 +407,38 @@ def main(argv: list[str] | None = None) -> int:
         help="passed to the operator, e.g. --operator-flag=--exec-concurrency=16",
     )
     args = parser.parse_args(argv)
-    layout, kube = ready_cluster()
-    logs = Path(tempfile.mkdtemp(prefix="tandem-scale-"))
-    results: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
-        "scale": [],
-        "idle": [],
-        "operator_logs": str(logs),
-    }
-    for pods in args.pods:
-        results["scale"].append(
-            run_scale(
-                kube,
-                layout,
-                pods,
-                args.window,
-                logs,
-                profile=args.profile,
-                operator_flags=tuple(args.operator_flag),
+    with quiet_cluster() as (layout, kube):
+        logs = Path(tempfile.mkdtemp(prefix="tandem-scale-"))
+        results: dict[str, Any] = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+            "scale": [],
+            "idle": [],
+            "operator_logs": str(logs),
+        }
+        for pods in args.pods:
+            results["scale"].append(
+                run_scale(
+                    kube,
+                    layout,
+                    pods,
+                    args.window,
+                    logs,
+                    profile=args.profile,
+                    operator_flags=tuple(args.operator_flag),
+                )
             )
-        )
-        print(json.dumps(results["scale"][-1], indent=2), flush=True)
-    if args.idle:
-        results["idle"].append(run_idle(kube, layout, args.idle, args.idle_seconds, logs))
-        print(json.dumps(results["idle"][-1], indent=2), flush=True)
-    table = markdown(results)
-    print("\n" + table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        args.json.with_suffix(".md").write_text(table)
-    return 0
+            print(json.dumps(results["scale"][-1], indent=2), flush=True)
+        if args.idle:
+            results["idle"].append(run_idle(kube, layout, args.idle, args.idle_seconds, logs))
+            print(json.dumps(results["idle"][-1], indent=2), flush=True)
+        table = markdown(results)
+        print("\n" + table)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+            args.json.with_suffix(".md").write_text(table)
+        return 0
 
 
 if __name__ == "__main__":

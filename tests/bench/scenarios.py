@@ -42,7 +42,7 @@ from ..manifests import (
     primary,
 )
 from ..operator_process import start_operator, stop_operator
-from . import new_namespace, ready_cluster
+from . import new_namespace, quiet_cluster
 
 EXIT_CODES = {"finish": "ExitCodes"}
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -314,51 +314,53 @@ def main(argv: list[str] | None = None) -> int:
         "running operator, not of its first seconds",
     )
     args = parser.parse_args(argv)
-    layout, kube = ready_cluster()
-    log = Path(tempfile.mkdtemp()) / "operator.log"
-    operator = start_operator(layout, log)
-    try:
-        if args.warmup:
-            run_scenario(kube, layout, next(iter(SCENARIOS)), args.warmup, log)
-        results = [
-            run_scenario(kube, layout, name, args.pods, log) for name in args.scenario or SCENARIOS
-        ]
-    finally:
-        stop_operator(operator)
-    print(
-        f"\n{'scenario':38} {'pods':>4}  {'primary->sidecar s':>18}  {'primary->pod end s':>18}"
-        f"  {'primary->Job end s':>18}  {'reaction (own) ms':>18}  {'reaction (API) ms':>18}"
-    )
-    for r in results:
+    with quiet_cluster() as (layout, kube):
+        log = Path(tempfile.mkdtemp()) / "operator.log"
+        operator = start_operator(layout, log)
+        try:
+            if args.warmup:
+                run_scenario(kube, layout, next(iter(SCENARIOS)), args.warmup, log)
+            results = [
+                run_scenario(kube, layout, name, args.pods, log)
+                for name in args.scenario or SCENARIOS
+            ]
+        finally:
+            stop_operator(operator)
         print(
-            f"{r['scenario']:38} {r['pods']:>4}  {_cell(r['primary_to_sidecar_exit_s']):>18}  "
-            f"{_cell(r['primary_to_pod_terminal_s']):>18}  "
-            f"{_cell(r['primary_to_job_complete_s']):>18}  {_cell(r['reaction_operator_ms']):>18}"
-            f"  {_cell(r['reaction_api_ms']):>18}"
+            f"\n{'scenario':38} {'pods':>4}  {'primary->sidecar s':>18}  {'primary->pod end s':>18}"
+            f"  {'primary->Job end s':>18}  {'reaction (own) ms':>18}  {'reaction (API) ms':>18}"
         )
-    print("\nAPI requests by the operator, per pod:")
-    for r in results:
-        print(f"  {r['scenario']:36} {r['requests_per_pod']}")
-    by_name = {r["scenario"]: r for r in results}
-    for measure in ("primary_to_job_complete_s", "primary_to_pod_terminal_s"):
-        phase, codes, native = (
-            by_name.get(name, {}).get(measure, {}).get("median")
-            for name in (
-                "never/success/trap-exit-0",
-                "exit-codes/never/success/trap-exit-0",
-                "native-sidecar/success/trap-exit-0",
-            )
-        )
-        if phase and native:
+        for r in results:
             print(
-                f"\n{measure}, medians: by phase {phase} s, by exit codes {codes} s, native "
-                f"sidecar {native} s; ratio phase/native {phase / native:.2f}"
-                + (f", exit codes/native {codes / native:.2f}" if codes else "")
+                f"{r['scenario']:38} {r['pods']:>4}  {_cell(r['primary_to_sidecar_exit_s']):>18}  "
+                f"{_cell(r['primary_to_pod_terminal_s']):>18}  "
+                f"{_cell(r['primary_to_job_complete_s']):>18}  "
+                f"{_cell(r['reaction_operator_ms']):>18}"
+                f"  {_cell(r['reaction_api_ms']):>18}"
             )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+        print("\nAPI requests by the operator, per pod:")
+        for r in results:
+            print(f"  {r['scenario']:36} {r['requests_per_pod']}")
+        by_name = {r["scenario"]: r for r in results}
+        for measure in ("primary_to_job_complete_s", "primary_to_pod_terminal_s"):
+            phase, codes, native = (
+                by_name.get(name, {}).get(measure, {}).get("median")
+                for name in (
+                    "never/success/trap-exit-0",
+                    "exit-codes/never/success/trap-exit-0",
+                    "native-sidecar/success/trap-exit-0",
+                )
+            )
+            if phase and native:
+                print(
+                    f"\n{measure}, medians: by phase {phase} s, by exit codes {codes} s, native "
+                    f"sidecar {native} s; ratio phase/native {phase / native:.2f}"
+                    + (f", exit codes/native {codes / native:.2f}" if codes else "")
+                )
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
 
 
 if __name__ == "__main__":

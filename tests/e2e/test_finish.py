@@ -20,6 +20,7 @@ kubelet kills what still runs.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ about 10 s, the kubelet's status reconcile)."""
 
 def _reverts(phases: list[str]) -> int:
     """How often a read saw Succeeded turn back into Running."""
-    return sum(a == "Succeeded" and b == "Running" for a, b in zip(phases, phases[1:]))
+    return sum(a == "Succeeded" and b == "Running" for a, b in itertools.pairwise(phases))
 
 
 def _sidecar_ended(ns: Kube, name: str, sidecar: str = "proxy") -> dict[str, Any]:
@@ -344,7 +345,7 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
             history[0]["status"],
         )
         phases = [p["status"]["phase"] for p in history]
-    assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
+        assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
         finished = condition(history[-1], FINISHED)
         assert finished is not None and finished["status"] == "True", history[-1]["status"]
         assert _tandem_reasons(ns, "Pod", name) == before  # nothing new since the restart
