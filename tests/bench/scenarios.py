@@ -44,7 +44,7 @@ from ..manifests import (
 from ..operator_process import start_operator, stop_operator
 from . import new_namespace, quiet_cluster
 
-EXIT_CODES = {"finish": "ExitCodes"}
+EXIT_CODES = {"tandem.dev/finish": "ExitCodes"}
 SCENARIOS: dict[str, dict[str, Any]] = {
     # Finish by phase (the default) against the exit-code path, the same sidecar (issue 15).
     "never/success/trap-exit-0": {"policy": "Never", "exit": 0, "sidecar": EXITS_0_ON_TERM},
