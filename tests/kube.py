@@ -125,17 +125,12 @@ class Kube:
         first (the last one satisfies UNTIL). For asserting what held all along, not just at the
         end."""
         seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def probe() -> list[dict[str, Any]] | None:
             seen.append(self.get("pod", name))
-            if until(seen[-1]):
-                return seen
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"timed out after {timeout:g}s waiting for pod {name}: {what}; "
-                    f"last status: {seen[-1].get('status')!r}"
-                )
-            time.sleep(interval)
+            return seen if until(seen[-1]) else None
+
+        return wait_for(f"pod {name}: {what}", probe, timeout, interval)
 
     def exec(self, pod: str, container: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return self.run("exec", pod, "-c", container, "--", *argv, check=False)
