@@ -128,19 +128,24 @@ def test_delete_refuses_to_rerun_succeeded_work(operator: Operator, ns: Kube) ->
     assert len(ns.job_pods("j")) == 1
 
 
-def test_delete_removes_an_orphan_whose_job_is_gone(operator: Operator, ns: Kube) -> None:
+def test_delete_never_removes_a_pod_no_job_controls(operator: Operator, ns: Kube) -> None:
+    # Deleting its Job with --cascade=orphan leaves the pod without its ownerReference: only a
+    # job-name label says it was a Job's, and anyone can set that label. So the sweep says so
+    # and leaves it, instead of deleting (issue 16).
     name = _primary_ended(ns, "orphan", SLEEP_FOREVER, _policy("orphan", {"action": "Delete"}))
     ns.run("delete", "job", "j", "--cascade=orphan")
     wait_for(
-        "orphan deleted",
-        lambda: (
-            ns.run("get", "pod", name, check=False).returncode != 0
-            or ns.get("pod", name)["metadata"].get("deletionTimestamp")
-        ),
-        timeout=40,
+        "the orphan without its ownerReference",
+        lambda: not ns.get("pod", name)["metadata"].get("ownerReferences"),
+        timeout=30,
     )
-    [swept] = _messages(ns, "Pod", name, "PodSwept")
-    assert "no longer exists" in swept and "Delete" in swept
+    ns.wait_for_reasons("Pod", name, "SweepSkipped", timeout=40)
+    [skipped] = _messages(ns, "Pod", name, "SweepSkipped")
+    assert "no Job controls it" in skipped and "controller: true" in skipped
+    pod = ns.get("pod", name)
+    assert not pod["metadata"].get("deletionTimestamp") and "PodSwept" not in ns.reasons(
+        "Pod", name
+    )
 
 
 def test_the_cap_bounds_each_sweep(operator: Operator, ns: Kube) -> None:

@@ -84,13 +84,18 @@ def test_terminal_pods_are_not_swept() -> None:
     assert _select([parse_pod(body)], SweepRules(), jobs={}) == []
 
 
-def test_a_pod_with_the_job_label_but_no_controlling_job_is_never_swept() -> None:
+def test_a_pod_no_job_controls_is_never_deleted() -> None:
     main = status("main", terminated(0, "m"))
     body = pod(["main", "proxy"], [main, status("proxy", running("p"))], uid="fake")
     body["metadata"]["ownerReferences"] = []  # the batch.kubernetes.io/job-name label stays
     rules = SweepRules(action=SweepAction.DELETE, deletion_enabled=True)
-    assert _select([parse_pod(body)], rules, jobs={}) == []
+    [skipped] = _select([parse_pod(body)], rules, jobs={})
+    assert skipped.action is None and "controller: true" in skipped.skipped
+    assert "no Job controls it" in skipped.why
     body["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "job-x", "uid": "job-uid"}]
-    assert _select([parse_pod(body)], rules, jobs={}) == []  # an owner, but not the controller
+    [skipped] = _select([parse_pod(body)], rules, jobs={})  # an owner, but not the controller
+    assert skipped.action is None
+    [stopped] = _select([parse_pod(body)], SweepRules(action=SweepAction.TERMINATE), jobs={})
+    assert stopped.action is SweepAction.TERMINATE  # stopping its sidecars harms nothing
     [found] = _select([_stuck("real")], rules, jobs={})
     assert found.action is SweepAction.DELETE and "no longer exists" in found.why

@@ -83,17 +83,26 @@ def _seconds(stamp: str) -> float | None:
 class _Diagnosis:
     message: str
     job_finished_or_gone: bool
+    uncontrolled: bool = False
 
 
 def _diagnose(
     view: PodView, policy: Policy, jobs: Mapping[str, JobState], now: WallTime, rules: SweepRules
 ) -> _Diagnosis | None:
-    if view.terminal or view.deleting or not view.job_uid:
-        return None  # Terminal, going, or not controlled by a Job: never swept.
+    if view.terminal or view.deleting:
+        return None
     ended = primaries_ended(view, policy.primaries)
     if ended is None:
         return None  # A primary still runs: never touched.
-    job = jobs.get(view.job_uid or "")
+    if not view.job_uid:
+        # Its Job was deleted leaving it (the garbage collector drops the ownerReference), or
+        # someone set the job-name label by hand: nothing proves which, so never Delete.
+        return _Diagnosis(
+            f"orphaned: no Job controls it (its label names {view.job_name})",
+            True,
+            uncontrolled=True,
+        )
+    job = jobs.get(view.job_uid)
     if job is None:
         return _Diagnosis(f"orphaned: its Job {view.job_name} no longer exists", True)
     if job.terminal:
@@ -118,6 +127,11 @@ def _action_for(
         return None, (
             "the policy asks for Delete, but the operator runs without "
             "--sweep-allow-delete (and the RBAC rule to delete pods)"
+        )
+    if diagnosis.uncontrolled:
+        return None, (
+            "Tandem deletes only pods that a Job controls (an ownerReference with controller: "
+            "true); a job-name label alone proves nothing. Delete it by hand if it is yours"
         )
     if succeeded and not diagnosis.job_finished_or_gone and not rules.allow_deleting_succeeded:
         return None, (
