@@ -34,13 +34,11 @@ class NodeVersions:
         known = self._known.get(node)
         if known is not None and time.monotonic() < known[1]:
             return known[0]
-        if node not in self._reading:  # One read per node, however many pods ask at once.
-            self._reading[node] = asyncio.create_task(self._read(node))
-        try:
-            return await asyncio.shield(self._reading[node])
-        finally:
-            if self._reading.get(node) is not None and self._reading[node].done():
-                self._reading.pop(node, None)
+        task = self._reading.get(node)
+        if task is None:  # One read per node, however many pods ask at once.
+            task = self._reading[node] = asyncio.create_task(self._read(node))
+            task.add_done_callback(lambda _: self._reading.pop(node, None))
+        return await asyncio.shield(task)
 
     async def _read(self, node: str) -> bool:
         try:
