@@ -23,6 +23,11 @@ class Outcome(StrEnum):
     def matches(self, exit_code: int) -> bool:
         return (exit_code == 0) == (self is Outcome.SUCCESS)
 
+    @property
+    def tally(self) -> Tally:
+        """The SidecarPolicy counter a pod with this outcome adds one to."""
+        return Tally.SUCCEEDED if self is Outcome.SUCCESS else Tally.FAILED
+
 
 class Tally(StrEnum):
     """The SidecarPolicy status counter an Event adds one to."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Outcome, Phase, Report, Stop, Tally
+from .actions import Outcome, Phase, Report, Stop
 from .builder import Builder, Decision
 from .clocks import Monotonic
 from .escalate import Context, stop_or_wait
@@ -128,10 +128,12 @@ def decide(
             verify(out, view, name, record)
     ended = primaries_ended(view, policy.primaries)
     out.sweepable = ended is not None and not view.terminal and not view.deleting
-    if ended is not None and view.terminal and out.memory.finished == ended.key:
-        ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions)
+    if ended is None:
+        return out.build(policy)
+    ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions)
+    if view.terminal and out.memory.finished == ended.key:
         tell_ended_by_itself(out, ctx, f"primaries ended ({ended.summary})")
-    if ended is None or view.terminal or view.deleting or out.memory.gave_up:
+    if view.terminal or view.deleting or out.memory.gave_up:
         return out.build(policy)
     if (
         ended.outcome is Outcome.FAILURE
@@ -139,7 +141,6 @@ def decide(
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
         return out.build(policy)
-    ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions)
     sidecars = sidecars_of(view, policy)
     by_phase = policy.finish is FinishMode.PHASE and kubelet_keeps_phase
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
@@ -172,7 +173,7 @@ def decide(
                 + ", ".join(f"{s.sidecar} with {s.action.describe()} via {s.path}" for s in stops)
                 + f" ({policy.source})",
                 on_job=True,
-                tally=Tally.SUCCEEDED if ended.outcome is Outcome.SUCCESS else Tally.FAILED,
+                tally=ended.outcome.tally,
             ),
         )
     return out.build(policy)

@@ -14,7 +14,7 @@ import dataclasses
 import re
 
 from . import hints
-from .actions import Finish, Outcome, Phase, Report, Tally
+from .actions import Finish, Outcome, Phase, Report
 from .builder import Builder
 from .escalate import Context, send
 from .known import recognised
@@ -138,7 +138,7 @@ def finish_by_phase(
             ctx.view.uid,
             ctx.view.resource_version,
             f"{why}: pod finished {phase} through its status; {told} ({ctx.policy.source})",
-            tally=Tally.SUCCEEDED if ctx.outcome is Outcome.SUCCESS else Tally.FAILED,
+            tally=ctx.outcome.tally,
             announce=told_key(ctx.attempt_key) not in memory.reported,
         )
     )
@@ -156,6 +156,6 @@ def tell_ended_by_itself(out: Builder, ctx: Context, why: str) -> None:
             f"{why}: the pod ended {ctx.view.phase} by itself after Tandem's graceful stops "
             f"({ctx.policy.source})",
             on_job=True,
-            tally=Tally.SUCCEEDED if ctx.outcome is Outcome.SUCCESS else Tally.FAILED,
+            tally=ctx.outcome.tally,
         ),
     )
