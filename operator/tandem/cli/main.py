@@ -108,6 +108,13 @@ def parser() -> argparse.ArgumentParser:
         help="let SidecarPolicies' exec actions run commands in sidecars (off: whoever may write "
         "policies cannot make Tandem run commands)",
     )
+    run.add_argument(
+        "--no-exec",
+        action="store_true",
+        default=_env("NO_EXEC", "") == "true",
+        help="never exec into pods, so RBAC needs no pods/exec: pods finish by phase only and "
+        "the kubelet stops their sidecars (nodes v1.23+)",
+    )
     for attribute, (kind, text) in _NUMBERS.items():
         variable = attribute.upper()
         run.add_argument(
@@ -141,6 +148,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         sweep_action=args.sweep_action,
         sweep_allow_delete=args.sweep_allow_delete,
         allow_exec_actions=args.allow_exec_actions,
+        exec_stops=not args.no_exec,
         **{attribute: getattr(args, attribute) for attribute in _NUMBERS},
         log_format=args.log_format,
         log_level=args.log_level,
@@ -157,6 +165,11 @@ def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         )
     if args.log_format not in ("text", "json"):
         run.error(f"--log-format / TANDEM_LOG_FORMAT: {args.log_format!r} is not text or json")
+    if args.no_exec and (args.helper_image or args.allow_exec_actions):
+        run.error(
+            "--no-exec: the helper (--helper-image) and policies' exec actions "
+            "(--allow-exec-actions) both exec into pods; leave them off, or drop --no-exec"
+        )
     for attribute in _NUMBERS:
         value = getattr(args, attribute)
         if not math.isfinite(value) or value < 0:

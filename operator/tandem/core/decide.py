@@ -15,6 +15,7 @@ from .escalate import Context, stop_or_wait
 from .finish import finish_by_phase, phase_for, tell_ended_by_itself
 from .memory import PodMemory
 from .names import EventType, Reason
+from .no_exec import finish_without_exec
 from .policy import FinishMode, OnPrimaryFailure, Policy
 from .verify import verify
 from .view import PodView, Termination
@@ -99,12 +100,14 @@ def decide(
     helper_enabled: bool = False,
     kubelet_keeps_phase: bool = False,
     exec_actions: bool = False,
+    exec_stops: bool = True,
 ) -> Decision:
     """What to do for VIEW under POLICY, given MEMORY of earlier decisions, at time NOW.
 
     HELPER_ENABLED: the operator may add its ephemeral helper to pods (a setting).
     KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`).
     EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
+    EXEC_STOPS: Tandem may exec into pods at all; off (--no-exec), pods finish by phase only.
     """
     out = Builder(memory)
     if policy is None:
@@ -130,7 +133,9 @@ def decide(
     out.sweepable = ended is not None and not view.terminal and not view.deleting
     if ended is None:
         return out.build(policy)
-    ctx = Context(view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions)
+    ctx = Context(
+        view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions, exec_stops
+    )
     if view.terminal and out.memory.finished == ended.key:
         tell_ended_by_itself(out, ctx, f"primaries ended ({ended.summary})")
     if view.terminal or view.deleting or out.memory.gave_up:
@@ -142,8 +147,10 @@ def decide(
     ):
         return out.build(policy)
     sidecars = sidecars_of(view, policy)
-    by_phase = policy.finish is FinishMode.PHASE and kubelet_keeps_phase
+    by_phase = kubelet_keeps_phase and (policy.finish is FinishMode.PHASE or not exec_stops)
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
+    if not exec_stops:
+        return finish_without_exec(out, ctx, sidecars, outcome, by_phase)
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
         # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
         if any(view.status(n).state == "running" for n in sidecars) or (

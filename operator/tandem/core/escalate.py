@@ -34,6 +34,8 @@ class Context:
     helper_enabled: bool
     exec_actions: bool = False
     """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
+    exec_stops: bool = True
+    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
 
 
 def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:

@@ -67,7 +67,9 @@ def _graceful(out: Builder, ctx: Context, name: str) -> str:
     """Sends NAME the graceful stop Tandem knows for it, before the phase; says what it got."""
     action, forced, knowledge = _known_stop(ctx, name)
     left = f"{name}: the kubelet stops it"
-    if action is None or (action.kind is ActionKind.EXEC and not ctx.exec_actions):
+    if not ctx.exec_stops or action is None:
+        return left
+    if action.kind is ActionKind.EXEC and not ctx.exec_actions:
         return left
     has_shell = name not in out.memory.no_shell
     path = choose_path(

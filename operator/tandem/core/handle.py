@@ -29,6 +29,7 @@ def handle(
     helper_enabled: bool = False,
     kubelet_keeps_phase: bool = False,
     exec_actions: bool = False,
+    exec_stops: bool = True,
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
@@ -67,5 +68,6 @@ def handle(
         helper_enabled=helper_enabled,
         kubelet_keeps_phase=kubelet_keeps_phase,
         exec_actions=exec_actions,
+        exec_stops=exec_stops,
     )
     return dataclasses.replace(decision, actions=notes + decision.actions)

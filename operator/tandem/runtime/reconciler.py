@@ -131,6 +131,7 @@ class Reconciler:
                 helper_enabled=self._stopper.helper_enabled,
                 kubelet_keeps_phase=keeps_phase,
                 exec_actions=self._stopper.exec_actions,
+                exec_stops=self._stopper.exec_stops,
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)

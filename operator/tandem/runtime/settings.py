@@ -25,6 +25,11 @@ class Settings:
     sidecar under Tandem's identity) may run at all. A decision for the cluster admin: with it
     off, whoever may write SidecarPolicies cannot make Tandem run commands in their pods."""
 
+    exec_stops: bool = True
+    """Whether Tandem may exec into pods at all. Off (--no-exec), the install needs no pods/exec:
+    pods finish by phase only, and the kubelet stops their sidecars (each image's STOPSIGNAL,
+    then KILL when the grace period ends). Needs nodes whose kubelet keeps an API-set phase."""
+
     exec_timeout: float = 10.0
     """Seconds one exec into a sidecar may take, connection included."""
 

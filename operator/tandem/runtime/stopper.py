@@ -48,6 +48,11 @@ class Stopper:
         return self._settings.allow_exec_actions
 
     @property
+    def exec_stops(self) -> bool:
+        """Tandem may exec into pods at all (off: --no-exec)."""
+        return self._settings.exec_stops
+
+    @property
     def helper_enabled(self) -> bool:
         return self._helper is not None
 

@@ -1,0 +1,43 @@
+"""An install without pods/exec (--no-exec): the pod's phase is the only way to end it."""
+
+from __future__ import annotations
+
+from . import hints
+from .actions import Phase
+from .builder import Builder, Decision
+from .escalate import Context
+from .finish import finish_by_phase, phase_for
+from .names import Reason
+
+
+def finish_without_exec(
+    out: Builder, ctx: Context, sidecars: tuple[str, ...], outcome: str, by_phase: bool
+) -> Decision:
+    """An install without pods/exec (--no-exec) has one way to end a pod: its phase. Under
+    OnFailure a failure then replaces the pod, since no sidecar can be made to restart with
+    the primaries."""
+    running = [n for n in sidecars if ctx.view.status(n).state == "running"]
+    if not by_phase:
+        if running:
+            out.once(
+                "no-exec",
+                hints.warning(
+                    Reason.SIDECAR_UNSTOPPABLE,
+                    f"{outcome}; {', '.join(running)} still run, and this Tandem may not exec "
+                    "into pods (--no-exec) while the pod's node does not keep a phase set "
+                    "through the API (its kubelet is older than v1.23, or unknown)",
+                    "run Tandem with pods/exec (without --no-exec) for such nodes, or upgrade "
+                    "the node's kubelet",
+                ),
+            )
+        return out.build(ctx.policy)
+    phase = phase_for(ctx.view.restart_policy, ctx.outcome) or Phase.FAILED
+    if running or out.memory.finished == ctx.attempt_key:
+        why = outcome
+        if phase is Phase.FAILED and ctx.view.restart_policy == "OnFailure":
+            why += (
+                "; without pods/exec its sidecars cannot restart with the primaries, so Tandem "
+                "replaces the pod: the Job starts a new one"
+            )
+        finish_by_phase(out, ctx, phase, sidecars, why)
+    return out.build(ctx.policy)

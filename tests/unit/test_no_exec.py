@@ -1,0 +1,122 @@
+"""An install without pods/exec (--no-exec): pods finish by phase only, the kubelet stops the
+sidecars, and what cannot be done is said once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tandem.cli import main as cli
+from tandem.core import (
+    EventType,
+    Finish,
+    Monotonic,
+    Phase,
+    PodMemory,
+    Reason,
+    Report,
+    Stop,
+    decide,
+    parse_pod,
+    resolve,
+)
+
+from .pods import PRIMARY, pod, running, status, terminated, waiting
+
+HAPROXY = "docker.io/library/haproxy:2.8"
+
+
+def run(body: dict[str, Any], keeps: bool = True, memory: PodMemory | None = None) -> Any:
+    view = parse_pod(body)
+    policy = resolve(view.labels, view.annotations, ()).policy
+    return decide(
+        view,
+        policy,
+        memory or PodMemory(),
+        Monotonic(100.0),
+        kubelet_keeps_phase=keeps,
+        exec_stops=False,
+    )
+
+
+def of(decision: Any, kind: type) -> list[Any]:
+    return [a for a in decision.actions if isinstance(a, kind)]
+
+
+def ended(code: int, annotations: dict[str, str] = PRIMARY, **extra: Any) -> dict[str, Any]:
+    return pod(
+        ["main", "proxy"],
+        [status("main", terminated(code, "c1")), status("proxy", running("c2"))],
+        annotations=annotations,
+        images={"proxy": HAPROXY},
+        resource_version="42",
+        **extra,
+    )
+
+
+def test_success_is_a_phase_write_and_no_exec_even_for_a_known_graceful_stop() -> None:
+    decision = run(ended(0))
+    assert of(decision, Stop) == []
+    [finish] = of(decision, Finish)
+    assert finish.phase is Phase.SUCCEEDED and "proxy: the kubelet stops it" in finish.message
+
+
+def test_finish_exit_codes_cannot_be_honoured_so_the_phase_is_written() -> None:
+    decision = run(ended(0, {**PRIMARY, "tandem.dev/finish": "ExitCodes"}))
+    assert of(decision, Stop) == [] and of(decision, Finish)[0].phase is Phase.SUCCEEDED
+
+
+def test_an_onfailure_failure_replaces_the_pod() -> None:
+    body = pod(
+        ["main", "proxy"],
+        [
+            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
+            status("proxy", running("c2")),
+        ],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+    )
+    decision = run(body)
+    assert of(decision, Stop) == []
+    [finish] = of(decision, Finish)
+    assert finish.phase is Phase.FAILED and "replaces the pod" in finish.message
+
+
+def test_a_node_that_does_not_keep_the_phase_gets_one_warning_and_nothing_else() -> None:
+    first = run(ended(0), keeps=False)
+    [warning] = of(first, Report)
+    assert warning.type is EventType.WARNING and warning.reason is Reason.SIDECAR_UNSTOPPABLE
+    assert "--no-exec" in warning.message and "Fix:" in warning.message
+    assert of(first, Stop) == [] and of(first, Finish) == []
+    assert run(ended(0), keeps=False, memory=first.memory).actions == ()
+
+
+def test_with_no_sidecar_running_nothing_is_written() -> None:
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", terminated(0, "c2"))],
+        annotations=PRIMARY,
+    )
+    assert run(body).actions == ()
+
+
+@pytest.mark.parametrize("other", [["--helper-image=busybox"], ["--allow-exec-actions"]])
+def test_no_exec_refuses_the_flags_that_exec(
+    monkeypatch: pytest.MonkeyPatch, other: list[str]
+) -> None:
+    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--no-exec", *other])
+    assert exited.value.code == 2
+
+
+def test_no_exec_reaches_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    async def serve(settings: Any) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(cli, "serve", serve)
+    cli.main(["run", "--no-exec"])
+    assert [s.exec_stops for s in seen] == [False]
