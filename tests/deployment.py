@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -107,11 +108,14 @@ def wait_until_gone(kube: Kube) -> None:
     wait_for(f"{SYSTEM} of an earlier run to be gone", not_terminating, timeout=180)
 
 
-def deploy(kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True) -> Kube:
-    """Applies deploy/base, with EXTRA_ARGS appended to the operator's args (before the first
-    apply, so that one ReplicaSet ever exists); returns a client for tandem-system once both
-    replicas are ready and both appear in the peering. BY_TESTS marks the Deployment as a test
-    session's, which `demo_paused` never mistakes for the demo's."""
+def deploy(
+    kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True, source: str = "base"
+) -> Kube:
+    """Applies deploy/SOURCE (`base`, or an overlay such as `overlays/no-exec`), with EXTRA_ARGS
+    appended to the operator's args (before the first apply, so that one ReplicaSet ever
+    exists); returns a client for tandem-system once both replicas are ready and both appear in
+    the peering. BY_TESTS marks the Deployment as a test session's, which `demo_paused` never
+    mistakes for the demo's."""
     subprocess.run(
         [
             sys.executable,
@@ -142,9 +146,11 @@ def deploy(kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True) 
     )
     objects = list(
         yaml.safe_load_all(
-            kube.run("kustomize", str(ROOT / "deploy" / "base"), namespaced=False).stdout
+            kube.run("kustomize", str(ROOT / "deploy" / source), namespaced=False).stdout
         )
     )
+    if source != "base":
+        _own_cluster_role(kube, objects, source.rsplit("/", 1)[-1])
     for obj in objects:
         if obj["kind"] == "Deployment":
             obj["spec"]["template"]["spec"]["containers"][0]["args"].extend(extra_args)
@@ -169,6 +175,20 @@ def deploy(kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True) 
     # resumes when it sees no peer of a higher priority, and pauses when one appears.
     wait_for("both replicas in the peering", replicas_met, timeout=60)
     return system
+
+
+def _own_cluster_role(kube: Kube, objects: list[dict[str, Any]], suffix: str) -> None:
+    """An overlay's ClusterRole `tandem` under its own name: the session's host operator is
+    bound to the base's. The base's binding goes (a binding's roleRef cannot change), so the
+    ServiceAccount holds only what the overlay grants; the next deploy of base brings it back."""
+    kube.run("delete", "clusterrolebinding", "tandem", "--ignore-not-found", namespaced=False)
+    for obj in objects:
+        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding") and obj["metadata"]["name"] == (
+            "tandem"
+        ):
+            obj["metadata"]["name"] = f"tandem-{suffix}"
+            if obj["kind"] == "ClusterRoleBinding":
+                obj["roleRef"]["name"] = f"tandem-{suffix}"
 
 
 def save_logs(kube: Kube, path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +13,11 @@ import yaml
 
 from localcluster import Layout
 
-from ..deployment import SA, active_replica, deploy, undeploy
+from ..deployment import active_replica, deploy, undeploy
 from ..kube import Kube, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
 from ..operator_process import ROOT
-
-LABEL = {"e2e.tandem.dev/operator": "incluster"}
+from .checks import LABEL, can_i, execs_by_operator
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +26,6 @@ def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
     # the unlabelled pods.
     yield deploy(kube, local_cluster, "--pod-selector=e2e.tandem.dev/operator=incluster")
     undeploy(kube)
-
-
-def _can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA) -> bool:
-    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec)."""
-    resource, _, subresource = resource.partition("/")
-    if subresource:
-        args = (*args, f"--subresource={subresource}")
-    done = kube.run(
-        "auth", "can-i", verb, resource, *args, f"--as={who}", check=False, namespaced=False
-    )
-    return done.stdout.strip() == "yes"
 
 
 def test_the_deployment_is_admitted_under_restricted_and_runs(deployed: Kube) -> None:
@@ -80,9 +67,9 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("*", "*"),
     ]
     for verb, resource in allowed:
-        assert _can_i(deployed, verb, resource, "-A"), (verb, resource)
+        assert can_i(deployed, verb, resource, "-A"), (verb, resource)
     for verb, resource in denied:
-        assert not _can_i(deployed, verb, resource, "-A"), (verb, resource)
+        assert not can_i(deployed, verb, resource, "-A"), (verb, resource)
 
 
 def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube, ns: Kube) -> None:
@@ -165,8 +152,8 @@ def test_the_namespaced_overlay_grants_only_its_namespaces(
     ns.apply(binding)
     who = "system:serviceaccount:tandem-system:tandem-namespaced"
     for verb, resource in (("watch", "pods"), ("create", "pods/exec"), ("create", "events")):
-        assert _can_i(ns, verb, resource, "-n", ns.namespace, who=who), (verb, resource)
-        assert not _can_i(ns, verb, resource, "-n", "default", who=who), (verb, resource)
+        assert can_i(ns, verb, resource, "-n", ns.namespace, who=who), (verb, resource)
+        assert not can_i(ns, verb, resource, "-n", "default", who=who), (verb, resource)
     kube.run(
         "delete",
         "serviceaccount",
@@ -176,21 +163,6 @@ def test_the_namespaced_overlay_grants_only_its_namespaces(
         namespaced=False,
         check=False,
     )
-
-
-def _execs_by_operator(layout: Layout, namespace: str) -> int:
-    count = 0
-    for line in (layout.logs / "audit.log").read_text().splitlines():
-        entry = json.loads(line)
-        ref = entry.get("objectRef") or {}
-        if (
-            entry["user"]["username"] == SA
-            and ref.get("subresource") == "exec"
-            and ref.get("namespace") == namespace
-            and entry["stage"] == "ResponseComplete"
-        ):
-            count += 1
-    return count
 
 
 def test_two_replicas_fail_over_and_each_sidecar_is_stopped_once(
@@ -241,6 +213,5 @@ def test_two_replicas_fail_over_and_each_sidecar_is_stopped_once(
         assert ns.wait_job(f"j{i}", timeout=180) == "Complete"
     for pod in ns.pods("e2e.tandem.dev/operator"):
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
-    time.sleep(3)  # the audit log is written asynchronously
-    assert _execs_by_operator(local_cluster, ns.namespace) == 20
+    assert execs_by_operator(local_cluster, ns.namespace) == 20
     assert active_replica(kube) != active

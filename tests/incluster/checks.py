@@ -1,0 +1,42 @@
+"""What the in-cluster tiers check of a deployed Tandem: its permissions, and its execs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from localcluster import Layout
+
+from ..deployment import SA
+from ..kube import Kube
+
+LABEL = {"e2e.tandem.dev/operator": "incluster"}
+"""On the tier's Jobs: the deployed operator's pods (the session's host operator skips them)."""
+
+
+def can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA) -> bool:
+    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec)."""
+    resource, _, subresource = resource.partition("/")
+    if subresource:
+        args = (*args, f"--subresource={subresource}")
+    done = kube.run(
+        "auth", "can-i", verb, resource, *args, f"--as={who}", check=False, namespaced=False
+    )
+    return done.stdout.strip() == "yes"
+
+
+def execs_by_operator(layout: Layout, namespace: str) -> int:
+    """Tandem's exec calls into NAMESPACE that the API server answered (its audit log)."""
+    time.sleep(3)  # the audit log is written asynchronously
+    count = 0
+    for line in (layout.logs / "audit.log").read_text().splitlines():
+        entry = json.loads(line)
+        ref = entry.get("objectRef") or {}
+        if (
+            entry["user"]["username"] == SA
+            and ref.get("subresource") == "exec"
+            and ref.get("namespace") == namespace
+            and entry["stage"] == "ResponseComplete"
+        ):
+            count += 1
+    return count
