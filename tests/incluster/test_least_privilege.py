@@ -23,22 +23,33 @@ def _tandems(events: list[dict[str, object]], reason: str) -> list[dict[str, obj
     return [e for e in events if e["reason"] == reason and e.get("reportingComponent") == "tandem"]
 
 
-class TestNoExec:
-    @pytest.fixture(scope="class")
-    def installed(self, kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
-        yield deploy(kube, local_cluster, SELECTOR, source="overlays/no-exec")
-        undeploy(kube)
-        kube.run("delete", "clusterrolebinding", "tandem-no-exec", "--ignore-not-found")
+# Class-scoped: each install is removed before the next one is deployed in tandem-system.
+@pytest.fixture(scope="class")
+def no_exec(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
+    yield deploy(kube, local_cluster, SELECTOR, source="overlays/no-exec")
+    undeploy(kube)
+    kube.run("delete", "clusterrolebinding", "tandem-no-exec", "--ignore-not-found")
 
-    def test_it_holds_no_exec_and_no_ephemeral_containers(self, installed: Kube) -> None:
+
+@pytest.fixture(scope="class")
+def opt_in(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
+    yield deploy(kube, local_cluster, SELECTOR, source="overlays/exec-opt-in")
+    undeploy(kube)
+    kube.run("delete", "clusterrolebinding", "tandem-exec-opt-in", "--ignore-not-found")
+    for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
+        kube.run("delete", kind, "tandem-exec-opt-in", "--ignore-not-found")
+
+
+class TestNoExec:
+    def test_it_holds_no_exec_and_no_ephemeral_containers(self, no_exec: Kube) -> None:
         for verb, resource in (("create", "pods/exec"), ("get", "pods/exec")):
-            assert not can_i(installed, verb, resource, "-A"), (verb, resource)
-        assert not can_i(installed, "patch", "pods/ephemeralcontainers", "-A")
-        assert can_i(installed, "patch", "pods/status", "-A")
-        assert can_i(installed, "watch", "pods", "-A")
+            assert not can_i(no_exec, verb, resource, "-A"), (verb, resource)
+        assert not can_i(no_exec, "patch", "pods/ephemeralcontainers", "-A")
+        assert can_i(no_exec, "patch", "pods/status", "-A")
+        assert can_i(no_exec, "watch", "pods", "-A")
 
     def test_success_completes_and_the_kubelet_kills_a_sidecar_that_ignores_term(
-        self, installed: Kube, local_cluster: Layout, ns: Kube
+        self, no_exec: Kube, local_cluster: Layout, ns: Kube
     ) -> None:
         spec = pod_spec([primary(), container("proxy", IGNORES_TERM)])
         ns.apply(job("j", spec, annotations={"tandem.dev/primary": "main"}, labels=LABEL))
@@ -53,14 +64,14 @@ class TestNoExec:
         assert "proxy: the kubelet stops it" in str(finished["message"])
         assert execs_by_operator(local_cluster, ns.namespace) == 0
 
-    def test_a_failure_under_never_fails_the_job(self, installed: Kube, ns: Kube) -> None:
+    def test_a_failure_under_never_fails_the_job(self, no_exec: Kube, ns: Kube) -> None:
         spec = pod_spec([primary(exit_code=3), container("proxy", EXITS_0_ON_TERM)])
         ns.apply(job("j", spec, annotations={"tandem.dev/primary": "main"}, labels=LABEL))
         assert ns.wait_job("j") == "Failed"
         [pod] = ns.wait_job_pods("j")
         assert pod["status"]["phase"] == "Failed" and exit_code(pod, "main") == 3
 
-    def test_an_onfailure_failure_replaces_the_pod(self, installed: Kube, ns: Kube) -> None:
+    def test_an_onfailure_failure_replaces_the_pod(self, no_exec: Kube, ns: Kube) -> None:
         spec = pod_spec(
             [primary(exit_code=1), container("proxy", EXITS_0_ON_TERM)],
             restart_policy="OnFailure",
@@ -77,21 +88,13 @@ class TestNoExec:
 
 
 class TestExecOptIn:
-    @pytest.fixture(scope="class")
-    def installed(self, kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
-        yield deploy(kube, local_cluster, SELECTOR, source="overlays/exec-opt-in")
-        undeploy(kube)
-        kube.run("delete", "clusterrolebinding", "tandem-exec-opt-in", "--ignore-not-found")
-        for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
-            kube.run("delete", kind, "tandem-exec-opt-in", "--ignore-not-found")
-
     def _exit_codes_job(self, ns: Kube) -> None:
         spec = pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)])
         annotations = {"tandem.dev/primary": "main", "tandem.dev/finish": "ExitCodes"}
         ns.apply(job("j", spec, annotations=annotations, labels=LABEL))
 
     def test_an_opted_in_namespace_gets_the_exec(
-        self, installed: Kube, local_cluster: Layout, ns: Kube
+        self, opt_in: Kube, local_cluster: Layout, ns: Kube
     ) -> None:
         ns.run("label", "namespace", ns.namespace, "tandem.dev/exec=allowed", namespaced=False)
         self._exit_codes_job(ns)
@@ -101,7 +104,7 @@ class TestExecOptIn:
         assert execs_by_operator(local_cluster, ns.namespace) >= 1
 
     def test_elsewhere_the_exec_is_refused_with_the_fix_and_the_phase_still_works(
-        self, installed: Kube, ns: Kube
+        self, opt_in: Kube, ns: Kube
     ) -> None:
         self._exit_codes_job(ns)
         [pod] = ns.wait_job_pods("j")
