@@ -82,7 +82,7 @@ def after_delivery(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monot
     FAILED (the API refused the exec, or it timed out, after the stopper's own retries): the stop
     did not get through. No more stops for this run, and no later SidecarUnstoppable that would
     blame the sidecar: SidecarStopFailed has said why, and the sweeper's Terminate, which forgets
-    the pod's memory, is what tries again.
+    the pod's stops, is what tries again.
 
     NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
     the next decision sends the same step through the helper instead."""

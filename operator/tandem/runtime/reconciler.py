@@ -10,6 +10,7 @@ import asyncio
 import collections
 import logging
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -87,6 +88,10 @@ class Reconciler:
             if memory.sidecars
         }
 
+    def memories(self) -> Mapping[str, PodMemory]:
+        """What Tandem remembers of each pod (by uid), read-only: the sweep's loop guard."""
+        return types.MappingProxyType(self._memory)
+
     @property
     def remembered(self) -> int:
         return len(self._latest)
@@ -105,10 +110,17 @@ class Reconciler:
         bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
         return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
 
-    async def restart(self, body: Mapping[str, Any], candidates: Iterable[PolicySource]) -> None:
-        """Forgets what was done for the pod and handles it afresh: the sweeper's Terminate, which
-        runs the whole stop (ladder included) again."""
-        self._memory.pop(str(body.get("metadata", {}).get("uid", "")), None)
+    async def restart(
+        self,
+        body: Mapping[str, Any],
+        candidates: Iterable[PolicySource],
+        forget: Callable[[PodMemory], PodMemory],
+    ) -> None:
+        """Handles the pod afresh with its memory as FORGET leaves it: the sweeper's Terminate,
+        which runs the whole stop (ladder included) again (`sweep.Found.forget`)."""
+        uid = str(body.get("metadata", {}).get("uid", ""))
+        async with self._locks[uid]:
+            self._memory[uid] = forget(self._memory.get(uid, PodMemory()))
         await self.reconcile(body, candidates, _now())
 
     async def reconcile(
