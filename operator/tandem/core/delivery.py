@@ -102,6 +102,20 @@ def after_delivery(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monot
     return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})
 
 
+def told_once(
+    memory: PodMemory, about: str, report: Report | None
+) -> tuple[PodMemory, Report | None]:
+    """REPORT, unless it is a SidecarStopFailed already told about ABOUT (a sidecar's run, or the
+    helper) in the same words: the sweep's Terminate sends the same stop again, and a refusal
+    told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
+    if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
+        return memory, report
+    key = f"failed:{about}:{report.message}"
+    if key in memory.reported:
+        return memory, None
+    return dataclasses.replace(memory, reported=memory.reported | {key}), report
+
+
 def report_finish(finish: Finish, result: ExecResult) -> Report | None:
     """The Event for writing FINISH's phase, as RESULT (the status patch) says it went. A pod
     that is gone (404) or changed meanwhile (409: another resourceVersion, or a new pod under
