@@ -14,10 +14,12 @@ from tandem.core import (
     EventType,
     Outcome,
     Path,
+    PodMemory,
     Reason,
     Stop,
     parse_pod,
     report_delivery,
+    told_once,
 )
 from tandem.core.policy import DEFAULT_STOP
 from tandem.runtime import Settings
@@ -92,6 +94,18 @@ def test_refusals_that_retrying_cannot_fix_are_not_retried() -> None:
         script = Script(answer)
         _deliver(script)
         assert len(script.calls) == 1, answer
+
+
+def test_the_same_refusal_of_one_sidecar_run_is_told_once() -> None:
+    # The sweep's Terminate sends the same stop again: a refusal already told is not a new Warning.
+    _, refused = report_delivery(STOP, REFUSED)
+    memory, first = told_once(PodMemory(), CID, refused)
+    assert first is refused and told_once(memory, CID, refused) == (memory, None)
+    assert told_once(memory, "containerd://its-next-run", refused)[1] is refused
+    _, forbidden = report_delivery(STOP, ExecResult(None, error="403 Forbidden", status=403))
+    assert told_once(memory, CID, forbidden)[1] is forbidden  # other words: told
+    _, sent = report_delivery(STOP, ExecResult(0))
+    assert told_once(memory, CID, sent) == (memory, sent)  # a new stop, each time
 
 
 class Slow:

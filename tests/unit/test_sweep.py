@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from tandem.core import Policy, parse_pod
+from tandem.core import (
+    HELPER_NAME,
+    Monotonic,
+    Outcome,
+    PodMemory,
+    Policy,
+    Reason,
+    SidecarRecord,
+    parse_pod,
+    primaries_ended,
+)
+from tandem.core.memory import MAX_RERUNS
+from tandem.core.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 
 from .pods import pod, running, status, terminated
@@ -99,3 +111,59 @@ def test_a_pod_no_job_controls_is_never_deleted() -> None:
     assert stopped.action is SweepAction.TERMINATE  # stopping its sidecars harms nothing
     [found] = _select([_stuck("real")], rules, jobs={})
     assert found.action is SweepAction.DELETE and "no longer exists" in found.why
+
+
+def _remembering(memory: PodMemory, view: Any = None, rules: Any = None) -> Any:
+    view = view or _stuck("a")
+    [found] = select(
+        [(view, POLICY)], JOBS, ENDED_AT + 700, rules or SweepRules(), memories={"a": memory}
+    )
+    return found
+
+
+def test_terminate_reruns_the_stop_at_most_max_reruns_times_per_run_of_the_primaries() -> None:
+    ended = primaries_ended(_stuck("a"), ("main",))
+    assert ended is not None
+    key = ended.key
+    fresh = _remembering(PodMemory())
+    assert fresh.action is SweepAction.TERMINATE and fresh.attempt_key == key
+    assert fresh.report.message.endswith(
+        f"sweep action Terminate (re-run 1 of at most {MAX_RERUNS})"
+    )
+    last = _remembering(PodMemory(swept=key, reruns=MAX_RERUNS - 1))
+    assert last.action is SweepAction.TERMINATE and last.rerun == MAX_RERUNS
+    done = _remembering(PodMemory(swept=key, reruns=MAX_RERUNS))
+    assert done.action is None and done.report.reason is Reason.SWEEP_SKIPPED
+    assert f"re-ran the stop {MAX_RERUNS} times for this run of its primaries" in done.skipped
+    new_run = _remembering(PodMemory(swept="main=an-earlier-run", reruns=MAX_RERUNS))
+    assert new_run.action is SweepAction.TERMINATE and new_run.rerun == 1
+    looped = _remembering(PodMemory(gave_up=True))
+    assert looped.action is None and "loop guard gave up on it (SidecarStopLoop)" in looped.skipped
+    dry = SweepRules(action=SweepAction.REPORT)
+    assert _remembering(PodMemory(swept=key, reruns=MAX_RERUNS), rules=dry).action is dry.action
+
+
+def test_terminate_forgets_the_stops_and_keeps_what_was_told_and_the_guard() -> None:
+    stopped = SidecarRecord("k", "p", Outcome.SUCCESS, DEFAULT_STOP, Monotonic(1.0), 1)
+    memory = PodMemory(
+        sidecars={"proxy": stopped},
+        reported=frozenset({"ended:k"}),
+        no_shell=frozenset({"proxy"}),
+        helper_target="proxy",
+        finished="k",
+        finished_at=Monotonic(2.0),
+        finishes=2,
+    )
+    found = _remembering(memory)
+    forgotten = found.forget(memory)
+    assert forgotten == PodMemory(
+        reported=memory.reported, no_shell=memory.no_shell, swept=found.attempt_key, reruns=1
+    )  # the helper was never added: the re-run may add it
+    assert found.forget(forgotten).reruns == 2
+    body = pod(
+        ["main", "proxy"], [status("main", terminated(0, "m")), status("proxy", running("p"))]
+    )
+    body["spec"]["ephemeralContainers"] = [{"name": HELPER_NAME, "image": "busybox"}]
+    body["metadata"]["uid"] = "a"
+    helped = _remembering(memory, view=parse_pod(body))
+    assert helped.forget(memory).helper_target == "proxy"  # added once per pod

@@ -27,6 +27,7 @@ from .delivery import (
     report_delivery,
     report_finish,
     report_helper,
+    told_once,
 )
 from .finish import kubelet_keeps_phase
 from .handle import handle
@@ -94,4 +95,5 @@ __all__ = [
     "report_helper",
     "resolve",
     "sidecars_of",
+    "told_once",
 ]

@@ -82,7 +82,7 @@ def after_delivery(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monot
     FAILED (the API refused the exec, or it timed out, after the stopper's own retries): the stop
     did not get through. No more stops for this run, and no later SidecarUnstoppable that would
     blame the sidecar: SidecarStopFailed has said why, and the sweeper's Terminate, which forgets
-    the pod's memory, is what tries again.
+    the pod's stops, is what tries again.
 
     NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
     the next decision sends the same step through the helper instead."""
@@ -100,6 +100,20 @@ def after_delivery(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monot
         return memory
     sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
     return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})
+
+
+def told_once(
+    memory: PodMemory, about: str, report: Report | None
+) -> tuple[PodMemory, Report | None]:
+    """REPORT, unless it is a SidecarStopFailed already told about ABOUT (a sidecar's run, or the
+    helper) in the same words: the sweep's Terminate sends the same stop again, and a refusal
+    told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
+    if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
+        return memory, report
+    key = f"failed:{about}:{report.message}"
+    if key in memory.reported:
+        return memory, None
+    return dataclasses.replace(memory, reported=memory.reported | {key}), report
 
 
 def report_finish(finish: Finish, result: ExecResult) -> Report | None:

@@ -1,7 +1,8 @@
 """What Tandem remembers about a pod between watch events: plain, frozen data owned by the runtime.
 
 Memory only prevents repeats (acting twice on the same container run, reporting twice). Losing it
-on a restart makes Tandem at worst send one more stop to a sidecar it had already stopped.
+on a restart makes Tandem at worst send one more stop to a sidecar it had already stopped, and
+gives a stuck pod MAX_RERUNS more re-runs by the sweep.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from .actions import Outcome
 from .clocks import Monotonic
 from .routes import Path
 from .stop_action import StopAction
+
+MAX_RERUNS = 3
+"""Re-runs of the whole stop by the sweep's Terminate, for one run of the primaries. A sidecar that
+sat out its ladder four times (the first stop and three re-runs), or an API server that refused
+the exec as often, will rarely give way at the fifth, and each re-run costs execs and Events: after
+that the sweep reports the pod and leaves it to a person (or to a Delete policy). A new run of the
+primaries starts again from none."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +64,10 @@ class PodMemory:
     finished_at: Monotonic | None = None
     finishes: int = 0
     """Phase writes for that run: more than one only if the phase was reverted."""
+    swept: str = ""
+    """The ended run of the primaries (attempt key) that the sweep's Terminate last re-ran."""
+    reruns: int = 0
+    """Terminate re-runs of that run."""
 
     @property
     def acted(self) -> bool:
@@ -63,6 +75,39 @@ class PodMemory:
 
     def with_sidecar(self, name: str, record: SidecarRecord) -> PodMemory:
         return dataclasses.replace(self, sidecars={**self.sidecars, name: record})
+
+    def reruns_of(self, attempt_key: str) -> int:
+        return self.reruns if self.swept == attempt_key else 0
+
+    def rerun_refused(self, attempt_key: str) -> str:
+        """Why the sweep's Terminate must not re-run the stop for the run ATTEMPT_KEY, or ''."""
+        if self.gave_up:
+            return (
+                "Tandem's loop guard gave up on it (SidecarStopLoop): each stop only made the "
+                "kubelet restart the sidecar"
+            )
+        if (done := self.reruns_of(attempt_key)) >= MAX_RERUNS:
+            return (
+                f"Terminate re-ran the stop {done} times for this run of its primaries, the most "
+                "it tries; fix the sidecar's stop, or delete the pod"
+            )
+        return ""
+
+    def rerun(self, attempt_key: str, *, helper_added: bool) -> PodMemory:
+        """The memory with which the sweep's Terminate handles the pod again: its stops and phase
+        writes are forgotten, so the ladder runs again from its first step. Kept, so that a stuck
+        pod is not told the same at every sweep nor re-run forever: what was reported, the loop
+        guard and the re-runs, and which images have no shell. The helper is added once per pod:
+        forgotten only if adding it did not land (not HELPER_ADDED). A field added later is
+        forgotten until it is listed here."""
+        return PodMemory(
+            reported=self.reported,
+            gave_up=self.gave_up,
+            no_shell=self.no_shell,
+            helper_target=self.helper_target if helper_added else None,
+            swept=attempt_key,
+            reruns=self.reruns_of(attempt_key) + 1,
+        )
 
 
 def told_key(attempt_key: str) -> str:

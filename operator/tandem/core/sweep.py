@@ -15,14 +15,16 @@ from enum import StrEnum
 from .actions import Outcome, Report
 from .clocks import WallTime
 from .decide import ended_run, primaries_ended
+from .memory import MAX_RERUNS, PodMemory
 from .names import EventType, Reason
 from .policy import Policy
+from .routes import HELPER_NAME
 from .view import PodView
 
 
 class SweepAction(StrEnum):
     TERMINATE = "Terminate"
-    """Run the sidecar stop again, the full ladder."""
+    """Run the sidecar stop again, the full ladder; at most MAX_RERUNS times for a run."""
     DELETE = "Delete"
     """Delete the pod with its grace period."""
     REPORT = "Report"
@@ -55,6 +57,10 @@ class Found:
     action: SweepAction | None
     """None: skipped, and SKIPPED says why."""
     skipped: str = ""
+    attempt_key: str = ""
+    """The ended run of the primaries that a Terminate re-runs the stop for."""
+    rerun: int = 0
+    """Which re-run of that run a Terminate is, from 1."""
 
     @property
     def report(self) -> Report:
@@ -63,13 +69,20 @@ class Found:
             return Report(
                 EventType.NORMAL, Reason.SWEEP_SKIPPED, f"{self.why}; not swept: {self.skipped}"
             )
-        dry = " (report only: nothing changed)" if self.action is SweepAction.REPORT else ""
+        note = {
+            SweepAction.REPORT: " (report only: nothing changed)",
+            SweepAction.TERMINATE: f" (re-run {self.rerun} of at most {MAX_RERUNS})",
+        }.get(self.action, "")
         return Report(
             EventType.NORMAL,
             Reason.POD_SWEPT,
-            f"{self.why}; sweep action {self.action.value}{dry}",
+            f"{self.why}; sweep action {self.action.value}{note}",
             on_job=True,
         )
+
+    def forget(self, memory: PodMemory) -> PodMemory:
+        """The pod's MEMORY as a Terminate leaves it, before the pod is handled again."""
+        return memory.rerun(self.attempt_key, helper_added=HELPER_NAME in self.view.ephemeral_names)
 
 
 def _seconds(stamp: str) -> float | None:
@@ -146,11 +159,14 @@ def select(
     jobs: Mapping[str, JobState],
     now: WallTime,
     rules: SweepRules,
+    *,
     last_acted: Mapping[str, WallTime] | None = None,
+    memories: Mapping[str, PodMemory] | None = None,
 ) -> list[Found]:
     """The pods to sweep, in name order, at most RULES.max_actions acted on; the eligible ones
     past the cap are returned as skipped, with the cap as the reason (the next sweep gets them).
-    LAST_ACTED: when Tandem last stopped a sidecar of each pod (by uid)."""
+    LAST_ACTED: when Tandem last stopped a sidecar of each pod (by uid); MEMORIES: what it
+    remembers of each (its loop guard and re-runs)."""
     found: list[Found] = []
     acted = 0
     for view, policy in sorted(candidates, key=lambda c: (c[0].namespace, c[0].name)):
@@ -167,10 +183,15 @@ def select(
         ended = primaries_ended(view, policy.primaries)
         succeeded = ended is not None and ended.outcome is Outcome.SUCCESS
         action, skipped = _action_for(rules, succeeded, diagnosis)
+        key = ended.key if ended is not None else ""
+        memory = (memories or {}).get(view.uid, PodMemory())
+        if action is SweepAction.TERMINATE and (refused := memory.rerun_refused(key)):
+            action, skipped = None, refused
         if action is not None and action is not SweepAction.REPORT:
             if acted >= rules.max_actions:
                 action, skipped = None, f"the cap of {rules.max_actions} actions per sweep"
             else:
                 acted += 1
-        found.append(Found(view, diagnosis.message, action, skipped))
+        rerun = memory.reruns_of(key) + 1
+        found.append(Found(view, diagnosis.message, action, skipped, key, rerun))
     return found

@@ -10,10 +10,12 @@ import asyncio
 import collections
 import logging
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tandem.core import (
+    HELPER_NAME,
     Action,
     AddHelper,
     Delivery,
@@ -34,6 +36,7 @@ from tandem.core import (
     report_delivery,
     report_finish,
     report_helper,
+    told_once,
 )
 
 from . import metrics
@@ -87,6 +90,10 @@ class Reconciler:
             if memory.sidecars
         }
 
+    def memories(self) -> Mapping[str, PodMemory]:
+        """What Tandem remembers of each pod (by uid), read-only: the sweep's loop guard."""
+        return types.MappingProxyType(self._memory)
+
     @property
     def remembered(self) -> int:
         return len(self._latest)
@@ -105,10 +112,17 @@ class Reconciler:
         bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
         return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
 
-    async def restart(self, body: Mapping[str, Any], candidates: Iterable[PolicySource]) -> None:
-        """Forgets what was done for the pod and handles it afresh: the sweeper's Terminate, which
-        runs the whole stop (ladder included) again."""
-        self._memory.pop(str(body.get("metadata", {}).get("uid", "")), None)
+    async def restart(
+        self,
+        body: Mapping[str, Any],
+        candidates: Iterable[PolicySource],
+        forget: Callable[[PodMemory], PodMemory],
+    ) -> None:
+        """Handles the pod afresh with its memory as FORGET leaves it: the sweeper's Terminate,
+        which runs the whole stop (ladder included) again (`sweep.Found.forget`)."""
+        uid = str(body.get("metadata", {}).get("uid", ""))
+        async with self._locks[uid]:
+            self._memory[uid] = forget(self._memory.get(uid, PodMemory()))
         await self.reconcile(body, candidates, _now())
 
     async def reconcile(
@@ -170,7 +184,8 @@ class Reconciler:
             elif isinstance(action, AddHelper):
                 # The helper's own watch event (it runs) brings the pod back to decide().
                 result = await self._stopper.add_helper(view, action)
-                publish(view, report_helper(action, self._stopper.image, result), policy_name)
+                added = report_helper(action, self._stopper.image, result)
+                await self._publish_once(view, HELPER_NAME, added, policy_name)
         reacted = False
 
         def started() -> None:
@@ -196,9 +211,8 @@ class Reconciler:
             for stop, (result, seconds) in zip(stops, results, strict=True):
                 delivery, report = report_delivery(stop, result)
                 metrics.observe_action(stop.path.value, delivery.value, seconds)
-                if report is not None:
-                    publish(view, report, policy_name)
                 await self._learn(view.uid, stop, delivery)
+                await self._publish_once(view, stop.container_id, report, policy_name)
         # After the graceful stops: the kubelet stops what still runs once the phase is terminal.
         for action in actions:
             if isinstance(action, Finish):
@@ -229,6 +243,17 @@ class Reconciler:
         begun = time.monotonic()
         result = await self._stopper.deliver(view, stop, started)
         return result, time.monotonic() - begun
+
+    async def _publish_once(
+        self, view: PodView, about: str, report: Report | None, policy_name: str | None
+    ) -> None:
+        """Publishes a carried-out action's REPORT, unless the pod's memory has it told already
+        (`told_once`)."""
+        async with self._locks[view.uid]:
+            if view.uid in self._memory:
+                self._memory[view.uid], report = told_once(self._memory[view.uid], about, report)
+        if report is not None:
+            self.publisher.publish(view, report, policy_name)
 
     async def _learn(self, uid: str, stop: Stop, delivery: Delivery) -> None:
         """Folds what a delivery taught into the pod's memory; a sidecar without a shell is

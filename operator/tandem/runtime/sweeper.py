@@ -73,12 +73,13 @@ class Sweeper:
         self.defaults = defaults
         self._skips: dict[tuple[str, str], None] = {}
 
-    def _first_skip(self, uid: str, reason: str) -> bool:
-        """SweepSkipped (and a Report's PodSwept) is posted once per pod and reason, not at
-        every sweep."""
-        if (uid, reason) in self._skips:
+    def _first_skip(self, item: Found, reason: str) -> bool:
+        """SweepSkipped (and a Report's PodSwept) is posted once per pod, run of its primaries
+        and reason, not at every sweep."""
+        key = (item.view.uid, f"{item.attempt_key} {reason}")
+        if key in self._skips:
             return False
-        self._skips[uid, reason] = None
+        self._skips[key] = None
         if len(self._skips) > _SKIPS_REMEMBERED:
             del self._skips[next(iter(self._skips))]
         return True
@@ -136,8 +137,15 @@ class Sweeper:
                 continue
             candidates.append((view, policy))
             bodies[view.uid], sources[view.uid] = body, in_namespace
-        now, last_acted = WallTime(time.time()), self._reconciler.last_acted()
-        found = select(candidates, job_states(jobs), now, rules, last_acted)
+        last_acted, memories = self._reconciler.last_acted(), self._reconciler.memories()
+        found = select(
+            candidates,
+            job_states(jobs),
+            WallTime(time.time()),
+            rules,
+            last_acted=last_acted,
+            memories=memories,
+        )
         return await self._act(found, bodies, sources)
 
     async def _act(
@@ -151,16 +159,16 @@ class Sweeper:
             view = item.view
             if item.action is None:
                 result.skipped += 1
-                if self._first_skip(view.uid, item.skipped):
+                if self._first_skip(item, item.skipped):
                     self._post(item)
                 continue
-            if item.action is SweepAction.REPORT and not self._first_skip(view.uid, "report"):
+            if item.action is SweepAction.REPORT and not self._first_skip(item, "report"):
                 continue  # A dry run reports each pod once, not at every sweep.
             result.swept += item.action is not SweepAction.REPORT
             metrics.count_sweep(item.action.value)
             self._post(item)
             if item.action is SweepAction.TERMINATE:
-                await self._reconciler.restart(bodies[view.uid], sources[view.uid])
+                await self._reconciler.restart(bodies[view.uid], sources[view.uid], item.forget)
             elif item.action is SweepAction.DELETE:
                 grace = (bodies[view.uid].get("spec") or {}).get("terminationGracePeriodSeconds")
                 await asyncio.to_thread(
