@@ -92,6 +92,7 @@ class AddHelper:
 
     target: str
     run_as: RunAs
+    """The helper's user, group and runAsNonRoot, all set (`helper.helper_user`)."""
 
 
 @dataclasses.dataclass(frozen=True)

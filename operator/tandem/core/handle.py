@@ -26,7 +26,7 @@ def handle(
     memory: PodMemory,
     now: Monotonic,
     *,
-    helper_enabled: bool = False,
+    helper_image: str = "",
     kubelet_keeps_phase: bool = False,
     exec_actions: bool = False,
 ) -> Decision:
@@ -64,7 +64,7 @@ def handle(
         resolution.policy,
         memory,
         now,
-        helper_enabled=helper_enabled,
+        helper_image=helper_image,
         kubelet_keeps_phase=kubelet_keeps_phase,
         exec_actions=exec_actions,
     )

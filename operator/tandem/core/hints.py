@@ -20,6 +20,14 @@ UNSTOPPABLE_FIXES = (
 )
 
 
+FOREIGN_HELPER_FIX = (
+    "ephemeral containers can be neither changed nor removed: delete the pod (its Job starts a "
+    "new one) or let the sweeper's policy end it, and find out who adds a container named "
+    "tandem-helper to pods. If --helper-image changed since Tandem added it, only pods from "
+    "before the change are affected"
+)
+
+
 def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
     if outcome is Outcome.SUCCESS:
         if exit_code == 143 and action.kind is ActionKind.SIGNAL:

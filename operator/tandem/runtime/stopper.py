@@ -47,10 +47,6 @@ class Stopper:
         """Policies' exec actions may run: the cluster admin's choice."""
         return self._settings.allow_exec_actions
 
-    @property
-    def helper_enabled(self) -> bool:
-        return self._helper is not None
-
     async def _call(
         self,
         call: Callable[[float], ExecResult],
