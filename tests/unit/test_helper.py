@@ -1,5 +1,5 @@
-"""Tandem's helper: who it runs as (issue 16: never root by default), and a `tandem-helper` that
-Tandem did not add, which it never execs into."""
+"""Tandem's helper: who it runs as (issue 16: never root by default), a signal the kernel
+refuses to it, and a `tandem-helper` that Tandem did not add, which it never execs into."""
 
 from __future__ import annotations
 
@@ -12,15 +12,20 @@ from tandem.core import (
     HELPER_NAME,
     AddHelper,
     Decision,
+    Delivery,
+    ExecResult,
+    Path,
     PodMemory,
     Reason,
     Report,
     RunAs,
     Stop,
+    after_delivery,
     decide,
     helper_user,
     parse_pod,
     parse_spec,
+    report_delivery,
 )
 
 from .pods import HELPER_IMAGE, helper_container, pod, running, status, terminated
@@ -29,6 +34,7 @@ CID = "containerd://" + "a" * 64
 POLICY = parse_spec("p", {"primaryContainers": ["main"], "gracePeriodSeconds": 10})
 # The first exec found no shell in proxy: the next decision goes through the helper.
 NO_SHELL = PodMemory(no_shell=frozenset({"proxy"}))
+EPERM = ExecResult(1, stderr="kill: can't kill pid 1: Operation not permitted")
 
 
 def _pod(
@@ -109,6 +115,52 @@ def test_the_helper_spec_passes_pod_security_restricted() -> None:
     context = root["securityContext"]
     assert (context["runAsUser"], context["runAsNonRoot"]) == (0, False)
     assert context["capabilities"] == {"drop": ["ALL"]} and not context["allowPrivilegeEscalation"]
+
+
+# --- A signal the kernel refuses ----------------------------------------------------------
+
+
+def _helper_stop(helper_context: dict[str, Any] | None = None) -> Stop:
+    helper = helper_container()
+    if helper_context is not None:
+        helper["securityContext"] = helper_context
+    [stop] = _of(_decide(_pod(helper=helper), PodMemory(no_shell=frozenset({"proxy"}))), Stop)
+    assert (stop.container, stop.path) == (HELPER_NAME, Path.HELPER)
+    return stop
+
+
+def test_a_refused_signal_from_the_helper_names_its_user_and_the_fix() -> None:
+    stop = _helper_stop({"runAsUser": 65532, "runAsNonRoot": True})
+    assert stop.user == 65532
+    delivery, report = report_delivery(stop, EPERM)
+    assert delivery is Delivery.FAILED and report is not None
+    assert report.reason is Reason.SIDECAR_STOP_FAILED and report.type == "Warning"
+    assert "helper runs as user 65532" in report.message
+    assert "proxy's process belongs to another user" in report.message
+    assert "Fix: set runAsUser" in report.message and "proxy container" in report.message
+    assert "Operation not permitted" not in report.message  # the container's words stay out
+
+
+def test_a_refused_signal_is_not_tried_again() -> None:
+    stop = _helper_stop({"runAsUser": 65532})
+    memory = after_delivery(
+        _decide(_pod(helper=helper_container())).memory, stop, report_delivery(stop, EPERM)[0], 1.5
+    )
+    for later in (12.0, 30.0, 60.0):
+        assert _of(_decide(_pod(helper=helper_container()), memory, later), Stop) == []
+
+
+def test_a_helper_without_a_known_user_is_still_explained() -> None:
+    _, report = report_delivery(_helper_stop(), EPERM)
+    assert report is not None and "helper runs as its image's user" in report.message
+
+
+def test_the_same_words_from_the_sidecar_itself_are_no_helper_matter() -> None:
+    stop = _of(_decide(_pod(), PodMemory()), Stop)[0]
+    assert stop.container == "proxy" and stop.user is None
+    _, report = report_delivery(stop, EPERM)
+    assert report is not None and "helper" not in report.message
+    assert "exit code 1" in report.message
 
 
 # --- A tandem-helper that Tandem did not add ----------------------------------------------

@@ -19,7 +19,7 @@ from .names import Reason
 from .policy import Policy, SidecarActions
 from .routes import HELPER_NAME, Path, Route, can_deliver, choose_path, route
 from .stop_action import KILL, ActionKind, StopAction
-from .view import PodView
+from .view import PodView, RunAs
 
 RECHECK_SLACK = 1.0
 """Seconds after the grace period at which a silent sidecar is looked at again."""
@@ -130,6 +130,7 @@ def send(
 ) -> None:
     """Remembers the stop of NAME's running container with ACTION, and asks for it."""
     status = ctx.view.status(name)
+    in_helper = via.container == HELPER_NAME
     out.record(
         name,
         SidecarRecord(
@@ -156,6 +157,7 @@ def send(
             via.container,
             via.argv,
             announce=announce,
+            user=ctx.view.run_as.get(via.container, RunAs()).user if in_helper else None,
         )
     )
 

@@ -87,6 +87,7 @@ class PodView:
     """Statuses of ephemeral containers, Tandem's helper among them once added."""
     ephemeral_specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
     run_as: Mapping[str, RunAs] = dataclasses.field(default_factory=dict)
+    """Regular and ephemeral containers' users (the API keeps all container names distinct)."""
     specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
     node_name: str = ""
     resource_version: str = ""
@@ -207,7 +208,10 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
             c.name: c for c in map(_container, status.get("ephemeralContainerStatuses") or ())
         },
         ephemeral_specs={name: _spec(c) for name, c in ephemeral.items()},
-        run_as={name: _run_as(spec.get("securityContext"), c) for name, c in containers.items()},
+        run_as={
+            name: _run_as(spec.get("securityContext"), c)
+            for name, c in (containers | ephemeral).items()
+        },
         specs={name: _spec(c) for name, c in containers.items()},
         node_name=str(spec.get("nodeName") or ""),
         conditions=frozenset(
