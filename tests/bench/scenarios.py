@@ -69,7 +69,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "policy": "Never",
         "annotations": EXIT_CODES,
         "exit": 0,
-        "container": container("proxy", ["/sleeper", "--exit-on", "USR1", "0"], image=SHELLLESS),
+        # Its own user, which the helper takes: a helper may signal only its own user's processes.
+        "container": container(
+            "proxy",
+            ["/sleeper", "--exit-on", "USR1", "0"],
+            image=SHELLLESS,
+            securityContext={"runAsUser": 1000},
+        ),
         "actions": {"onSuccess": {"signal": "USR1"}},
     },
     "path/shared-pid/sleep-kill": {

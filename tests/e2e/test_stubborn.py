@@ -42,9 +42,16 @@ def _pod_name(ns: Kube, job_name: str) -> str:
 
 
 # A distroless stand-in: no shell, no kill; exits 0 on USR1 and 143 on TERM, like a proxy with a
-# clean-stop signal.
+# clean-stop signal. Its image names no user (it would run as root), so the pod names one, and
+# Tandem's helper takes the same: a helper may signal only its own user's processes. 1000, not
+# the helper's default 65532, so the tests show that the helper took the sidecar's user.
+SIDECAR_USER = 1000
+SLEEPER_ARGS = ["/sleeper", "--exit-on", "USR1", "0", "--exit-on", "TERM", "143"]
 SHELL_LESS = container(
-    "proxy", ["/sleeper", "--exit-on", "USR1", "0", "--exit-on", "TERM", "143"], image=SHELLLESS
+    "proxy",
+    SLEEPER_ARGS,
+    image=SHELLLESS,
+    securityContext={"runAsUser": SIDECAR_USER, "runAsGroup": SIDECAR_USER},
 )
 USR1_ON_SUCCESS = {"onSuccess": {"signal": "USR1"}, "onFailure": {"signal": "TERM"}}
 
@@ -62,7 +69,13 @@ def test_shell_less_sidecar_on_success_is_stopped_through_the_helper(
     assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
     [helper] = pod["spec"]["ephemeralContainers"]
     assert (helper["name"], helper["targetContainerName"]) == ("tandem-helper", "proxy")
-    assert helper["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    context = helper["securityContext"]
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert (context["runAsUser"], context["runAsGroup"], context["runAsNonRoot"]) == (
+        SIDECAR_USER,
+        SIDECAR_USER,
+        True,
+    )
     name = pod["metadata"]["name"]
     ns.wait_for_reasons("Pod", name, "HelperAdded", "SidecarStopSent", "SidecarStopped")
     [sent] = _messages(ns, name, "SidecarStopSent")
@@ -88,6 +101,25 @@ def test_shell_less_sidecar_on_failure_restarts_with_the_primary(
     assert container_state(pod, "proxy")["lastState"]["terminated"]["exitCode"] == 143
     ns.wait_for_reasons("Pod", name, "HelperAdded", "SidecarStopped")
     assert "via helper" in _messages(ns, name, "SidecarStopSent")[0]
+
+
+def test_a_helper_that_may_not_signal_the_sidecar_says_why(operator: Operator, ns: Kube) -> None:
+    # The same sidecar as root (its image's user, no runAsUser): the helper runs as 65532, never
+    # root by default, and the kernel refuses its signal to another user's process.
+    as_root = container("proxy", SLEEPER_ARGS, image=SHELLLESS)
+    ns.apply(
+        _policy("bare", USR1_ON_SUCCESS),
+        job("j", pod_spec([primary(exit_code=0), as_root]), labels={"app": "bare"}),
+    )
+    name = _pod_name(ns, "j")
+    ns.wait_for_reasons("Pod", name, "HelperAdded", "SidecarStopFailed")
+    failed = _messages(ns, name, "SidecarStopFailed")[0]  # the sweeper may try again later
+    assert "signal USR1 to proxy via helper" in failed
+    assert "helper runs as user 65532" in failed and "Fix: set runAsUser" in failed
+    [helper] = ns.get("pod", name)["spec"]["ephemeralContainers"]
+    assert helper["securityContext"]["runAsNonRoot"] is True
+    assert "running" in container_state(ns.get("pod", name), "proxy")["state"]
+    assert "SidecarStopSent" not in ns.reasons("Pod", name)
 
 
 def test_sleep_with_shared_pid_namespace_is_killed_and_restarts_in_tandem(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tandem.core import HELPER_COMMAND, HELPER_NAME
+
 
 def running(cid: str) -> dict[str, Any]:
     return {"running": {"startedAt": "2026-01-01T00:00:00Z"}, "_id": cid}
@@ -85,6 +87,22 @@ def pod(
             "initContainers": init or [],
         },
         "status": {"phase": phase, "containerStatuses": statuses},
+    }
+
+
+HELPER_IMAGE = "registry.example/helper:1"
+
+
+def helper_container(
+    target: str = "proxy", image: str = HELPER_IMAGE, **extra: Any
+) -> dict[str, Any]:
+    """An ephemeral container as Tandem adds its helper (`helper_spec`); EXTRA overrides."""
+    return {
+        "name": HELPER_NAME,
+        "image": image,
+        "command": list(HELPER_COMMAND),
+        "targetContainerName": target,
+        **extra,
     }
 
 

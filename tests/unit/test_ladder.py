@@ -23,7 +23,7 @@ from tandem.core import (
 from tandem.core.policy import DEFAULT_STOP, KILL, StopAction
 from tandem.core.routes import ForcedPath, argv_for, choose_path
 
-from .pods import pod, running, status, terminated
+from .pods import HELPER_IMAGE, helper_container, pod, running, status, terminated
 
 CID = "containerd://abc123"
 
@@ -38,7 +38,7 @@ def _pod(
         share_pid=share_pid,
     )
     if helper:
-        body["spec"]["ephemeralContainers"] = [{"name": HELPER_NAME}]
+        body["spec"]["ephemeralContainers"] = [helper_container()]
         body["status"]["ephemeralContainerStatuses"] = [
             status(HELPER_NAME, running("h1"))
             if helper == "running"
@@ -51,7 +51,7 @@ POLICY = parse_spec("p", {"primaryContainers": ["main"], "gracePeriodSeconds": 1
 
 
 def _run(body: dict[str, Any], memory: PodMemory, now: float, helper: bool = True):  # type: ignore[no-untyped-def]
-    return decide(parse_pod(body), POLICY, memory, now, helper_enabled=helper)
+    return decide(parse_pod(body), POLICY, memory, now, helper_image=HELPER_IMAGE if helper else "")
 
 
 def _stops(decision) -> list[Stop]:  # type: ignore[no-untyped-def]

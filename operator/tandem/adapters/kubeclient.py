@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
-from tandem.core import HELPER_NAME, ExecResult, Finish, RunAs
+from tandem.core import HELPER_COMMAND, HELPER_NAME, ExecResult, Finish, RunAs
 from tandem.core.names import FINISHED_CONDITION
 
 from .results import (
@@ -132,12 +132,10 @@ def _patch(
     return ExecResult(0)
 
 
-HELPER_LIFETIME_SECONDS = 3600
-
-
 def helper_spec(target: str, image: str, run_as: RunAs) -> dict[str, Any]:
     """The helper passes Pod Security "restricted": no privilege, no capabilities, the runtime's
-    seccomp profile, and the sidecar's own user, which is what lets it signal the sidecar."""
+    seccomp profile, and RUN_AS, the user the core chose (`helper_user`: the sidecar's, else a
+    non-root one). Its image, target and command are how the core recognises it later."""
     security: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -154,7 +152,7 @@ def helper_spec(target: str, image: str, run_as: RunAs) -> dict[str, Any]:
         "name": HELPER_NAME,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["sleep", str(HELPER_LIFETIME_SECONDS)],
+        "command": list(HELPER_COMMAND),
         "targetContainerName": target,
         "securityContext": security,
         "terminationMessagePolicy": "File",

@@ -31,6 +31,7 @@ from .delivery import (
 )
 from .finish import kubelet_keeps_phase
 from .handle import handle
+from .helper import HELPER_COMMAND, helper_user
 from .memory import PodMemory, SidecarRecord
 from .names import EventType, Reason
 from .policy import (
@@ -49,6 +50,7 @@ from .stop_action import ActionKind
 from .view import ContainerView, PodView, RunAs, Termination, parse_pod
 
 __all__ = [
+    "HELPER_COMMAND",
     "HELPER_NAME",
     "Action",
     "ActionKind",
@@ -86,6 +88,7 @@ __all__ = [
     "after_finish",
     "decide",
     "handle",
+    "helper_user",
     "kubelet_keeps_phase",
     "parse_pod",
     "parse_spec",

@@ -61,6 +61,9 @@ class Stop:
     announce: bool = True
     """Post SidecarStopSent once delivered; a graceful stop before a finish by phase is told in
     the one PodFinished Event instead."""
+    user: int | None = None
+    """The helper's user, when CONTAINER is Tandem's helper and the pod says it: a signal the
+    kernel refuses (another user's process) is reported with it."""
 
 
 class Phase(StrEnum):
@@ -92,6 +95,7 @@ class AddHelper:
 
     target: str
     run_as: RunAs
+    """The helper's user, group and runAsNonRoot, all set (`helper.helper_user`)."""
 
 
 @dataclasses.dataclass(frozen=True)

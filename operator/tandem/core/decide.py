@@ -97,14 +97,15 @@ def decide(
     memory: PodMemory,
     now: Monotonic,
     *,
-    helper_enabled: bool = False,
+    helper_image: str = "",
     kubelet_keeps_phase: bool = False,
     exec_actions: bool = False,
     exec_stops: bool = True,
 ) -> Decision:
     """What to do for VIEW under POLICY, given MEMORY of earlier decisions, at time NOW.
 
-    HELPER_ENABLED: the operator may add its ephemeral helper to pods (a setting).
+    HELPER_IMAGE: the image of the ephemeral helper the operator may add to pods (a setting;
+    empty: it adds none).
     KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`).
     EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
     EXEC_STOPS: Tandem may exec into pods at all; off (--no-exec), pods finish by phase only.
@@ -134,7 +135,7 @@ def decide(
     if ended is None:
         return out.build(policy)
     ctx = Context(
-        view, policy, ended.key, ended.outcome, now, helper_enabled, exec_actions, exec_stops
+        view, policy, ended.key, ended.outcome, now, helper_image, exec_actions, exec_stops
     )
     if view.terminal and out.memory.finished == ended.key:
         tell_ended_by_itself(out, ctx, f"primaries ended ({ended.summary})")

@@ -13,6 +13,7 @@ from .clocks import Monotonic
 from .memory import PodMemory, told_key
 from .names import EventType, Reason
 from .routes import HELPER_NAME
+from .stop_action import ActionKind
 
 # When a stop works, the sidecar's PID 1 exits at once, and the kernel kills whatever else runs in
 # its PID namespace: often the exec'd command itself, before it could exit 0. So 137 means done.
@@ -25,6 +26,18 @@ class Delivery(StrEnum):
     """The exec found no /bin/sh (or kill) in the container: a distroless image."""
     GONE = "gone"
     FAILED = "failed"
+
+
+def _refused_signal(stop: Stop, result: ExecResult) -> bool:
+    """The kernel refused the helper's signal (EPERM): the target belongs to another user. Only
+    matched in the helper, whose `kill` is busybox's ("can't kill pid 1: Operation not
+    permitted"); the text is matched, never quoted in an Event."""
+    return (
+        stop.container == HELPER_NAME
+        and stop.action.kind is ActionKind.SIGNAL
+        and result.exit_code not in (None, 0)
+        and "operation not permitted" in result.stderr.lower()
+    )
 
 
 def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | None]:
@@ -45,6 +58,16 @@ def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | 
         return Delivery.NO_SHELL, None  # The next decision picks another path and says so.
     if not stop.announce and result.status != 403:
         return Delivery.FAILED, None  # Before a finish by phase: the kubelet stops it anyway.
+    if _refused_signal(stop, result):
+        # FAILED, not retried: the same helper, as the same user, would be refused again.
+        user = f"user {stop.user}" if stop.user is not None else "its image's user"
+        return Delivery.FAILED, hints.warning(
+            Reason.SIDECAR_STOP_FAILED,
+            f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}: "
+            f"Tandem's helper runs as {user}, but {stop.sidecar}'s process belongs to another "
+            "user, and the kernel lets a process without capabilities signal only its own user's",
+            hints.helper_user_fix(stop.sidecar),
+        )
     # The API server's or the kubelet's own words, never the command's output: that is the
     # container's, and an Event would show it to whoever may read Events in the namespace.
     text = result.error or (

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 
 from . import hints
-from .actions import AddHelper, Outcome, Stop
+from .actions import Outcome, Stop
 from .builder import Builder
 from .clocks import Monotonic
+from .helper import WAIT, ready_helper
 from .known import recognised
 from .memory import SidecarRecord
 from .names import Reason
@@ -31,11 +32,16 @@ class Context:
     attempt_key: str
     outcome: Outcome
     now: Monotonic
-    helper_enabled: bool
+    helper_image: str
+    """Tandem's helper image (--helper-image); empty: the helper path is off."""
     exec_actions: bool = False
     """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
     exec_stops: bool = True
     """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
+
+    @property
+    def helper_enabled(self) -> bool:
+        return bool(self.helper_image)
 
 
 def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
@@ -60,10 +66,6 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
     if view.share_process_namespace and view.restart_policy == "OnFailure":
         actions = dataclasses.replace(actions, on_failure=KILL, escalate_failure=())
     return actions
-
-
-def _helper_state(ctx: Context) -> str:
-    return ctx.view.ephemeral[HELPER_NAME].state if HELPER_NAME in ctx.view.ephemeral else ""
 
 
 def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) -> str:
@@ -106,16 +108,11 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
         via = route(action, path, name, status.container_id, has_shell=has_shell)
         if via.container == HELPER_NAME:
             pid_bound = path is Path.HELPER and action.kind is ActionKind.SIGNAL
-            helper_target = out.memory.helper_target
-            if helper_target is None:
-                out.memory = dataclasses.replace(out.memory, helper_target=name)
-                out.add(AddHelper(name, ctx.view.run_as.get(name) or RunAs()))
-                return "waiting"
-            if pid_bound and helper_target != name:
-                why = f"Tandem's helper is in {helper_target}'s PID namespace, not {name}'s"
-                continue
-            if _helper_state(ctx) != "running":
+            if (ready := ready_helper(out, ctx.view, ctx.helper_image, name, pid_bound)) == WAIT:
                 return "waiting"  # Its watch event brings us back here.
+            if ready:
+                why = ready
+                continue
         send(out, ctx, name, action, via, attempts=attempts, step=index)
         out.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK)
         return "sent"
@@ -135,6 +132,7 @@ def send(
 ) -> None:
     """Remembers the stop of NAME's running container with ACTION, and asks for it."""
     status = ctx.view.status(name)
+    in_helper = via.container == HELPER_NAME
     out.record(
         name,
         SidecarRecord(
@@ -161,6 +159,7 @@ def send(
             via.container,
             via.argv,
             announce=announce,
+            user=ctx.view.run_as.get(via.container, RunAs()).user if in_helper else None,
         )
     )
 

@@ -20,6 +20,24 @@ UNSTOPPABLE_FIXES = (
 )
 
 
+FOREIGN_HELPER_FIX = (
+    "ephemeral containers can be neither changed nor removed: delete the pod (its Job starts a "
+    "new one) or let the sweeper's policy end it, and find out who adds a container named "
+    "tandem-helper to pods. If --helper-image changed since Tandem added it, only pods from "
+    "before the change are affected"
+)
+
+
+def helper_user_fix(sidecar: str) -> str:
+    """The fix for a signal the kernel refused from the helper: the sidecar's process belongs
+    to another user than the helper's, and the helper has no capability to signal it."""
+    return (
+        f"set runAsUser (and runAsGroup) in the securityContext of the {sidecar} container (or "
+        "the pod's) to the user its image runs as, so that Tandem's helper takes the same user, "
+        "or stop it with an HTTP shutdown action (httpPost), which needs no signal"
+    )
+
+
 def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
     if outcome is Outcome.SUCCESS:
         if exit_code == 143 and action.kind is ActionKind.SIGNAL:

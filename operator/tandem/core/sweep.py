@@ -82,7 +82,7 @@ class Found:
 
     def forget(self, memory: PodMemory) -> PodMemory:
         """The pod's MEMORY as a Terminate leaves it, before the pod is handled again."""
-        return memory.rerun(self.attempt_key, helper_added=HELPER_NAME in self.view.ephemeral_names)
+        return memory.rerun(self.attempt_key, helper_added=HELPER_NAME in self.view.ephemeral_specs)
 
 
 def _seconds(stamp: str) -> float | None:

@@ -45,9 +45,8 @@ class ContainerView:
 
 @dataclasses.dataclass(frozen=True)
 class RunAs:
-    """A container's effective user, from its securityContext over the pod's. The helper runs as
-    the same user: signalling another user's process needs a capability that Pod Security
-    "restricted" forbids."""
+    """A container's user as the pod says it: its securityContext over the pod's, field by field,
+    as the kubelet merges them. None: the pod does not say (the image decides)."""
 
     user: int | None = None
     group: int | None = None
@@ -56,11 +55,14 @@ class RunAs:
 
 @dataclasses.dataclass(frozen=True)
 class ContainerSpec:
-    """What a container runs, to recognise well-known sidecars (`known`)."""
+    """What a container runs, to recognise well-known sidecars (`known`) and Tandem's own helper
+    (`helper`)."""
 
     image: str = ""
     argv: tuple[str, ...] = ()
     """Its command and args, as the spec gives them (empty: the image's own)."""
+    target: str = ""
+    """An ephemeral container's targetContainerName: whose PID namespace it shares."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +85,9 @@ class PodView:
     job_uid: str | None
     ephemeral: Mapping[str, ContainerView] = dataclasses.field(default_factory=dict)
     """Statuses of ephemeral containers, Tandem's helper among them once added."""
-    ephemeral_names: tuple[str, ...] = ()
+    ephemeral_specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
     run_as: Mapping[str, RunAs] = dataclasses.field(default_factory=dict)
+    """Regular and ephemeral containers' users (the API keeps all container names distinct)."""
     specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
     node_name: str = ""
     resource_version: str = ""
@@ -134,24 +137,47 @@ def _names(items: Any) -> tuple[str, ...]:
     return tuple(str(c.get("name", "")) for c in items or () if isinstance(c, Mapping))
 
 
-def _run_as(pod_context: Mapping[str, Any], container: Mapping[str, Any]) -> RunAs:
-    own = container.get("securityContext") or {}
+def _run_as(pod_context: Any, container: Mapping[str, Any]) -> RunAs:
+    own = container.get("securityContext")
+    own = own if isinstance(own, Mapping) else {}
+    pod_context = pod_context if isinstance(pod_context, Mapping) else {}
 
     def pick(key: str) -> Any:
         return own.get(key, pod_context.get(key))
 
-    return RunAs(user=pick("runAsUser"), group=pick("runAsGroup"), non_root=pick("runAsNonRoot"))
+    def user(key: str) -> int | None:
+        # Only a real ID counts: the helper's user is chosen from it, and root must be explicit.
+        value = pick(key)
+        real = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return value if real else None
+
+    non_root = pick("runAsNonRoot")
+    return RunAs(
+        user=user("runAsUser"),
+        group=user("runAsGroup"),
+        non_root=non_root if isinstance(non_root, bool) else None,
+    )
 
 
 def _spec(raw: Mapping[str, Any]) -> ContainerSpec:
     argv = [a for key in ("command", "args") if isinstance(raw.get(key), list) for a in raw[key]]
-    return ContainerSpec(image=str(raw.get("image") or ""), argv=tuple(str(a) for a in argv))
+    return ContainerSpec(
+        image=str(raw.get("image") or ""),
+        argv=tuple(str(a) for a in argv),
+        target=str(raw.get("targetContainerName") or ""),
+    )
+
+
+def _by_name(items: Any) -> dict[str, Mapping[str, Any]]:
+    return {str(c.get("name", "")): c for c in items or () if isinstance(c, Mapping)}
 
 
 def parse_pod(body: Mapping[str, Any]) -> PodView:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     status = body.get("status") or {}
+    containers = _by_name(spec.get("containers"))
+    ephemeral = _by_name(spec.get("ephemeralContainers"))
     labels = dict(meta.get("labels") or {})
     # Only a controlling Job owns the pod: a job-name label alone proves nothing (anyone can set
     # it), and the sweep deletes pods whose owning Job is gone.
@@ -181,17 +207,12 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
         ephemeral={
             c.name: c for c in map(_container, status.get("ephemeralContainerStatuses") or ())
         },
-        ephemeral_names=_names(spec.get("ephemeralContainers")),
+        ephemeral_specs={name: _spec(c) for name, c in ephemeral.items()},
         run_as={
-            str(c.get("name", "")): _run_as(spec.get("securityContext") or {}, c)
-            for c in spec.get("containers") or ()
-            if isinstance(c, Mapping)
+            name: _run_as(spec.get("securityContext"), c)
+            for name, c in (containers | ephemeral).items()
         },
-        specs={
-            str(c.get("name", "")): _spec(c)
-            for c in spec.get("containers") or ()
-            if isinstance(c, Mapping)
-        },
+        specs={name: _spec(c) for name, c in containers.items()},
         node_name=str(spec.get("nodeName") or ""),
         conditions=frozenset(
             str(c.get("type"))

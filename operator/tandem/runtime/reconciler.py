@@ -142,7 +142,7 @@ class Reconciler:
                 self._latest[view.uid][1],
                 self._memory.get(view.uid, PodMemory()),
                 _now(),
-                helper_enabled=self._stopper.helper_enabled,
+                helper_image=self._stopper.image,
                 kubelet_keeps_phase=keeps_phase,
                 exec_actions=self._stopper.exec_actions,
                 exec_stops=self._stopper.exec_stops,

@@ -52,10 +52,6 @@ class Stopper:
         """Tandem may exec into pods at all (off: --no-exec)."""
         return self._settings.exec_stops
 
-    @property
-    def helper_enabled(self) -> bool:
-        return self._helper is not None
-
     async def _call(
         self,
         call: Callable[[float], ExecResult],
