@@ -18,10 +18,10 @@ logger = logging.getLogger("tandem.stopper")
 
 
 def _transient(result: ExecResult) -> bool:
-    """Worth another try: throttling, a server error, a timeout or a dropped connection."""
-    if result.exit_code is not None or result.no_shell:
-        return False
-    return result.status in (0, 429, 500, 502, 503, 504)
+    """Worth another try: turned away before it reached the pod, by throttling, a server error
+    or a connection that could not be made. Never a call that timed out: its command may have
+    run (the signal may be delivered), and a stop must not run twice."""
+    return result.refused and result.status in (0, 429, 500, 502, 503)
 
 
 class Stopper:
@@ -69,7 +69,7 @@ class Stopper:
                 try:
                     running = asyncio.get_running_loop().run_in_executor(self._pool, call, timeout)
                     result = await asyncio.wait_for(running, timeout + 5.0)
-                except TimeoutError:
+                except TimeoutError:  # Not refused: the command may be running still.
                     result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
             if not _transient(result) or attempt == retries:
                 return result
