@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from tandem.adapters import ExecResult, Executor, HelperAdder, StatusWriter
 from tandem.core import AddHelper, Finish, PodView, Stop
 
+from .fairness import FairSlots
 from .settings import Settings
 
 logger = logging.getLogger("tandem.stopper")
@@ -39,8 +40,9 @@ class Stopper:
         # Its own pool: asyncio's default one is sized by the cores and shared with kopf.
         self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
         # A stop waits for a free thread here, untimed: the exec deadline starts with the exec,
-        # so a burst of stops does not time out in the queue.
-        self._slots = asyncio.Semaphore(settings.exec_concurrency)
+        # so a burst of stops does not time out in the queue. Shared fairly between namespaces,
+        # so that one namespace's burst does not hold up every other's stops.
+        self._slots = FairSlots(settings.exec_concurrency)
 
     @property
     def exec_actions(self) -> bool:
@@ -53,16 +55,17 @@ class Stopper:
 
     async def _call(
         self,
+        namespace: str,
         call: Callable[[float], ExecResult],
         what: str,
         started: Callable[[], None] | None = None,
     ) -> ExecResult:
-        """CALL with the exec deadline, retried with exponential backoff while transient.
-        STARTED is called once, when the first try gets a thread."""
+        """CALL into a pod in NAMESPACE with the exec deadline, retried with exponential backoff
+        while transient. STARTED is called once, when the first try gets a thread."""
         timeout, delay = self._settings.exec_timeout, self._settings.exec_backoff
         retries = self._settings.exec_retries
         for attempt in range(1, retries + 1):
-            async with self._slots:
+            async with self._slots.slot(namespace):
                 if started is not None:
                     started()
                     started = None
@@ -96,6 +99,7 @@ class Stopper:
         """Runs STOP's command. STARTED is called when the exec begins (after waiting for a free
         thread, if all are busy)."""
         result = await self._call(
+            view.namespace,
             lambda timeout: self._executor.run(
                 view.namespace, view.name, stop.container, stop.argv, timeout
             ),
@@ -120,6 +124,7 @@ class Stopper:
         if helper is None:
             raise AssertionError("the core asks for the helper only when it is enabled")
         return await self._call(
+            view.namespace,
             lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout),
             f"adding the helper to {view.namespace}/{view.name}",
         )
@@ -132,6 +137,7 @@ class Stopper:
         if status is None:
             raise AssertionError("the operator builds its Stopper with a StatusWriter")
         result = await self._call(
+            view.namespace,
             lambda timeout: status.finish(view.namespace, view.name, finish, timeout),
             f"finishing {view.namespace}/{view.name}",
             started,
