@@ -55,7 +55,8 @@ class Settings:
     """Seconds after the primaries ended at which a pod still running counts as stuck."""
 
     sweep_max_actions: int = 20
-    """Actions per sweep at most, so a cluster full of stuck pods is cleaned steadily."""
+    """Actions per sweep at most, so a cluster full of stuck pods is cleaned steadily; shared
+    round-robin between namespaces, so one namespace's stuck pods cannot take them all."""
 
     sweep_allow_delete: bool = False
     """Whether the sweep may delete pods at all (RBAC needs delete on pods then)."""
