@@ -1,6 +1,6 @@
 """The stopper's retries: transient refusals are retried with doubling backoff up to the budget,
 then end (through the core's `report_delivery`) in a Warning that names the cause; other failures
-are not retried."""
+are not retried, and neither is a call that timed out, since its command may have run."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ STOP = Stop(
     ("/bin/sh", "-c", "kill -s TERM 1"),
 )
 REFUSED = ExecResult(
-    None, error="Handshake status 500 Internal Server Error: webhook says no", status=500
+    None,
+    error="Handshake status 500 Internal Server Error: webhook says no",
+    status=500,
+    refused=True,
 )
 
 
@@ -68,7 +71,9 @@ def _deliver(script: Script, retries: int = 4, backoff: float = 0.05):  # type: 
 
 
 def test_throttling_is_retried_with_doubling_backoff_until_it_gets_through() -> None:
-    throttled = ExecResult(None, error="Handshake status 429 Too Many Requests", status=429)
+    throttled = ExecResult(
+        None, error="Handshake status 429 Too Many Requests", status=429, refused=True
+    )
     script = Script(throttled, throttled, ExecResult(0))
     delivery, report = _deliver(script)
     assert delivery is Delivery.DELIVERED and report is not None
@@ -89,8 +94,9 @@ def test_a_persistent_server_error_ends_in_a_warning_naming_it() -> None:
 
 
 def test_refusals_that_retrying_cannot_fix_are_not_retried() -> None:
-    forbidden = ExecResult(None, error="Handshake status 403 Forbidden", status=403)
-    for answer in (forbidden, ExecResult(1), ExecResult(None, error="x", status=404)):
+    forbidden = ExecResult(None, error="Handshake status 403 Forbidden", status=403, refused=True)
+    gone = ExecResult(None, error="x", status=404, refused=True)
+    for answer in (forbidden, ExecResult(1), gone):
         script = Script(answer)
         _deliver(script)
         assert len(script.calls) == 1, answer
@@ -106,6 +112,25 @@ def test_the_same_refusal_of_one_sidecar_run_is_told_once() -> None:
     assert told_once(memory, CID, forbidden)[1] is forbidden  # other words: told
     _, sent = report_delivery(STOP, ExecResult(0))
     assert told_once(memory, CID, sent) == (memory, sent)  # a new stop, each time
+
+
+def test_no_connection_is_retried() -> None:
+    refused = ExecResult(None, error="[Errno 111] Connection refused", refused=True)
+    script = Script(refused, ExecResult(0))
+    assert _deliver(script)[0] is Delivery.DELIVERED and len(script.calls) == 2
+
+
+def test_a_call_that_may_have_run_is_not_tried_again() -> None:
+    # The exec's own deadline, a 504 from a proxy that gave up waiting, a connection dropped
+    # mid-exec: each may have delivered the signal already.
+    timed_out = ExecResult(None, error="the command did not finish in 10s")
+    gateway = ExecResult(None, error="Handshake status 504 Gateway Timeout", status=504)
+    dropped = ExecResult(None, error="the exec stream closed without a status")
+    for answer in (timed_out, gateway, dropped):
+        script = Script(answer)
+        delivery, report = _deliver(script)
+        assert len(script.calls) == 1 and delivery is Delivery.FAILED, answer
+        assert report is not None and "may have run, so Tandem did not repeat it" in report.message
 
 
 class Slow:

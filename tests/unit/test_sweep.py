@@ -1,7 +1,9 @@
-"""The sweep's selection as a pure function of pods, Jobs and the time."""
+"""The sweep's selection as a pure function of pods, Jobs and the time; the cap on actions shared
+between namespaces, within a sweep and over sweeps."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from typing import Any
 
@@ -17,8 +19,10 @@ from tandem.core import (
     primaries_ended,
 )
 from tandem.core.memory import MAX_RERUNS
+from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
+from tandem.runtime.sweeper import Sweeper
 
 from .pods import pod, running, status, terminated
 
@@ -27,11 +31,15 @@ POLICY = Policy(source="t", primaries=("main",))
 JOBS = {"job-uid": JobState("job-uid", None)}
 
 
-def _stuck(name: str, code: int = 0, main_running: bool = False) -> Any:
+def _body(name: str, code: int = 0, main_running: bool = False, namespace: str = "ns") -> Any:
     main = status("main", running("m") if main_running else terminated(code, "m"))
-    body = pod(["main", "proxy"], [main, status("proxy", running("p"))], uid=name)
-    body["metadata"]["name"] = name
-    return parse_pod(body)
+    body = pod(["main", "proxy"], [main, status("proxy", running("p"))], uid=f"{namespace}/{name}")
+    body["metadata"].update(name=name, namespace=namespace)
+    return body
+
+
+def _stuck(name: str, code: int = 0, main_running: bool = False, namespace: str = "ns") -> Any:
+    return parse_pod(_body(name, code, main_running, namespace))
 
 
 def _select(views: list[Any], rules: SweepRules, jobs: Any = JOBS, after: float = 700) -> Any:
@@ -87,6 +95,63 @@ def test_the_cap_bounds_actions_per_sweep_not_reports() -> None:
     assert all(f.action is SweepAction.REPORT for f in reports)
 
 
+def test_the_cap_is_shared_round_robin_between_namespaces() -> None:
+    # a has ten stuck pods and sorts first: it must not take the whole cap at every sweep.
+    views = [_stuck(f"p{i}", namespace="a") for i in range(10)]
+    views += [_stuck("p0", namespace="b"), _stuck("p1", namespace="b"), _stuck("p0", namespace="c")]
+    found = _select(views, SweepRules(max_actions=5))
+    acted = [(f.view.namespace, f.view.name) for f in found if f.action is SweepAction.TERMINATE]
+    assert acted == [("a", "p0"), ("b", "p0"), ("c", "p0"), ("a", "p1"), ("b", "p1")]
+    assert all(f.view.namespace == "a" and "cap of 5" in f.skipped for f in found[5:])
+    rules = SweepRules(max_actions=3)
+    later = select([(v, POLICY) for v in views], JOBS, ENDED_AT + 700, rules, after="b")
+    assert [f.view.namespace for f in later[:3]] == ["c", "a", "b"]  # the round goes on after b
+
+
+class _Watched:
+    """The reconciler as the sweeper sees it: kept bodies, and the pods it was told to restart."""
+
+    def __init__(self, bodies: list[Any]) -> None:
+        self.bodies = bodies
+        self.restarted: list[str] = []
+        self.publisher = self
+
+    def sweepable(self, namespace: str | None = None) -> list[Any]:
+        return self.bodies
+
+    def last_acted(self) -> dict[str, float]:
+        return {}
+
+    def memories(self) -> dict[str, Any]:
+        return {}
+
+    def publish(self, *_: Any) -> None:
+        pass
+
+    async def restart(self, body: Any, sources: Any, forget: Any) -> None:
+        self.restarted.append(body["metadata"]["namespace"])
+
+
+class _NoJobs:
+    def jobs(self, namespace: str | None) -> list[Any]:
+        return []
+
+
+def test_with_more_namespaces_than_the_cap_each_gets_its_turn_over_sweeps() -> None:
+    bodies = [_body(f"p{i}", namespace=ns) for ns in "abc" for i in range(2)]
+    for body in bodies:
+        body["metadata"]["annotations"] = {PRIMARY_ANNOTATION: "main"}
+    watched = _Watched(bodies)
+    sweeper = Sweeper(_NoJobs(), watched, SweepRules(max_actions=2))  # type: ignore[arg-type]
+
+    async def three_sweeps() -> None:
+        for _ in range(3):
+            await sweeper.sweep_annotated(lambda _: ())
+
+    asyncio.run(three_sweeps())
+    assert watched.restarted == ["a", "b", "c", "a", "b", "c"]
+
+
 def test_terminal_pods_are_not_swept() -> None:
     body = pod(
         ["main", "proxy"],
@@ -116,7 +181,7 @@ def test_a_pod_no_job_controls_is_never_deleted() -> None:
 def _remembering(memory: PodMemory, view: Any = None, rules: Any = None) -> Any:
     view = view or _stuck("a")
     [found] = select(
-        [(view, POLICY)], JOBS, ENDED_AT + 700, rules or SweepRules(), memories={"a": memory}
+        [(view, POLICY)], JOBS, ENDED_AT + 700, rules or SweepRules(), memories={view.uid: memory}
     )
     return found
 

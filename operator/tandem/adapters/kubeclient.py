@@ -29,6 +29,7 @@ from .results import (
     handshake_error,
     parse_error_channel,
     status_of_handshake,
+    surely_refused,
 )
 
 OUTPUT_CAP = 1 << 20
@@ -74,10 +75,12 @@ class Executor:
                 )
             except ApiException as error:
                 reason = str(error.reason or error).strip()
+                status = status_of_handshake(int(error.status or 0), reason)
                 return ExecResult(
                     None,
                     error=handshake_error(reason),
-                    status=status_of_handshake(int(error.status or 0), reason),
+                    status=status,
+                    refused=surely_refused(status, error),
                 )
             try:
                 # The client connects without a socket timeout; reads get the deadline at least.
@@ -126,9 +129,15 @@ def _patch(
                 _content_type="application/strategic-merge-patch+json",
             )
         except ApiException as error:
-            return ExecResult(None, error=str(error.reason or error), status=error.status or 0)
-        except (OSError, urllib3.exceptions.HTTPError) as error:  # no answer in time
-            return ExecResult(None, error=str(error))
+            status = int(error.status or 0)
+            return ExecResult(
+                None,
+                error=str(error.reason or error),
+                status=status,
+                refused=surely_refused(status, error),
+            )
+        except (OSError, urllib3.exceptions.HTTPError) as error:  # no connection, or no answer
+            return ExecResult(None, error=str(error), refused=surely_refused(0, error))
     return ExecResult(0)
 
 

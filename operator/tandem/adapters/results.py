@@ -7,8 +7,10 @@ The client's own `returncode` raises on statuses without causes, so Tandem parse
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
+import socket
 
 OUTPUT_LIMIT = 4096
 
@@ -42,6 +44,31 @@ def status_of_handshake(status: int, reason: str) -> int:
         if before == "status" and word.isdigit():
             return int(word)
     return 0
+
+
+GATEWAY_TIMEOUT = 504
+_UNREACHABLE = (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
+def surely_refused(status: int, error: BaseException) -> bool:
+    """Whether a call that failed with ERROR (and STATUS, if the server answered) surely never
+    reached the pod. An error status says so, but for 504: a proxy or the API server gave up
+    waiting, and the exec or the patch may have gone on behind it. Without a status only a
+    connection that was never made proves it (refused, no route, a name that did not resolve);
+    a timeout or a dropped connection does not. The clients wrap the socket's error in their own
+    (urllib3 with `from`, the websocket client by raising inside `except`): search the chain."""
+    if status:
+        return status != GATEWAY_TIMEOUT
+    cause: BaseException | None = error
+    for _ in range(8):  # a chain may loop back on itself
+        if cause is None:
+            break
+        if isinstance(cause, socket.gaierror) or (
+            isinstance(cause, OSError) and cause.errno in _UNREACHABLE
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 _HANDSHAKE_PARTS = " -+-+- "

@@ -31,7 +31,8 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
     "exec_concurrency": (int, "execs in flight at once, when many Jobs end together"),
     "exec_retries": (
         int,
-        "tries per stop when the API server answers 429 or 5xx or the exec times out",
+        "tries per stop when the API server answers 429 or 5xx or cannot be reached "
+        "(never after a timeout: the command may have run)",
     ),
     "exec_backoff": (float, "seconds before the first retry of an exec; doubled after each"),
     "liveness_port": (int, "port of Kopf's liveness endpoint, /healthz"),

@@ -133,6 +133,10 @@ class ExecResult:
     """Why the command did not run to completion: empty when exit_code is set."""
     status: int = 0
     """The HTTP status of a refused call (403, 404, 429, 500, ...), else 0."""
+    refused: bool = False
+    """Surely turned away before it reached the pod: an error status on the exec handshake or
+    the patch (all but 504), or no connection at all. Only such a call is safe to try again;
+    one that timed out or lost its connection may have run, and a stop must not run twice."""
 
     @property
     def ok(self) -> bool:

@@ -68,4 +68,9 @@ def call_fix(result: ExecResult, grant: str) -> str:
         return f"the command exited {result.exit_code}; check that it works in that image"
     if result.no_shell:
         return "the container has no /bin/sh or kill; enable Tandem's helper (--helper-image)"
-    return "the API server or the kubelet did not complete the call; Tandem retried with backoff"
+    if result.refused:
+        return "the API server refused the call or was out of reach; Tandem retried with backoff"
+    return (
+        "the call did not complete (it timed out or lost its connection) and may have run, so "
+        "Tandem did not repeat it: check the kubelet of the pod's node and the API server's load"
+    )

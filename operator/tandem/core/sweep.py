@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections import deque
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
@@ -36,7 +37,8 @@ class SweepRules:
     action: SweepAction = SweepAction.TERMINATE
     stuck_after: float = 600.0
     max_actions: int = 20
-    """Actions per sweep, so thousands of stuck pods are cleaned steadily, not all at once."""
+    """Actions per sweep, so thousands of stuck pods are cleaned steadily, not all at once;
+    shared round-robin between namespaces."""
     allow_deleting_succeeded: bool = False
     deletion_enabled: bool = False
     """The operator's own switch (and RBAC) for deleting pods."""
@@ -162,13 +164,14 @@ def select(
     *,
     last_acted: Mapping[str, WallTime] | None = None,
     memories: Mapping[str, PodMemory] | None = None,
+    after: str = "",
 ) -> list[Found]:
-    """The pods to sweep, in name order, at most RULES.max_actions acted on; the eligible ones
-    past the cap are returned as skipped, with the cap as the reason (the next sweep gets them).
-    LAST_ACTED: when Tandem last stopped a sidecar of each pod (by uid); MEMORIES: what it
-    remembers of each (its loop guard and re-runs)."""
+    """The pods to sweep: those acted on first, then the rest in name order. LAST_ACTED: when
+    Tandem last stopped a sidecar of each pod (by uid); MEMORIES: what it remembers of each (its
+    loop guard and re-runs). At most RULES.max_actions pods are acted on (see `_share`); the
+    eligible ones past the cap are returned as skipped, with the cap as the reason (the next
+    sweep gets them). AFTER: the namespace where the previous sweep's round ended."""
     found: list[Found] = []
-    acted = 0
     for view, policy in sorted(candidates, key=lambda c: (c[0].namespace, c[0].name)):
         diagnosis = _diagnose(view, policy, jobs, now, rules)
         if diagnosis is None:
@@ -187,11 +190,35 @@ def select(
         memory = (memories or {}).get(view.uid, PodMemory())
         if action is SweepAction.TERMINATE and (refused := memory.rerun_refused(key)):
             action, skipped = None, refused
-        if action is not None and action is not SweepAction.REPORT:
-            if acted >= rules.max_actions:
-                action, skipped = None, f"the cap of {rules.max_actions} actions per sweep"
-            else:
-                acted += 1
         rerun = memory.reruns_of(key) + 1
         found.append(Found(view, diagnosis.message, action, skipped, key, rerun))
-    return found
+    return _share(found, rules.max_actions, after)
+
+
+_CAPPED = (SweepAction.TERMINATE, SweepAction.DELETE)
+
+
+def _share(found: list[Found], cap: int, after: str) -> list[Found]:
+    """The CAP actions shared round-robin between namespaces, one pod of each in turn (by name
+    within one), so that one namespace's stuck pods cannot take the whole cap at every sweep.
+    The round begins with the first namespace after AFTER, where the previous one ended: with
+    more namespaces than the cap, each still gets its turn over the sweeps. Returns those acted
+    on, in the round's order, then the rest."""
+    queues: dict[str, deque[Found]] = {}
+    for item in found:
+        if item.action in _CAPPED:
+            queues.setdefault(item.view.namespace, deque()).append(item)
+    turn = deque(queues[ns] for ns in sorted(queues, key=lambda ns: (ns <= after, ns)))
+    acted: list[Found] = []
+    while turn and len(acted) < cap:
+        queue = turn.popleft()
+        acted.append(queue.popleft())
+        if queue:
+            turn.append(queue)
+    chosen = {id(item) for item in acted}
+    over = f"the cap of {cap} actions per sweep"
+    return acted + [
+        dataclasses.replace(item, action=None, skipped=over) if item.action in _CAPPED else item
+        for item in found
+        if id(item) not in chosen
+    ]

@@ -38,7 +38,9 @@ class Settings:
     them than cores keeps the reaction short when many Jobs end together."""
 
     exec_retries: int = 3
-    """Tries per stop when the API server answers 429 or 5xx or the exec times out."""
+    """Tries per stop while the call is turned away before it reaches the pod (429, 5xx but
+    504, no connection). Never after a timeout: the command may have run, and a stop must not
+    run twice."""
 
     exec_backoff: float = 1.0
     """Seconds before the first retry; doubled for each one after."""
@@ -58,7 +60,8 @@ class Settings:
     """Seconds after the primaries ended at which a pod still running counts as stuck."""
 
     sweep_max_actions: int = 20
-    """Actions per sweep at most, so a cluster full of stuck pods is cleaned steadily."""
+    """Actions per sweep at most, so a cluster full of stuck pods is cleaned steadily; shared
+    round-robin between namespaces, so one namespace's stuck pods cannot take them all."""
 
     sweep_allow_delete: bool = False
     """Whether the sweep may delete pods at all (RBAC needs delete on pods then)."""

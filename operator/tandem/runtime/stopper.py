@@ -12,16 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from tandem.adapters import ExecResult, Executor, HelperAdder, StatusWriter
 from tandem.core import AddHelper, Finish, PodView, Stop
 
+from .fairness import FairSlots
 from .settings import Settings
 
 logger = logging.getLogger("tandem.stopper")
 
 
 def _transient(result: ExecResult) -> bool:
-    """Worth another try: throttling, a server error, a timeout or a dropped connection."""
-    if result.exit_code is not None or result.no_shell:
-        return False
-    return result.status in (0, 429, 500, 502, 503, 504)
+    """Worth another try: turned away before it reached the pod, by throttling, a server error
+    or a connection that could not be made. Never a call that timed out: its command may have
+    run (the signal may be delivered), and a stop must not run twice."""
+    return result.refused and result.status in (0, 429, 500, 502, 503)
 
 
 class Stopper:
@@ -39,8 +40,9 @@ class Stopper:
         # Its own pool: asyncio's default one is sized by the cores and shared with kopf.
         self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
         # A stop waits for a free thread here, untimed: the exec deadline starts with the exec,
-        # so a burst of stops does not time out in the queue.
-        self._slots = asyncio.Semaphore(settings.exec_concurrency)
+        # so a burst of stops does not time out in the queue. Shared fairly between namespaces,
+        # so that one namespace's burst does not hold up every other's stops.
+        self._slots = FairSlots(settings.exec_concurrency)
 
     @property
     def exec_actions(self) -> bool:
@@ -54,23 +56,24 @@ class Stopper:
 
     async def _call(
         self,
+        namespace: str,
         call: Callable[[float], ExecResult],
         what: str,
         started: Callable[[], None] | None = None,
     ) -> ExecResult:
-        """CALL with the exec deadline, retried with exponential backoff while transient.
-        STARTED is called once, when the first try gets a thread."""
+        """CALL into a pod in NAMESPACE with the exec deadline, retried with exponential backoff
+        while transient. STARTED is called once, when the first try gets a thread."""
         timeout, delay = self._settings.exec_timeout, self._settings.exec_backoff
         retries = self._settings.exec_retries
         for attempt in range(1, retries + 1):
-            async with self._slots:
+            async with self._slots.slot(namespace):
                 if started is not None:
                     started()
                     started = None
                 try:
                     running = asyncio.get_running_loop().run_in_executor(self._pool, call, timeout)
                     result = await asyncio.wait_for(running, timeout + 5.0)
-                except TimeoutError:
+                except TimeoutError:  # Not refused: the command may be running still.
                     result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
             if not _transient(result) or attempt == retries:
                 return result
@@ -97,6 +100,7 @@ class Stopper:
         """Runs STOP's command. STARTED is called when the exec begins (after waiting for a free
         thread, if all are busy)."""
         result = await self._call(
+            view.namespace,
             lambda timeout: self._executor.run(
                 view.namespace, view.name, stop.container, stop.argv, timeout
             ),
@@ -121,6 +125,7 @@ class Stopper:
         if helper is None:
             raise AssertionError("the core asks for the helper only when it is enabled")
         return await self._call(
+            view.namespace,
             lambda timeout: helper.add(view.namespace, view.name, add.target, add.run_as, timeout),
             f"adding the helper to {view.namespace}/{view.name}",
         )
@@ -133,6 +138,7 @@ class Stopper:
         if status is None:
             raise AssertionError("the operator builds its Stopper with a StatusWriter")
         result = await self._call(
+            view.namespace,
             lambda timeout: status.finish(view.namespace, view.name, finish, timeout),
             f"finishing {view.namespace}/{view.name}",
             started,

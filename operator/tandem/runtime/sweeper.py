@@ -64,6 +64,8 @@ class SweepResult:
     swept: int = 0
     skipped: int = 0
     at: str = ""
+    round_end: str = ""
+    """The namespace of the last pod acted on, where the next sweep's round begins after."""
 
 
 class Sweeper:
@@ -72,6 +74,7 @@ class Sweeper:
         self._reconciler = reconciler
         self.defaults = defaults
         self._skips: dict[tuple[str, str], None] = {}
+        self._annotated_round_end = ""
 
     def _first_skip(self, item: Found, reason: str) -> bool:
         """SweepSkipped (and a Report's PodSwept) is posted once per pod, run of its primaries
@@ -102,9 +105,16 @@ class Sweeper:
             if PRIMARY_ANNOTATION in (p["metadata"].get("annotations") or {})
         ]
         jobs = await self._jobs({p["metadata"]["namespace"] for p in annotated})
-        return await self._sweep(
-            annotated, jobs, lambda ns: tuple(policies(ns)), self.defaults, by_policy=False
+        result = await self._sweep(
+            annotated,
+            jobs,
+            lambda ns: tuple(policies(ns)),
+            self.defaults,
+            by_policy=False,
+            after=self._annotated_round_end,
         )
+        self._annotated_round_end = result.round_end or self._annotated_round_end
+        return result
 
     async def _jobs(self, namespaces: Iterable[str]) -> list[Mapping[str, Any]]:
         jobs: list[Mapping[str, Any]] = []
@@ -120,9 +130,11 @@ class Sweeper:
         rules: SweepRules,
         *,
         by_policy: bool,
+        after: str = "",
     ) -> SweepResult:
         """Resolves each pod's policy (keeping pods of a policy, or annotation-only pods, as
-        BY_POLICY says), lets the core select, and acts."""
+        BY_POLICY says), lets the core select (its round of namespaces beginning AFTER), and
+        acts."""
         bodies: dict[str, Mapping[str, Any]] = {}
         sources: dict[str, tuple[PolicySource, ...]] = {}
         candidates = []
@@ -145,6 +157,7 @@ class Sweeper:
             rules,
             last_acted=last_acted,
             memories=memories,
+            after=after,
         )
         return await self._act(found, bodies, sources)
 
@@ -164,7 +177,9 @@ class Sweeper:
                 continue
             if item.action is SweepAction.REPORT and not self._first_skip(item, "report"):
                 continue  # A dry run reports each pod once, not at every sweep.
-            result.swept += item.action is not SweepAction.REPORT
+            if item.action is not SweepAction.REPORT:
+                result.swept += 1
+                result.round_end = view.namespace  # select lists those acted on in turn order
             metrics.count_sweep(item.action.value)
             self._post(item)
             if item.action is SweepAction.TERMINATE:

@@ -1,0 +1,98 @@
+"""Which failed calls surely never reached the pod (`ExecResult.refused`, the only ones the stopper
+tries again): from the exception chains and statuses that the real clients produce, against
+servers on the loopback interface (no cluster)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from kubernetes import client
+
+from tandem.adapters import ExecResult, Executor, StatusWriter
+from tandem.adapters.results import surely_refused
+from tandem.core import Finish, Phase
+
+FINISH = Finish(Phase.SUCCEEDED, "key", "uid", "1", "done")
+
+
+def _wrapped(cause: OSError) -> Exception:
+    """CAUSE as the clients hand it on: the websocket client raises its own error inside
+    `except` (a context), urllib3 with `from` (a cause)."""
+    inner = RuntimeError("the websocket client's")
+    inner.__context__ = cause
+    outer = ValueError("urllib3's")
+    outer.__cause__ = inner
+    return outer
+
+
+def test_statuses_refuse_but_a_gateway_timeout_may_have_gone_through() -> None:
+    error = RuntimeError("x")
+    assert all(surely_refused(code, error) for code in (403, 404, 429, 500, 502, 503))
+    assert not surely_refused(504, error)
+
+
+def test_only_a_connection_never_made_counts_without_a_status() -> None:
+    assert surely_refused(0, _wrapped(ConnectionRefusedError(111, "refused")))
+    assert surely_refused(0, _wrapped(socket.gaierror(-2, "Name or service not known")))
+    assert not surely_refused(0, _wrapped(TimeoutError("timed out")))
+    assert not surely_refused(0, _wrapped(ConnectionResetError(104, "reset by peer")))
+    assert not surely_refused(0, RuntimeError("no cause"))
+
+
+def _configuration(port: int) -> client.Configuration:
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{port}"
+    return configuration
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(answers: list[bytes]) -> int:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = int(server.getsockname()[1])
+
+    def serve() -> None:
+        with server:
+            for answer in answers:
+                connection, _ = server.accept()
+                with connection:
+                    connection.recv(65536)
+                    if answer:
+                        connection.sendall(answer)
+                    else:
+                        connection.settimeout(5)
+                        while connection.recv(65536):  # silence, until the client gives up
+                            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return port
+
+
+def _run(port: int) -> ExecResult:
+    return Executor(_configuration(port)).run("ns", "pod", "proxy", ("true",), 1.0)
+
+
+def test_the_real_clients_mark_a_refused_connection() -> None:
+    port = _closed_port()
+    assert _run(port).refused
+    assert StatusWriter(_configuration(port)).finish("ns", "pod", FINISH, 1.0).refused
+
+
+def test_the_exec_handshake_status_decides() -> None:
+    throttled = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"
+    gateway = b"HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n"
+    port = _serve([throttled, gateway])
+    first, second = _run(port), _run(port)
+    assert (first.status, first.refused) == (429, True)
+    assert (second.status, second.refused) == (504, False)
+
+
+def test_a_patch_with_no_answer_in_time_may_have_been_applied() -> None:
+    port = _serve([b""])
+    result = StatusWriter(_configuration(port)).finish("ns", "pod", FINISH, 0.3)
+    assert result.exit_code is None and "timed out" in result.error and not result.refused
