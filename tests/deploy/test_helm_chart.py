@@ -38,6 +38,7 @@ VARIANTS: list[dict[str, Any]] = [
     {"replicas": 1, "metrics": {"enabled": False}},
     {"metrics": {"port": 9191, "service": {"enabled": True}}},
     {"namespace": {"name": "ops", "create": False}, "image": {"tag": "0.1.0"}},
+    {"image": {"repository": "registry.example/tandem", "digest": "sha256:" + "ab" * 32}},
 ]
 HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by")
 # kustomize gives every kind it does not know a namespace, the cluster-scoped ClusterKopfPeering
@@ -242,6 +243,30 @@ def test_image_resources_and_namespace_values() -> None:
     assert {o["metadata"]["namespace"] for o in namespaced} == {"ops"}
     binding = the(objs, "ClusterRoleBinding")
     assert binding["subjects"][0]["namespace"] == "ops"
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_a_digest_names_the_image_by_digest_instead_of_its_tag() -> None:
+    by_tag = render({"image": {"repository": "registry.example/tandem", "tag": "0.1.0"}})
+    assert container(by_tag)["image"] == "registry.example/tandem:0.1.0"
+    values = {"image": {"repository": "registry.example/tandem", "tag": "0.1.0", "digest": DIGEST}}
+    assert container(render(values, crds=False))["image"] == f"registry.example/tandem@{DIGEST}"
+    # The default image is built locally and never pushed: it has no digest, so none is set.
+    assert container(render(crds=False))["image"] == "docker.io/tandem/operator:local"
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["0123456789abcdef" * 4, "sha256:" + "0" * 63, "sha256:" + "A" * 64, "sha512:" + "0" * 64],
+)
+def test_the_schema_rejects_what_is_not_a_sha256_digest(digest: str) -> None:
+    done = helm(
+        "template", "tandem", str(CHART), "--set-string", f"image.digest={digest}", check=False
+    )
+    assert done.returncode != 0
+    assert "digest" in done.stderr
 
 
 @pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")

@@ -8,6 +8,16 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
+{{/* The operator's image: by digest when image.digest is set (what runs is then exactly the image
+that was pushed, whatever later happens to the tag), else by tag. */}}
+{{- define "tandem.image" -}}
+{{- if .Values.image.digest -}}
+{{ printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else -}}
+{{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+{{- end -}}
+{{- end }}
+
 {{/* More than one replica: Kopf peering, one acts and the others stand by. */}}
 {{- define "tandem.peering" -}}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
