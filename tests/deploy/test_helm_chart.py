@@ -245,6 +245,77 @@ def test_image_resources_and_namespace_values() -> None:
     assert binding["subjects"][0]["namespace"] == "ops"
 
 
+PROMETHEUS = [
+    {
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+]
+
+
+@pytest.mark.parametrize("source", ["chart", "base", "namespaced overlay"])
+def test_the_network_policy_admits_only_prometheus_on_the_metrics_port(source: str) -> None:
+    objs = {
+        "chart": lambda: render(crds=False),
+        "base": lambda: kustomize(ROOT / "deploy" / "base"),
+        "namespaced overlay": lambda: kustomize(ROOT / "deploy" / "overlays" / "namespaced"),
+    }[source]()
+    policy = the(objs, "NetworkPolicy", namespace="tandem-system")
+    deployment = the(objs, "Deployment", namespace="tandem-system")
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected == deployment["spec"]["selector"]["matchLabels"]
+    # Ingress only: egress stays open, for the API server.
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == PROMETHEUS
+    assert rule["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    # The named port is the metrics port; /healthz (the kubelet's probes) gets no rule.
+    ports = {p["name"]: p["containerPort"] for p in container(objs)["ports"]}
+    assert ports == {"healthz": 8080, "metrics": 9090}
+
+
+def test_network_policy_values() -> None:
+    assert not any(
+        o["kind"] == "NetworkPolicy"
+        for o in render({"networkPolicy": {"enabled": False}}, crds=False)
+    )
+    # No metrics port, or no one allowed: a policy with no rule, which admits nothing.
+    for values in ({"metrics": {"enabled": False}}, {"networkPolicy": {"metricsFrom": []}}):
+        policy = the(render(values, crds=False), "NetworkPolicy", namespace="tandem-system")
+        assert policy["spec"]["ingress"] == [], values
+    monitoring = [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app": "vmagent"}},
+        }
+    ]
+    objs = render(
+        {"networkPolicy": {"metricsFrom": monitoring}, "metrics": {"port": 9191}}, crds=False
+    )
+    [rule] = the(objs, "NetworkPolicy", namespace="tandem-system")["spec"]["ingress"]
+    assert rule["from"] == monitoring
+    assert {"name": "metrics", "containerPort": 9191} in container(objs)["ports"]
+    done = helm(
+        "template",
+        "tandem",
+        str(CHART),
+        "--set-json",
+        "networkPolicy.metricsFrom=[{}]",
+        check=False,
+    )
+    assert done.returncode != 0, "a peer that selects nothing is refused by the schema"
+
+
+@pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
+def test_the_network_policy_never_admits_every_source(values: dict[str, Any]) -> None:
+    namespace = values.get("namespace", {}).get("name", "tandem-system")
+    policy = the(render(values, crds=False), "NetworkPolicy", namespace=namespace)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    for rule in policy["spec"]["ingress"]:
+        assert rule.get("from") and all(rule["from"]), rule
+        assert [p["port"] for p in rule["ports"]] == ["metrics"], rule
+
+
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
