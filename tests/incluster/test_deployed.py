@@ -30,11 +30,14 @@ def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
     undeploy(kube)
 
 
-def _can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA) -> bool:
-    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec)."""
+def _can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA, name: str = "") -> bool:
+    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec), NAME
+    one object (for rules narrowed by resourceNames)."""
     resource, _, subresource = resource.partition("/")
     if subresource:
         args = (*args, f"--subresource={subresource}")
+    if name:
+        resource = f"{resource}/{name}"
     done = kube.run(
         "auth", "can-i", verb, resource, *args, f"--as={who}", check=False, namespaced=False
     )
@@ -60,7 +63,7 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("get", "pods/exec"),
         ("create", "events"),
         ("patch", "sidecarpolicies.tandem.dev/status"),
-        ("patch", "clusterkopfpeerings.kopf.dev"),
+        ("watch", "clusterkopfpeerings.kopf.dev"),
         ("patch", "pods/ephemeralcontainers"),
         ("patch", "pods/status"),
         ("get", "nodes"),
@@ -77,12 +80,16 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("patch", "nodes"),
         ("list", "nodes"),
         ("create", "sidecarpolicies.tandem.dev"),
+        ("patch", "kopfpeerings.kopf.dev"),
         ("*", "*"),
     ]
     for verb, resource in allowed:
         assert _can_i(deployed, verb, resource, "-A"), (verb, resource)
     for verb, resource in denied:
         assert not _can_i(deployed, verb, resource, "-A"), (verb, resource)
+    # The peering: Tandem writes its own ClusterKopfPeering only.
+    assert _can_i(deployed, "patch", "clusterkopfpeerings.kopf.dev", name="tandem")
+    assert not _can_i(deployed, "patch", "clusterkopfpeerings.kopf.dev", name="another")
 
 
 def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube, ns: Kube) -> None:
