@@ -38,6 +38,7 @@ VARIANTS: list[dict[str, Any]] = [
     {"replicas": 1, "metrics": {"enabled": False}},
     {"metrics": {"port": 9191, "service": {"enabled": True}}},
     {"namespace": {"name": "ops", "create": False}, "image": {"tag": "0.1.0"}},
+    {"image": {"repository": "registry.example/tandem", "digest": "sha256:" + "ab" * 32}},
 ]
 HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by")
 # kustomize gives every kind it does not know a namespace, the cluster-scoped ClusterKopfPeering
@@ -117,22 +118,95 @@ def test_the_rbac_rules_keep_their_reasons() -> None:
     ]
 
 
+def _peering_flag(objs: list[Obj]) -> str:
+    [deployment] = [o for o in objs if o["kind"] == "Deployment"]
+    [flag] = [a for a in args(objs, deployment["metadata"]["namespace"]) if "--peering=" in a]
+    return flag.removeprefix("--peering=")
+
+
 def test_the_namespaced_overlay_and_the_chart_pass_the_same_flags() -> None:
     overlay = kustomize(ROOT / "deploy" / "overlays" / "namespaced")
     chart = render({"watchNamespaces": ["jobs"]})
-    assert args(chart) == args(overlay)
-    peerings = {(o["kind"], o["metadata"].get("namespace", "")) for o in chart}
-    assert ("KopfPeering", "jobs") in peerings
-    assert {k for k, _ in peerings} & {"ClusterKopfPeering"} == set()
+    # Only the peering's name differs: the chart names it after the release's namespace, so that
+    # several namespaced releases never meet in one peering; the overlay keeps the base's.
+    assert (_peering_flag(overlay), _peering_flag(chart)) == ("tandem", "tandem-tandem-system")
+    without_peering = [a for a in args(chart) if not a.startswith("--peering=")]
+    assert without_peering == [a for a in args(overlay) if not a.startswith("--peering=")]
+
+
+PEERING_RULES = [
+    {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["list", "watch"]},
+    {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
+        "resourceNames": ["NAME"],
+        "verbs": ["get", "patch"],
+    },
+]
+
+
+def peering_rules(name: str) -> list[Obj]:
+    return [{**r, "resourceNames": [name]} if "resourceNames" in r else r for r in PEERING_RULES]
+
+
+INSTALLS = {
+    "base": lambda: kustomize(ROOT / "deploy" / "base"),
+    "namespaced overlay": lambda: kustomize(ROOT / "deploy" / "overlays" / "namespaced"),
+    "chart": lambda: render(crds=False),
+    "chart, namespaced": lambda: render({"watchNamespaces": ["jobs", "batch"]}, crds=False),
+    "chart, namespaced in ops": lambda: render(
+        {"watchNamespaces": ["jobs"], "namespace": {"name": "ops"}}, crds=False
+    ),
+}
+
+
+@pytest.mark.parametrize("install", INSTALLS)
+def test_the_replicas_meet_in_a_cluster_kopf_peering_outside_every_watched_namespace(
+    install: str,
+) -> None:
+    """A KopfPeering would live in a watched namespace, where its users could edit it and pause
+    Tandem with a fake peer of higher priority: every install meets in a ClusterKopfPeering."""
+    objs = [o for o in INSTALLS[install]() if o["kind"] != "CustomResourceDefinition"]
+    assert not any(o["kind"] == "KopfPeering" for o in objs)
+    assert grants(objs, "patch", "kopfpeerings", "kopf.dev") == []
+    name = _peering_flag(objs)
+    peerings = [o["metadata"]["name"] for o in objs if o["kind"] == "ClusterKopfPeering"]
+    assert peerings == [name]
+    # Its own ClusterRole, bound cluster-wide: lists and watches the peerings, writes only its own.
+    peering_roles = [
+        o for o in objs if o["kind"] == "ClusterRole" and o["rules"] == peering_rules(name)
+    ]
+    assert len(peering_roles) == 1, [
+        o["metadata"]["name"] for o in objs if o["kind"] == "ClusterRole"
+    ]
+    [role] = peering_roles
+    binding = the(objs, "ClusterRoleBinding", role["metadata"]["name"])
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == ["tandem"]
+    assert [r for *_, r in rules(objs) if "kopf.dev" in r["apiGroups"]] == peering_rules(name)
+
+
+def test_namespaced_releases_in_two_namespaces_meet_in_two_peerings() -> None:
+    one = render({"watchNamespaces": ["jobs"]}, crds=False)
+    two = render({"watchNamespaces": ["batch"], "namespace": {"name": "ops"}}, crds=False)
+    assert _peering_flag(one) != _peering_flag(two)
+    cluster_scoped = {"ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding"}
+    names = [
+        {(o["kind"], o["metadata"]["name"]) for o in r if o["kind"] in cluster_scoped}
+        for r in (one, two)
+    ]
+    assert names[0] & names[1] == set(), "two releases would fight over one cluster-scoped object"
 
 
 def test_a_namespaced_scope_grants_only_inside_the_listed_namespaces() -> None:
     objs = render({"watchNamespaces": ["jobs", "batch"]}, crds=False)
-    kinds = {o["kind"] for o in objs}
-    assert "ClusterKopfPeering" not in kinds
-    # The one cluster-wide grant: reading nodes (cluster-scoped), for their kubelet version.
+    # The cluster-wide grants: reading nodes (cluster-scoped), for their kubelet version, and the
+    # release's own ClusterKopfPeering.
     cluster_rules = [r for o in objs if o["kind"] == "ClusterRole" for r in o["rules"]]
-    assert cluster_rules == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
+    assert cluster_rules == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
+        *peering_rules("tandem-tandem-system"),
+    ]
     roles = {
         (o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs if o["kind"] == "Role"
     }
@@ -149,13 +223,14 @@ def test_a_namespaced_scope_grants_only_inside_the_listed_namespaces() -> None:
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "tandem", "namespace": "tandem-system"}
         ]
-        the(objs, "KopfPeering", namespace=ns)
+        # Nothing of the peering in a watched namespace: its users could edit it.
+        assert not [
+            o for o in objs if o["metadata"].get("namespace") == ns and "Peering" in o["kind"]
+        ]
     assert [a for a in args(objs) if a.startswith("--namespace=")] == [
         "--namespace=jobs",
         "--namespace=batch",
     ]
-    # A Role cannot grant a cluster-scoped resource: the namespaced peering only.
-    assert grants(objs, "patch", "clusterkopfpeerings", "kopf.dev") == []
 
 
 @pytest.mark.parametrize("scope", [[], ["jobs"]], ids=["cluster", "namespaced"])
@@ -244,6 +319,101 @@ def test_image_resources_and_namespace_values() -> None:
     assert binding["subjects"][0]["namespace"] == "ops"
 
 
+PROMETHEUS = [
+    {
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+]
+
+
+@pytest.mark.parametrize("source", ["chart", "base", "namespaced overlay"])
+def test_the_network_policy_admits_only_prometheus_on_the_metrics_port(source: str) -> None:
+    objs = {
+        "chart": lambda: render(crds=False),
+        "base": lambda: kustomize(ROOT / "deploy" / "base"),
+        "namespaced overlay": lambda: kustomize(ROOT / "deploy" / "overlays" / "namespaced"),
+    }[source]()
+    policy = the(objs, "NetworkPolicy", namespace="tandem-system")
+    deployment = the(objs, "Deployment", namespace="tandem-system")
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected == deployment["spec"]["selector"]["matchLabels"]
+    # Ingress only: egress stays open, for the API server.
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == PROMETHEUS
+    assert rule["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    # The named port is the metrics port; /healthz (the kubelet's probes) gets no rule.
+    ports = {p["name"]: p["containerPort"] for p in container(objs)["ports"]}
+    assert ports == {"healthz": 8080, "metrics": 9090}
+
+
+def test_network_policy_values() -> None:
+    assert not any(
+        o["kind"] == "NetworkPolicy"
+        for o in render({"networkPolicy": {"enabled": False}}, crds=False)
+    )
+    # No metrics port, or no one allowed: a policy with no rule, which admits nothing.
+    for values in ({"metrics": {"enabled": False}}, {"networkPolicy": {"metricsFrom": []}}):
+        policy = the(render(values, crds=False), "NetworkPolicy", namespace="tandem-system")
+        assert policy["spec"]["ingress"] == [], values
+    monitoring = [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app": "vmagent"}},
+        }
+    ]
+    objs = render(
+        {"networkPolicy": {"metricsFrom": monitoring}, "metrics": {"port": 9191}}, crds=False
+    )
+    [rule] = the(objs, "NetworkPolicy", namespace="tandem-system")["spec"]["ingress"]
+    assert rule["from"] == monitoring
+    assert {"name": "metrics", "containerPort": 9191} in container(objs)["ports"]
+    done = helm(
+        "template",
+        "tandem",
+        str(CHART),
+        "--set-json",
+        "networkPolicy.metricsFrom=[{}]",
+        check=False,
+    )
+    assert done.returncode != 0, "a peer that selects nothing is refused by the schema"
+
+
+@pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
+def test_the_network_policy_never_admits_every_source(values: dict[str, Any]) -> None:
+    namespace = values.get("namespace", {}).get("name", "tandem-system")
+    policy = the(render(values, crds=False), "NetworkPolicy", namespace=namespace)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    for rule in policy["spec"]["ingress"]:
+        assert rule.get("from") and all(rule["from"]), rule
+        assert [p["port"] for p in rule["ports"]] == ["metrics"], rule
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_a_digest_names_the_image_by_digest_instead_of_its_tag() -> None:
+    by_tag = render({"image": {"repository": "registry.example/tandem", "tag": "0.1.0"}})
+    assert container(by_tag)["image"] == "registry.example/tandem:0.1.0"
+    values = {"image": {"repository": "registry.example/tandem", "tag": "0.1.0", "digest": DIGEST}}
+    assert container(render(values, crds=False))["image"] == f"registry.example/tandem@{DIGEST}"
+    # The default image is built locally and never pushed: it has no digest, so none is set.
+    assert container(render(crds=False))["image"] == "docker.io/tandem/operator:local"
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["0123456789abcdef" * 4, "sha256:" + "0" * 63, "sha256:" + "A" * 64, "sha512:" + "0" * 64],
+)
+def test_the_schema_rejects_what_is_not_a_sha256_digest(digest: str) -> None:
+    done = helm(
+        "template", "tandem", str(CHART), "--set-string", f"image.digest={digest}", check=False
+    )
+    assert done.returncode != 0
+    assert "digest" in done.stderr
+
+
 @pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
 def test_no_wildcards_and_no_secrets_in_any_variant(values: dict[str, Any]) -> None:
     for _, _, name, rule in rules(render(values, crds=False)):
@@ -251,7 +421,11 @@ def test_no_wildcards_and_no_secrets_in_any_variant(values: dict[str, Any]) -> N
             assert "*" not in rule.get(field, []), (name, rule)
             assert not any("*" in item for item in rule.get(field, [])), (name, rule)
         assert "secrets" not in rule["resources"], (name, rule)
-        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, (name, rule)
+        assert "nonResourceURLs" not in rule, (name, rule)
+        # Names only narrow a rule; the one rule with names is the peering's own object.
+        if "resourceNames" in rule:
+            assert rule["resources"] == ["clusterkopfpeerings"], (name, rule)
+            assert rule["verbs"] == ["get", "patch"], (name, rule)
 
 
 @pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")

@@ -14,11 +14,14 @@ LABEL = {"e2e.tandem.dev/operator": "incluster"}
 """On the tier's Jobs: the deployed operator's pods (the session's host operator skips them)."""
 
 
-def can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA) -> bool:
-    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec)."""
+def can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA, name: str = "") -> bool:
+    """`kubectl auth can-i` as the operator; RESOURCE may name a subresource (pods/exec), NAME
+    one object (for rules narrowed by resourceNames)."""
     resource, _, subresource = resource.partition("/")
     if subresource:
         args = (*args, f"--subresource={subresource}")
+    if name:
+        resource = f"{resource}/{name}"
     done = kube.run(
         "auth", "can-i", verb, resource, *args, f"--as={who}", check=False, namespaced=False
     )

@@ -47,7 +47,7 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("get", "pods/exec"),
         ("create", "events"),
         ("patch", "sidecarpolicies.tandem.dev/status"),
-        ("patch", "clusterkopfpeerings.kopf.dev"),
+        ("watch", "clusterkopfpeerings.kopf.dev"),
         ("patch", "pods/ephemeralcontainers"),
         ("patch", "pods/status"),
         ("get", "nodes"),
@@ -64,12 +64,16 @@ def test_rbac_is_least_privilege(deployed: Kube) -> None:
         ("patch", "nodes"),
         ("list", "nodes"),
         ("create", "sidecarpolicies.tandem.dev"),
+        ("patch", "kopfpeerings.kopf.dev"),
         ("*", "*"),
     ]
     for verb, resource in allowed:
         assert can_i(deployed, verb, resource, "-A"), (verb, resource)
     for verb, resource in denied:
         assert not can_i(deployed, verb, resource, "-A"), (verb, resource)
+    # The peering: Tandem writes its own ClusterKopfPeering only.
+    assert can_i(deployed, "patch", "clusterkopfpeerings.kopf.dev", name="tandem")
+    assert not can_i(deployed, "patch", "clusterkopfpeerings.kopf.dev", name="another")
 
 
 def test_a_job_completes_with_the_operator_in_cluster(deployed: Kube, kube: Kube, ns: Kube) -> None:

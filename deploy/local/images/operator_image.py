@@ -3,8 +3,9 @@
 
 Same base family (Debian bookworm's Python 3.11), same user (65532), same entrypoint
 (`python3 -m tandem`, command `run`). The root filesystem comes from `debootstrap` with Debian's
-packages (mirror taken from this machine's apt sources), the project and its dependencies from PyPI
-as wheels. Cached by the hash of the project's sources and this script.
+packages (mirror taken from this machine's apt sources), the dependencies from PyPI as wheels,
+pinned and hashed by operator/requirements.lock, then the project's own wheel. Cached by the hash
+of the project's sources, the lock and this script.
 
     operator_image.py [--out DIR] [--import --address SOCK]
 """
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SUITE = "bookworm"
 SITE = "/opt/tandem/site"
 USER = 65532
+LOCK = ROOT / "operator" / "requirements.lock"
 NEEDS = [images.need_command("debootstrap", "debootstrap")]
 
 
@@ -81,47 +83,46 @@ def base_rootfs(cache: Path) -> Path:
 
 def source_key() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    files = [ROOT / "pyproject.toml", *sorted((ROOT / "operator").rglob("*.py"))]
+    files = [ROOT / "pyproject.toml", LOCK, *sorted((ROOT / "operator").rglob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[: images.KEY_LENGTH]
 
 
 def install_project(rootfs: Path) -> None:
-    """The project's wheel and its dependencies' wheels for CPython 3.11 on x86-64 glibc."""
+    """The dependencies' wheels for CPython 3.11 on x86-64 glibc, exactly as LOCK pins them and
+    checked against its sha256 hashes, then the project's own wheel: the Dockerfile's two steps."""
     progress("the project's wheel and its dependencies' wheels (under a minute)")
+    target = [
+        "--no-compile",
+        "--no-warn-conflicts",
+        "--no-deps",
+        "--target",
+        str(rootfs / SITE.lstrip("/")),
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "--platform",
+        "linux_x86_64",
+    ]
+    pip = [sys.executable, "-m", "pip"]
     with tempfile.TemporaryDirectory() as wheels:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, str(ROOT)],
-            check=True,
-        )
+        subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", wheels, str(ROOT)], check=True)
         [wheel] = Path(wheels).glob("*.whl")
+        # --no-deps: nothing outside the lock is resolved; a dependency missing from the lock
+        # fails tests/deploy/test_lock.py, not this build.
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-compile",
-                "--no-warn-conflicts",
-                "--target",
-                str(rootfs / SITE.lstrip("/")),
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--implementation",
-                "cp",
-                "--platform",
-                "manylinux2014_x86_64",
-                "--platform",
-                "manylinux_2_17_x86_64",
-                "--platform",
-                "linux_x86_64",
-                str(wheel),
-            ],
-            check=True,
+            [*pip, "install", "-q", *target, "--require-hashes", "-r", str(LOCK)], check=True
         )
+        # --upgrade only because the first install made bin/ (console scripts, unused: the
+        # entrypoint is `python3 -m tandem`); without it pip skips the wheel's bin/ with a warning.
+        subprocess.run([*pip, "install", "-q", *target, "--upgrade", str(wheel)], check=True)
     with (rootfs / "etc" / "passwd").open("a") as passwd:
         passwd.write(f"tandem:x:{USER}:{USER}::/nonexistent:/usr/sbin/nologin\n")
     with (rootfs / "etc" / "group").open("a") as group:

@@ -1,8 +1,9 @@
 """Adapters: the only code that talks to the Kubernetes API outside kopf.
 
-`kubeconfig` reads the credentials once for every client. `kubernetes` (exec, ephemeral
-containers) lives behind `kubeclient`, `pykube` (plain reads and deletes) behind `pykube_reads`;
-nothing above this layer imports either.
+`kubeconfig` reads the credentials once for every client (the service account's token again
+when the kubelet replaces it). `kubernetes` (exec, ephemeral containers) lives behind
+`kubeclient`, `pykube` (plain reads and deletes) behind `pykube_reads`; nothing above this layer
+imports either.
 """
 
 from tandem.core import ExecResult

@@ -12,10 +12,27 @@ from typing import Any
 
 import pykube
 from kubernetes import client
+from requests import PreparedRequest
 
-from .kubeconfig import pykube_config
+from .kubeconfig import bearer, pykube_config
 
 PAGE_SIZE = 500
+
+
+class CurrentBearer:
+    """requests' auth for pykube's session: the configuration's token at each request. pykube
+    sends the token its KubeConfig held when it was made, for as long as it lives, and reads no
+    token file; a service account's token expires within hours (see kubeconfig.TokenFile). An
+    Authorization header set here is one that pykube leaves as it is."""
+
+    def __init__(self, configuration: client.Configuration) -> None:
+        self._configuration = configuration
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        scheme, token = bearer(self._configuration)
+        if token:
+            request.headers["Authorization"] = f"{scheme or 'Bearer'} {token}"
+        return request
 
 
 class Reads:
@@ -23,6 +40,7 @@ class Reads:
 
     def __init__(self, configuration: client.Configuration) -> None:
         self._api = pykube.HTTPClient(pykube_config(configuration), timeout=30)
+        self._api.session.auth = CurrentBearer(configuration)
 
     def _list(
         self, url: str, namespace: str | None, selector: str = "", version: str = "v1"

@@ -76,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--peering",
         default=_env("PEERING", ""),
-        help="Kopf peering name, so that of several replicas exactly one acts (empty: standalone)",
+        help="name of the ClusterKopfPeering (also when watching namespaces) where replicas "
+        "meet, so that exactly one acts (empty: standalone)",
     )
     run.add_argument(
         "--priority",

@@ -73,7 +73,11 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     if settings.peering:
         config.peering.name = settings.peering
         config.peering.mandatory = True
-        config.peering.clusterwide = settings.clusterwide
+        # The ClusterKopfPeering, also when Tandem watches chosen namespaces: a KopfPeering lives in
+        # a watched namespace, where that namespace's users could edit it (a fake peer of higher
+        # priority pauses every replica). kopf.operator() resets this from its own scope, so
+        # `peer_cluster_wide` sets it again at startup.
+        config.peering.clusterwide = True
         config.peering.lifetime = settings.peering_lifetime
         config.peering.priority = (
             settings.priority if settings.priority is not None else random.randint(1, 2**31)
@@ -94,6 +98,16 @@ def sweep_rules(settings: Settings) -> SweepRules:
     )
 
 
+def peer_cluster_wide(registry: kopf.OperatorRegistry) -> None:
+    """Keeps the peering cluster-wide when the operator watches chosen namespaces. kopf.operator()
+    overwrites settings.peering.clusterwide with its watch scope after kopf_settings() made them;
+    startup handlers run after that and before any peering task starts."""
+
+    @kopf.on.startup(registry=registry)
+    def cluster_wide_peering(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.peering.clusterwide = True
+
+
 def build_registry(
     settings: Settings,
     configuration: Configuration,
@@ -102,6 +116,7 @@ def build_registry(
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     annotated_sweep = handlers.register(registry, reconciler, sweeper, settings)
+    peer_cluster_wide(registry)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

@@ -73,8 +73,9 @@ class Settings:
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
 
     peering: str = ""
-    """Name of the Kopf peering object (ClusterKopfPeering, or KopfPeering per namespace) where
-    replicas meet so that exactly one acts. Empty: standalone, and only one replica may run."""
+    """Name of the ClusterKopfPeering where replicas meet so that exactly one acts; cluster-wide
+    also when watching chosen namespaces, so that no watched namespace's users can edit it.
+    Empty: standalone, and only one replica may run."""
 
     priority: int | None = None
     """This replica's peering priority; None draws a random one, so that two replicas never tie

@@ -8,9 +8,38 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
+{{/* The operator's image: by digest when image.digest is set (what runs is then exactly the image
+that was pushed, whatever later happens to the tag), else by tag. */}}
+{{- define "tandem.image" -}}
+{{- if .Values.image.digest -}}
+{{ printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else -}}
+{{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+{{- end -}}
+{{- end }}
+
 {{/* More than one replica: Kopf peering, one acts and the others stand by. */}}
 {{- define "tandem.peering" -}}
 {{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* The ClusterKopfPeering where the replicas meet (--peering), and its ClusterRole. Cluster-scoped
+in namespaced releases too, named after the release's namespace so that several releases do not
+meet in one peering (only one of them would act). */}}
+{{- define "tandem.peeringName" -}}
+{{- if .Values.watchNamespaces -}}
+tandem-{{ .Values.namespace.name }}
+{{- else -}}
+tandem
+{{- end -}}
+{{- end }}
+
+{{- define "tandem.peeringRole" -}}
+{{- if .Values.watchNamespaces -}}
+tandem-peering-{{ .Values.namespace.name }}
+{{- else -}}
+tandem-peering
+{{- end -}}
 {{- end }}
 
 {{/* The subject of every binding. */}}
@@ -57,16 +86,6 @@ rules:
   - apiGroups: [tandem.dev]
     resources: [sidecarpolicies]
     verbs: [get, list, watch, patch]
-  {{- if include "tandem.peering" . }}
-  # High availability: Kopf's peering, one active replica and the others on standby.
-  - apiGroups: [kopf.dev]
-    {{- if .Values.watchNamespaces }}
-    resources: [kopfpeerings]
-    {{- else }}
-    resources: [clusterkopfpeerings, kopfpeerings]
-    {{- end }}
-    verbs: [get, list, watch, patch]
-  {{- end }}
   # The Ready condition and the pod counters.
   - apiGroups: [tandem.dev]
     resources: [sidecarpolicies/status]

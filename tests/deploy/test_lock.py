@@ -1,0 +1,146 @@
+"""operator/requirements.lock, offline: every runtime dependency of the project is in it, pinned
+`==` to a version its range allows and with sha256 hashes, and both image builds install from it
+with --require-hashes --no-deps (so nothing outside the lock reaches the image)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from dataclasses import dataclass
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from .chart import ROOT
+
+LOCK = ROOT / "operator" / "requirements.lock"
+PYPROJECT = ROOT / "pyproject.toml"
+# The image's interpreter: Debian bookworm's CPython 3.11 on x86-64 (markers are judged for it).
+IMAGE_ENVIRONMENT = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.2",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "extra": "",
+}
+_LINE = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*)==(?P<version>\S+)(?P<options>(?:\s.*)?)$")
+_HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: Version
+    hashes: tuple[str, ...]
+
+
+def lock_lines(text: str) -> list[str]:
+    """The requirement lines, continuations joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", text)
+    lines = [re.sub(r"(^|\s)#.*$", "", line).strip() for line in joined.splitlines()]
+    return [line for line in lines if line]
+
+
+def parse_lock(text: str) -> dict[str, Pin]:
+    pins: dict[str, Pin] = {}
+    for line in lock_lines(text):
+        match = _LINE.match(line)
+        assert match, f"not pinned with ==: {line!r}"
+        options = match["options"].split()
+        assert options, f"{match['name']} has no --hash line"
+        bad = [o for o in options if not _HASH.match(o)]
+        assert not bad, f"{match['name']}: only --hash=sha256:<64 hex> may follow a pin, got {bad}"
+        name = canonicalize_name(match["name"])
+        assert name not in pins, f"{name} is pinned twice"
+        pins[name] = Pin(name, Version(match["version"]), tuple(options))
+    return pins
+
+
+def runtime_dependencies() -> list[Requirement]:
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    return [Requirement(r) for r in project["dependencies"]]
+
+
+def needed(requirement: Requirement) -> bool:
+    return requirement.marker is None or requirement.marker.evaluate(IMAGE_ENVIRONMENT)
+
+
+def missing_or_outside(requirements: list[Requirement], pins: dict[str, Pin]) -> list[str]:
+    """The requirements that the lock lacks, or pins to a version outside their range."""
+    wrong = []
+    for requirement in filter(needed, requirements):
+        pin = pins.get(canonicalize_name(requirement.name))
+        if pin is None:
+            wrong.append(f"{requirement}: not in the lock")
+        elif not requirement.specifier.contains(pin.version, prereleases=True):
+            wrong.append(f"{requirement}: the lock pins {pin.version}")
+    return wrong
+
+
+def test_every_line_of_the_lock_is_pinned_and_hashed() -> None:
+    pins = parse_lock(LOCK.read_text())
+    assert len(pins) >= len(runtime_dependencies())
+    assert all(pin.hashes for pin in pins.values())
+
+
+def test_every_runtime_dependency_is_locked_within_its_range() -> None:
+    pins = parse_lock(LOCK.read_text())
+    assert missing_or_outside(runtime_dependencies(), pins) == []
+
+
+def test_the_lock_is_closed_under_the_dependencies_of_its_pins() -> None:
+    """Read from the metadata of this machine's installed packages, where the installed version is
+    the pinned one (the venv is installed from the same pyproject, so normally all are)."""
+    pins = parse_lock(LOCK.read_text())
+    seen, wrong = [], []
+    for pin in pins.values():
+        try:
+            installed = importlib.metadata.distribution(pin.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if Version(installed.version) != pin.version:
+            continue
+        seen.append(pin.name)
+        requirements = [Requirement(r) for r in installed.requires or ()]
+        wrong += [f"{pin.name} needs {w}" for w in missing_or_outside(requirements, pins)]
+    assert wrong == []
+    # The direct dependencies at least must have been checked, or this test proved nothing.
+    direct = {canonicalize_name(r.name) for r in runtime_dependencies()}
+    assert direct <= set(seen), f"installed versions differ from the lock: {direct - set(seen)}"
+
+
+def test_a_missing_dependency_or_an_unhashed_line_is_caught() -> None:
+    """The checks above, on a lock that lacks pykube-ng and one with a line without a hash."""
+    text = LOCK.read_text()
+    without = re.sub(r"(?ms)^pykube-ng==.*?(?=^\S)", "", text)
+    [pykube] = [r for r in runtime_dependencies() if r.name == "pykube-ng"]
+    assert missing_or_outside(runtime_dependencies(), parse_lock(without)) == [
+        f"{pykube}: not in the lock"
+    ]
+    try:
+        parse_lock(text + "\nsix==1.16.0\n")
+    except AssertionError as err:
+        assert "six has no --hash" in str(err)
+    else:
+        raise AssertionError("a line without a hash passed")
+
+
+def test_both_image_builds_install_only_from_the_lock_with_hashes() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY operator/requirements.lock" in dockerfile
+    installs = re.findall(r"pip install[^&]*", dockerfile.replace("\\\n", " "))
+    assert len(installs) == 2
+    assert all("--no-deps" in i for i in installs)
+    assert "--require-hashes" in installs[0] and "-r /tmp/requirements.lock" in installs[0]
+    assert "pip wheel --no-cache-dir --no-deps" in dockerfile
+
+    script = (ROOT / "deploy" / "local" / "images" / "operator_image.py").read_text()
+    assert 'LOCK = ROOT / "operator" / "requirements.lock"' in script
+    assert '"--require-hashes", "-r", str(LOCK)' in script
+    assert '"--no-deps",' in script
