@@ -39,6 +39,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"metrics": {"port": 9191, "service": {"enabled": True}}},
     {"namespace": {"name": "ops", "create": False}, "image": {"tag": "0.1.0"}},
     {"image": {"repository": "registry.example/tandem", "digest": "sha256:" + "ab" * 32}},
+    {"exec": {"enabled": False}},
+    {"exec": {"namespaceOptIn": True}, "watchNamespaces": ["jobs"]},
 ]
 HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by")
 # kustomize gives every kind it does not know a namespace, the cluster-scoped ClusterKopfPeering
@@ -271,6 +273,47 @@ def test_without_a_helper_image_there_is_no_ephemeral_container_rule() -> None:
     with_helper = render({"helperImage": "registry.example/helper:1"}, crds=False)
     assert grants(with_helper, "patch", "pods/ephemeralcontainers") == [("ClusterRole", "")]
     assert "--helper-image=registry.example/helper:1" in args(with_helper)
+
+
+@pytest.mark.parametrize("scope", [[], ["jobs"]])
+def test_without_exec_there_is_no_exec_no_helper_and_the_flag(scope: list[str]) -> None:
+    objs = render({"exec": {"enabled": False}, "watchNamespaces": scope}, crds=False)
+    for resource in ("pods/exec", "pods/ephemeralcontainers"):
+        assert not any(resource in r["resources"] for *_, r in rules(objs)), resource
+    assert "--no-exec" in args(objs)
+    assert not any(a.startswith("--helper-image") for a in args(objs))
+    assert grants(objs, "patch", "pods/status")
+
+
+def test_the_no_exec_overlay_and_the_chart_grant_the_same() -> None:
+    overlay = kustomize(ROOT / "deploy" / "overlays" / "no-exec")
+    chart = render({"exec": {"enabled": False}}, crds=False)
+    assert sorted(rules(overlay), key=str) == sorted(rules(chart), key=str)
+    assert "--no-exec" in args(overlay)
+
+
+def test_the_exec_opt_in_policy_is_the_overlays_for_the_releases_account() -> None:
+    assert not any(o["kind"].startswith("ValidatingAdmission") for o in render(crds=False))
+    objs = render({"exec": {"namespaceOptIn": True}, "namespace": {"name": "ops"}}, crds=False)
+    policy = the(objs, "ValidatingAdmissionPolicy", "tandem-exec-opt-in")
+    binding = the(objs, "ValidatingAdmissionPolicyBinding", "tandem-exec-opt-in")
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    overlay = the(
+        kustomize(ROOT / "deploy" / "overlays" / "exec-opt-in"),
+        "ValidatingAdmissionPolicy",
+        "tandem-exec-opt-in",
+    )
+    [condition] = policy["spec"].pop("matchConditions")
+    assert condition["expression"] == (
+        'request.userInfo.username == "system:serviceaccount:ops:tandem"'
+    )
+    overlay["spec"].pop("matchConditions")
+    assert policy["spec"] == overlay["spec"]
+    off = render({"exec": {"enabled": False, "namespaceOptIn": True}}, crds=False)
+    assert not any(o["kind"].startswith("ValidatingAdmission") for o in off)
 
 
 def test_one_replica_runs_standalone() -> None:

@@ -57,17 +57,19 @@ rules:
   - apiGroups: [""]
     resources: [pods]
     verbs: [get, list, watch]
+  {{- if .Values.exec.enabled }}
   # Deliver the stop from inside the sidecar's container. Exec needs both verbs: the websocket
   # upgrade is a GET, a plain call is a POST (create).
   - apiGroups: [""]
     resources: [pods/exec]
     verbs: [get, create]
+  {{- end }}
   # Finish a pod by its phase: the primaries' outcome written as status.phase (the kubelet then
   # stops what still runs). Only the status subresource: no write to a pod's spec or metadata.
   - apiGroups: [""]
     resources: [pods/status]
     verbs: [patch]
-  {{- if .Values.helperImage }}
+  {{- if include "tandem.helperImage" . }}
   # Tandem's helper for sidecars without a shell (--helper-image). helperImage "" drops this
   # rule, and the flag, to turn that path off.
   - apiGroups: [""]
@@ -106,5 +108,19 @@ rules:
 tandem-node-reader-{{ .Values.namespace.name }}
 {{- else -}}
 tandem-node-reader
+{{- end -}}
+{{- end }}
+
+{{/* The helper's image: none without exec (the helper is reached by exec). */}}
+{{- define "tandem.helperImage" -}}
+{{- if .Values.exec.enabled }}{{ .Values.helperImage }}{{ end -}}
+{{- end }}
+
+{{/* The admission policy's cluster-scoped name, per release namespace like the node reader's. */}}
+{{- define "tandem.execOptIn" -}}
+{{- if .Values.watchNamespaces -}}
+tandem-exec-opt-in-{{ .Values.namespace.name }}
+{{- else -}}
+tandem-exec-opt-in
 {{- end -}}
 {{- end }}
