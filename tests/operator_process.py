@@ -4,6 +4,7 @@ these from here (conftest.py only holds fixtures)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +83,18 @@ def start_operator(layout: Layout, log: Path, *extra: str) -> Operator:
         except OSError:
             time.sleep(0.3)
     raise AssertionError(f"operator not live in 60s:\n{operator.log_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def dedicated_operator(layout: Layout, log: Path, label: str, *extra: str) -> Iterator[Operator]:
+    """An operator of the test's own, for pods labelled e2e.tandem.dev/operator=LABEL (the
+    session's operator ignores them), with EXTRA flags; stopped after the block."""
+    running = start_operator(layout, log, f"--pod-selector=e2e.tandem.dev/operator={label}", *extra)
+    try:
+        yield running
+    finally:
+        stop_operator(running)
+        print(f"\n{label} operator log: {log}")
 
 
 def stop_operator(operator: Operator) -> None:

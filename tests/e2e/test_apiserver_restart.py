@@ -28,7 +28,7 @@ from localcluster import Layout, cluster
 
 from ..kube import Kube, all_running, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec
-from ..operator_process import Operator, start_operator, stop_operator
+from ..operator_process import Operator, dedicated_operator
 
 JOBS = 10
 GAP = 3.0
@@ -46,10 +46,10 @@ _STOPPING = re.compile(r"^(\S+ \S+) INFO tandem\.reconciler: pod [^/]+/(\S+): st
 def restart_operator(
     local_cluster: Layout, operator_rbac: None, tmp_path: Path
 ) -> Iterator[Operator]:
-    running = start_operator(local_cluster, tmp_path / "operator.log", f"--pod-selector={SELECTOR}")
-    yield running
-    stop_operator(running)
-    print(f"\napiserver-restart operator log: {running.log}")
+    with dedicated_operator(
+        local_cluster, tmp_path / "operator.log", "apiserver-restart"
+    ) as running:
+        yield running
 
 
 @pytest.fixture

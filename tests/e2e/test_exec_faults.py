@@ -26,7 +26,7 @@ from localcluster import Layout
 from ..exec_webhook import DENIAL_MESSAGE, ExecWebhook
 from ..kube import Kube, all_running, container_state, exit_code, job_condition, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec
-from ..operator_process import Operator, start_operator, stop_operator
+from ..operator_process import Operator, dedicated_operator
 
 RETRIES = 5
 BACKOFF = 0.5
@@ -47,16 +47,9 @@ def fault_operator(
     local_cluster: Layout, operator_rbac: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     log = tmp_path_factory.mktemp("exec-faults") / "operator.log"
-    running = start_operator(
-        local_cluster,
-        log,
-        "--pod-selector=e2e.tandem.dev/operator=exec-faults",
-        f"--exec-retries={RETRIES}",
-        f"--exec-backoff={BACKOFF}",
-    )
-    yield running
-    stop_operator(running)
-    print(f"\nexec-faults operator log: {log}")
+    extra = (f"--exec-retries={RETRIES}", f"--exec-backoff={BACKOFF}")
+    with dedicated_operator(local_cluster, log, "exec-faults", *extra) as running:
+        yield running
 
 
 StartWebhook = Callable[[list[int], int], ExecWebhook]

@@ -14,7 +14,7 @@ from localcluster import Layout
 from ..kube import Kube, exit_code
 from ..kwok_workload import peak_rss_and_cpu
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary, sidecar_policy
-from ..operator_process import Operator, start_operator, stop_operator
+from ..operator_process import Operator, dedicated_operator
 
 LABEL = {"e2e.tandem.dev/operator": "hostile"}
 INJECTION = "/$(echo${IFS}INJECTED>&2)"
@@ -59,16 +59,8 @@ def exec_operator(
     local_cluster: Layout, operator_rbac: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     log = tmp_path_factory.mktemp("hostile") / "operator.log"
-    running = start_operator(
-        local_cluster,
-        log,
-        "--pod-selector=e2e.tandem.dev/operator=hostile",
-        "--allow-exec-actions",
-        "--exec-retries=1",
-    )
-    yield running
-    stop_operator(running)
-    print(f"\nhostile-input operator log: {log}")
+    with dedicated_operator(local_cluster, log, "hostile", "--allow-exec-actions") as running:
+        yield running
 
 
 def test_100_mb_of_exec_output_leaves_the_operators_memory_alone(

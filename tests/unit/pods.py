@@ -107,3 +107,15 @@ def helper_container(
 
 
 PRIMARY = {"tandem.dev/primary": "main"}
+
+
+def failed_in_back_off(proxy: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An OnFailure pod whose primary `main` exited 3 and waits to restart, beside PROXY (a
+    status of the sidecar `proxy`)."""
+    return pod(
+        ["main", "proxy"],
+        [status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")), proxy],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+        **extra,
+    )

@@ -32,7 +32,7 @@ from tandem.core import (
 from tandem.core.finish import MAX_PHASE_WRITES, REVERTED_AFTER
 from tandem.core.policy import PolicySource
 
-from .pods import PRIMARY, pod, running, status, terminated, waiting
+from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
 
 HAPROXY = "docker.io/library/haproxy:2.8"
 
@@ -125,16 +125,7 @@ def test_the_policys_own_action_wins_over_knowledge() -> None:
 
 
 def test_onfailure_failure_restarts_in_tandem_with_kill_under_a_shared_pid_namespace() -> None:
-    body = pod(
-        ["main", "proxy"],
-        [
-            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
-            status("proxy", running("c2")),
-        ],
-        annotations=PRIMARY,
-        restart_policy="OnFailure",
-        share_pid=True,
-    )
+    body = failed_in_back_off(status("proxy", running("c2")), share_pid=True)
     decision = run(body)
     assert of(decision, Finish) == []
     [stop] = of(decision, Stop)
@@ -142,15 +133,7 @@ def test_onfailure_failure_restarts_in_tandem_with_kill_under_a_shared_pid_names
 
 
 def test_onfailure_failure_replaces_the_pod_when_a_sidecar_exited_0() -> None:
-    body = pod(
-        ["main", "proxy"],
-        [
-            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
-            status("proxy", terminated(0, "c2")),
-        ],
-        annotations=PRIMARY,
-        restart_policy="OnFailure",
-    )
+    body = failed_in_back_off(status("proxy", terminated(0, "c2")))
     [finish] = of(run(body), Finish)
     assert finish.phase is Phase.FAILED and "proxy will not restart" in finish.message
     assert "replaces the pod" in finish.message

@@ -22,7 +22,7 @@ from tandem.core import (
     resolve,
 )
 
-from .pods import PRIMARY, pod, running, status, terminated, waiting
+from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
 
 HAPROXY = "docker.io/library/haproxy:2.8"
 
@@ -68,15 +68,7 @@ def test_finish_exit_codes_cannot_be_honoured_so_the_phase_is_written() -> None:
 
 
 def test_an_onfailure_failure_replaces_the_pod() -> None:
-    body = pod(
-        ["main", "proxy"],
-        [
-            status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1")),
-            status("proxy", running("c2")),
-        ],
-        annotations=PRIMARY,
-        restart_policy="OnFailure",
-    )
+    body = failed_in_back_off(status("proxy", running("c2")))
     decision = run(body)
     assert of(decision, Stop) == []
     [finish] = of(decision, Finish)
