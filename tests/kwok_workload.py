@@ -46,10 +46,6 @@ def stamp(when: float) -> str:
     return datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_time(text: str) -> float:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def kwok_job(
     name: str,
     slot: int,
