@@ -2,10 +2,17 @@
 
 kwok plays each pod's lifecycle from the stages in deploy/local/kwok/stages.yaml: the pod runs, and
 its primary `main` ends at the time in its annotation. The sidecar, named after its slot
-(`proxy-NNNNN`), keeps running until Tandem execs into it. kwok hands that exec to the shim, which
-records the slot and the command; `ExecAnswerer` reads those records and ends the sidecar with the
-code a sidecar that traps TERM would give (0 on TERM, 128+N on other signals), as the kubelet would
-report it. Used by the scale benchmark and the chaos test.
+(`proxy-NNNNN`), keeps running until Tandem acts. Tandem acts in one of two ways:
+
+- by phase (the default: the fake node says a kubelet that keeps an API-set phase): Tandem writes
+  the pod's terminal phase, and kwok's stage pod-api-phase-stops-containers ends the sidecar as
+  that kubelet would, on its STOPSIGNAL (TERM): 0, since these sidecars trap TERM;
+- by exit codes (`kwok_job(..., finish="ExitCodes")`): Tandem execs into the sidecar. kwok hands
+  that exec to the shim, which records the slot and the command; `ExecAnswerer` reads those records
+  and ends the sidecar with the code a sidecar that traps TERM would give (0 on TERM, 128+N on
+  other signals), as the kubelet would report it.
+
+Used by the scale benchmark and the chaos test.
 """
 
 from __future__ import annotations
@@ -39,10 +46,6 @@ def stamp(when: float) -> str:
     return datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_time(text: str) -> float:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def kwok_job(
     name: str,
     slot: int,
@@ -51,11 +54,15 @@ def kwok_job(
     exit_code: int = 0,
     managed: bool = True,
     labels: dict[str, str] | None = None,
+    finish: str | None = None,
 ) -> dict[str, Any]:
-    """A Job whose one pod lands on the fake node: primary `main`, sidecar `proxy-<slot>`."""
+    """A Job whose one pod lands on the fake node: primary `main`, sidecar `proxy-<slot>`; FINISH
+    (`Phase` or `ExitCodes`) is its tandem.dev/finish annotation, none by default."""
     annotations = {ENDS_AT: stamp(ends_at), EXIT_CODE: str(exit_code)}
     if managed:
         annotations["tandem.dev/primary"] = "main"
+    if finish is not None:
+        annotations["tandem.dev/finish"] = finish
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -103,15 +110,19 @@ def sidecar_exit(signal_name: str) -> int:
 
 class ExecAnswerer:
     """Tails the shim's record of execs into fake pods and ends each sidecar as a kubelet would:
-    one strategic-merge patch of the pod's status (the sidecar terminated, and the phase)."""
+    one strategic-merge patch of the pod's status (the sidecar terminated, and the phase).
 
-    def __init__(self, layout: Layout, namespace: str, workers: int = 8) -> None:
-        self.namespace = namespace
+    It writes as user `kwok`, the fake node's kubelet, so the audit log records its writes with
+    kwok's own, as it would a kubelet's: the benchmark times the sidecar's end and the pod's
+    terminal phase from them. NAMESPACES: one, or several (pods' slots are unique across them)."""
+
+    def __init__(self, layout: Layout, namespaces: str | Iterable[str], workers: int = 8) -> None:
+        self.namespaces = (namespaces,) if isinstance(namespaces, str) else tuple(namespaces)
         self.execs: Counter[str] = Counter()  # slot -> execs seen
         self.answered: dict[str, float] = {}  # pod name -> when its status patch returned
         self.errors: list[str] = []
         self._api = kubernetes.client.CoreV1Api(
-            kubernetes.config.new_client_from_config(str(layout.admin_kubeconfig))
+            kubernetes.config.new_client_from_config(str(layout.state / "kwok.kubeconfig"))
         )
         self._api.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = workers
         self._pods: dict[str, dict[str, Any]] = {}  # slot -> pod
@@ -143,18 +154,19 @@ class ExecAnswerer:
 
     def _pod(self, slot: str) -> dict[str, Any] | None:
         if slot not in self._pods:
-            listed = self._api.list_namespaced_pod(
-                self.namespace, label_selector=SLOT, _preload_content=False
-            )
-            for pod in _json(listed)["items"]:
-                self._pods[pod["metadata"]["labels"][SLOT]] = pod
+            for namespace in self.namespaces:
+                listed = self._api.list_namespaced_pod(
+                    namespace, label_selector=SLOT, _preload_content=False
+                )
+                for pod in _json(listed)["items"]:
+                    self._pods[pod["metadata"]["labels"][SLOT]] = pod
         return self._pods.get(slot)
 
     def _answer(self, slot: str, signal_name: str) -> None:
         try:
             pod = self._pod(slot)
             if pod is None:
-                return  # an exec into another namespace's fake pod
+                return  # an exec into a fake pod in another namespace
             sidecar = kwok.slot_container(int(slot))
             code = sidecar_exit(signal_name)
             primary = int(pod["metadata"]["annotations"].get(EXIT_CODE, "0"))
@@ -198,7 +210,9 @@ class ExecAnswerer:
                     ],
                 }
             }
-            self._api.patch_namespaced_pod_status(pod["metadata"]["name"], self.namespace, patch)
+            self._api.patch_namespaced_pod_status(
+                pod["metadata"]["name"], pod["metadata"]["namespace"], patch
+            )
             self.answered[pod["metadata"]["name"]] = time.time()
         except Exception as error:  # recorded; the caller reports it
             self.errors.append(f"slot {slot}: {error}")

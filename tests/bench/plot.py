@@ -19,35 +19,42 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 SERIES = {
-    "reaction_own": "pod event → stop started (operator's log)",
-    "reaction_api": "primary ended → exec at the API server (audit)",
+    "reaction_own": "pod event → exec or phase write started (operator's log)",
+    "reaction_api": "primary ended → exec or phase write at the API server (audit)",
+    "primary_end_to_terminal": "primary ended → pod terminal (audit)",
 }
+"""Samples of each run (`samples_ms`); JSONs from before the phase path have the first two."""
 
 
 def plot(results: list[tuple[str, dict[str, Any]]], out: Path) -> None:
     runs = [
         (source, r) for source, result in results for r in result["scale"] if r.get("samples_ms")
     ]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    figure, axes = plt.subplots(1, len(SERIES), figsize=(16, 4.2), sharey=True)
     for axis, (key, label) in zip(axes, SERIES.items(), strict=True):
         for source, run in runs:
-            values = sorted(run["samples_ms"][key])
+            values = sorted(run["samples_ms"].get(key, ()))
             if not values:
                 continue
             fractions = [(i + 1) / len(values) for i in range(len(values))]
+            # Runs from before the phase path measured the exit-code path only.
+            finish = run.get("finish", "ExitCodes")
+            if run.get("releases", 1) > 1:
+                finish += f", {run['releases']} operators"
             axis.step(
                 values,
                 fractions,
                 where="post",
-                label=f"{run['pods']:,} pods, ends within {run['window_s']:g} s ({source})",
+                label=f"{run['pods']:,} pods, {finish}, ends within {run['window_s']:g} s "
+                f"({source})",
             )
         axis.set_xscale("log")
-        axis.set_xlabel("reaction, ms (log scale)")
+        axis.set_xlabel("ms (log scale)")
         axis.set_title(label, fontsize="medium")
-        axis.axvline(50, color="grey", linestyle=":", linewidth=1)
-        axis.axvline(250, color="grey", linestyle="--", linewidth=1)
+        for target, style in ((50, ":"), (250, "--"), (1000, "-.")):
+            axis.axvline(target, color="grey", linestyle=style, linewidth=1)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("fraction of pods (dotted: 50 ms, dashed: 250 ms)")
+    axes[0].set_ylabel("fraction of pods (dotted: 50 ms, dashed: 250 ms, dash-dot: 1 s)")
     axes[0].legend(loc="lower right", fontsize="small")
     figure.suptitle(
         f"Tandem on kwok, {results[0][1]['date']}, {results[0][1]['machine']}", fontsize="medium"

@@ -4,6 +4,11 @@ kwok's server (exec, logs for fake pods) listens on the node's address inside th
 fake node advertises that address: the API server never dials anything outside the netns. The
 fake node is tainted, so behaviour tests without a toleration land on the real kubelet.
 
+The fake node says a kubelet version that keeps a terminal phase written through the API (v1.23+),
+so Tandem finishes its pods by phase, and kwok's stage pod-api-phase-stops-containers answers that
+phase as such a kubelet does; pods annotated `tandem.dev/finish: ExitCodes` still take the exec
+path. kwok's own default (`kwok-v0.8.0`) parses as no version, which kept every pod on exec.
+
 Exec into a fake pod runs a command on this machine, so kwok runs in a private mount namespace
 whose /bin/sh is kwok/exec-shim.sh (it only records the request), as user nobody. Each sidecar
 slot (a container named `proxy-NNNNN`) carries its number in the environment, which is how the
@@ -12,13 +17,14 @@ benchmark knows which pod an exec was for: kwok passes neither the pod nor the c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 from . import network, supervisor
-from .kubectl import HERE, ClusterError, kubectl
+from .kubectl import HERE, ClusterError, kubectl, log
 from .layout import Layout
 
 FAKE_NODE = "kwok-node-0"
@@ -38,13 +44,26 @@ def execs_log(layout: Layout) -> Path:
     return layout.state / "kwok" / "execs" / "execs.log"
 
 
+def kubelet_version(layout: Layout) -> str:
+    """What the fake node says its kubelet is: the cluster's version, marked as kwok's."""
+    return f"{layout.k8s_version}-kwok"
+
+
 def _exec_config(layout: Layout) -> Path:
-    """A ClusterExec with one target per slot (and a default for any other container)."""
+    """kwok's options and a ClusterExec with one target per slot, written where kwok reads them."""
     workdir = execs_log(layout).parent
     workdir.mkdir(parents=True, exist_ok=True)
     os.chown(workdir, NOBODY, NOBODY)
     execs_log(layout).touch()
     os.chown(execs_log(layout), NOBODY, NOBODY)
+    path = layout.state / "kwok" / "config.yaml"
+    path.write_text(_config_text(layout))
+    return path
+
+
+def _config_text(layout: Layout) -> str:
+    """The text of `_exec_config`, without writing anything."""
+    workdir = execs_log(layout).parent
 
     def target(slot: str, containers: list[str]) -> dict[str, object]:
         envs = {"TANDEM_KWOK_SLOT": slot, "TANDEM_KWOK_EXECS": str(execs_log(layout))}
@@ -87,9 +106,7 @@ def _exec_config(layout: Layout) -> Path:
             "podsOnNodeSyncParallelism": 1,
         },
     }
-    path = layout.state / "kwok" / "config.yaml"
-    path.write_text(f"{json.dumps(options)}\n---\n{json.dumps(config)}\n")
-    return path
+    return f"{json.dumps(options)}\n---\n{json.dumps(config)}\n"
 
 
 def _shim(layout: Layout) -> Path:
@@ -121,7 +138,10 @@ def command(layout: Layout) -> list[str]:
     ]
 
 
-def fake_node(name: str = FAKE_NODE) -> dict[str, object]:
+def fake_node(kubelet: str, name: str = FAKE_NODE) -> dict[str, object]:
+    """The fake node as created. The API server keeps a Node's status on create (and only then:
+    an update of the node drops it), and kwok's node-initialize stage keeps a kubeletVersion that
+    the node already has (`or $nodeInfo.kubeletVersion ...`)."""
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -142,14 +162,37 @@ def fake_node(name: str = FAKE_NODE) -> dict[str, object]:
         "status": {
             "allocatable": {"cpu": "1000", "memory": "1Ti", "pods": "20000"},
             "capacity": {"cpu": "1000", "memory": "1Ti", "pods": "20000"},
+            "nodeInfo": {"kubeletVersion": kubelet},
         },
     }
 
 
+def _stamp(layout: Layout) -> str:
+    """What kwok was started with: its stages, the shim and the configuration."""
+    digest = hashlib.sha256()
+    for part in (HERE / "kwok" / "stages.yaml", HERE / "kwok" / "exec-shim.sh"):
+        digest.update(part.read_bytes())
+    digest.update(_config_text(layout).encode())
+    return digest.hexdigest()
+
+
+def _stamp_file(layout: Layout) -> Path:
+    return layout.state / "kwok" / "started-with"
+
+
 def start(layout: Layout) -> None:
+    """Starts kwok, or restarts it when it runs with other stages or options than this checkout's
+    (kwok reads them once, at start); then the fake node, Ready, with its kubelet version."""
+    stamp, stamp_file = _stamp(layout), _stamp_file(layout)
+    current = stamp_file.exists() and stamp_file.read_text() == stamp
+    if supervisor.running(layout, "kwok") and not current:
+        log("kwok runs with other stages or options than this checkout's: restarting it")
+        supervisor.stop(layout, "kwok")
     if not supervisor.running(layout, "kwok"):
         supervisor.start(layout, "kwok", network.in_netns(layout, command(layout)))
-    kubectl(layout, "apply", "-f", "-", stdin=json.dumps(fake_node()))
+        stamp_file.write_text(stamp)
+    kubelet = kubelet_version(layout)
+    kubectl(layout, "apply", "-f", "-", stdin=json.dumps(fake_node(kubelet)))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if not supervisor.running(layout, "kwok"):
@@ -164,8 +207,25 @@ def start(layout: Layout) -> None:
             check=False,
         )
         if ready.stdout.strip() == "True":
+            _keep_kubelet_version(layout, kubelet)
             return
         time.sleep(0.3)
     raise ClusterError(
         "kwok's fake node did not become Ready\n" + supervisor.log_tail(layout, "kwok")
     )
+
+
+def _keep_kubelet_version(layout: Layout, kubelet: str) -> None:
+    """A node created before its version was set (or by an older checkout) keeps the one kwok gave
+    it, since an apply drops a node's status: that needs a write of the status subresource. Only
+    once the node is Ready, when kwok's node-initialize (which writes nodeInfo) no longer plays."""
+    jsonpath = "jsonpath={.status.nodeInfo.kubeletVersion}"
+    said = kubectl(layout, "get", "node", FAKE_NODE, "-o", jsonpath).stdout.strip()
+    if said == kubelet:
+        return
+    log(f"fake node {FAKE_NODE} says kubelet {said!r}: setting {kubelet!r}")
+    patch = json.dumps({"status": {"nodeInfo": {"kubeletVersion": kubelet}}})
+    kubectl(layout, "patch", "node", FAKE_NODE, "--subresource=status", "--type=merge", "-p", patch)
+    said = kubectl(layout, "get", "node", FAKE_NODE, "-o", jsonpath).stdout.strip()
+    if said != kubelet:
+        raise ClusterError(f"fake node {FAKE_NODE} says kubelet {said!r} after the patch")

@@ -39,7 +39,8 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.")
 
 def kubelet_keeps_phase(version: str) -> bool:
     """Whether a node's `kubeletVersion` keeps a terminal phase set through the API. Versions
-    that do not parse (kwok's fake nodes say `kwok-0.8.0`) do not."""
+    that do not parse (kwok's default for a fake node, `kwok-v0.8.0`) do not; the local cluster's
+    fake node says `v1.34.4-kwok`, and kwok's stages answer the phase as such a kubelet does."""
     match = _VERSION.match(version)
     return match is not None and (int(match[1]), int(match[2])) >= MIN_KUBELET
 
