@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import urllib3
+import websocket
 from kubernetes import client
 
 # Bound once: the package resolves its attributes lazily, through importlib, on every access.
@@ -83,28 +84,44 @@ class Executor:
                     refused=surely_refused(status, error),
                 )
             try:
-                # The client connects without a socket timeout; reads get the deadline at least.
-                if ws.sock is not None:
-                    ws.sock.settimeout(timeout)
-                # Drained after every frame, into buffers that stop at OUTPUT_LIMIT: a sidecar's
-                # own shell could stream gigabytes, and 32 execs at once would each hold them.
-                out, err = _Capped(), _Capped()
-                while ws.is_open() and time.monotonic() < deadline:
-                    ws.update(timeout=max(0.0, deadline - time.monotonic()))
-                    out.add(ws.read_channel(STDOUT_CHANNEL))
-                    err.add(ws.read_channel(STDERR_CHANNEL))
-                    if out.overflowed > OUTPUT_CAP or err.overflowed > OUTPUT_CAP:
-                        return ExecResult(
-                            None, error=f"the command wrote more than {OUTPUT_CAP} bytes; stopped"
-                        )
-                if ws.is_open():
-                    return ExecResult(None, error=f"the command did not finish in {timeout:g}s")
-                out.add(ws.read_channel(STDOUT_CHANNEL))
-                err.add(ws.read_channel(STDERR_CHANNEL))
-                code, error_text = parse_error_channel(ws.read_channel(ERROR_CHANNEL))
-                return ExecResult(code, stdout=out.text, stderr=err.text, error=error_text)
+                return _drain(ws.sock, deadline, timeout)
             finally:
                 ws.close()
+
+
+def _drain(sock: websocket.WebSocket, deadline: float, timeout: float) -> ExecResult:
+    """The exec's frames, read one at a time until the stream closes or DEADLINE. Not the
+    client's WSClient.update: it returns only once no frame is waiting, and keeps all output in
+    memory, so a sidecar's shell streaming fast would hold Tandem's thread and grow its memory
+    for as long as it writes. Here each frame is capped as it comes (OUTPUT_LIMIT kept, closed
+    after OUTPUT_CAP)."""
+    out, err, status = _Capped(), _Capped(), ""
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            opcode, frame = sock.recv_data_frame(True)
+        except (TimeoutError, websocket.WebSocketTimeoutException):
+            break
+        except websocket.WebSocketConnectionClosedException:
+            opcode, frame = websocket.ABNF.OPCODE_CLOSE, None
+        if opcode == websocket.ABNF.OPCODE_CLOSE or frame is None:
+            code, error_text = parse_error_channel(status)
+            return ExecResult(code, stdout=out.text, stderr=err.text, error=error_text)
+        data = frame.data.encode() if isinstance(frame.data, str) else frame.data
+        if not data:
+            continue
+        text = data[1:].decode("utf-8", "replace")
+        if data[0] == STDOUT_CHANNEL:
+            out.add(text)
+        elif data[0] == STDERR_CHANNEL:
+            err.add(text)
+        elif data[0] == ERROR_CHANNEL:
+            status = (status + text)[:OUTPUT_LIMIT]
+        if out.overflowed > OUTPUT_CAP or err.overflowed > OUTPUT_CAP:
+            return ExecResult(
+                None, error=f"the command wrote more than {OUTPUT_CAP} bytes; stopped"
+            )
+    return ExecResult(None, error=f"the command did not finish in {timeout:g}s")
 
 
 def _patch(

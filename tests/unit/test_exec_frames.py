@@ -1,0 +1,73 @@
+"""The exec's frames as the adapter reads them: one at a time, capped as they come, with the
+exit code from the error channel. The socket is a stand-in that plays frames."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import websocket
+
+from tandem.adapters.kubeclient import OUTPUT_CAP, _drain
+from tandem.adapters.results import OUTPUT_LIMIT
+
+BINARY, CLOSE = websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_CLOSE
+
+
+@dataclass
+class Frame:
+    data: bytes
+
+
+class Played:
+    """A websocket that plays FRAMES, then times out (or closes, after a close frame)."""
+
+    def __init__(self, frames: Iterator[tuple[int, bytes]]) -> None:
+        self.frames, self.read = frames, 0
+
+    def settimeout(self, timeout: float) -> None:
+        assert timeout > 0
+
+    def recv_data_frame(self, control: bool) -> tuple[int, Frame]:
+        for opcode, data in self.frames:
+            self.read += len(data)
+            return opcode, Frame(data)
+        raise websocket.WebSocketTimeoutException("no frame in time")
+
+
+def _exited(code: int) -> bytes:
+    causes = [{"reason": "ExitCode", "message": str(code)}]
+    body = {"status": "Failure", "details": {"causes": causes}}
+    return b"\x03" + json.dumps(body).encode()
+
+
+def test_an_endless_stream_is_cut_after_the_cap_without_holding_it() -> None:
+    chunk = b"\x01" + b"\0" * 32768
+    sock = Played(itertools.repeat((BINARY, chunk)))
+    result = _drain(sock, time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    assert result.exit_code is None and f"more than {OUTPUT_CAP} bytes" in result.error
+    assert sock.read < OUTPUT_CAP + OUTPUT_LIMIT + 2 * len(chunk)
+    assert len(result.stdout) <= OUTPUT_LIMIT
+
+
+def test_the_exit_code_comes_from_the_error_channel_and_output_is_kept_up_to_the_limit() -> None:
+    frames = [(BINARY, b"\x01hello\n"), (BINARY, b"\x02oops\n"), (BINARY, _exited(3)), (CLOSE, b"")]
+    result = _drain(Played(iter(frames)), time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "hello\n", "oops\n")
+    success = [(BINARY, b'\x03{"status": "Success"}'), (CLOSE, b"")]
+    assert _drain(Played(iter(success)), time.monotonic() + 10, 10).exit_code == 0  # type: ignore[arg-type]
+
+
+def test_silence_until_the_deadline_is_a_timeout_and_a_dropped_stream_has_no_status() -> None:
+    quiet = _drain(Played(iter([])), time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    assert quiet.exit_code is None and "did not finish in 10s" in quiet.error
+
+    class Dropped(Played):
+        def recv_data_frame(self, control: bool) -> tuple[int, Frame]:
+            raise websocket.WebSocketConnectionClosedException("gone")
+
+    dropped = _drain(Dropped(iter([])), time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    assert dropped.exit_code is None and "without a status" in dropped.error
