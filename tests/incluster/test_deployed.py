@@ -135,9 +135,13 @@ def test_the_namespaced_overlay_grants_only_its_namespaces(
         "kustomize", str(ROOT / "deploy" / "overlays" / "namespaced"), namespaced=False
     ).stdout
     objects = list(yaml.safe_load_all(rendered))
-    # Nodes are cluster-scoped: reading them (their kubelet version) is the one cluster-wide grant.
+    # Nodes and the ClusterKopfPeering are cluster-scoped: reading nodes (their kubelet version)
+    # and meeting in the peering are the only cluster-wide grants.
     cluster_bindings = [o for o in objects if o["kind"] == "ClusterRoleBinding"]
-    assert [b["roleRef"]["name"] for b in cluster_bindings] == ["tandem-node-reader"]
+    assert sorted(b["roleRef"]["name"] for b in cluster_bindings) == [
+        "tandem-node-reader",
+        "tandem-peering",
+    ]
     [binding] = [o for o in objects if o["kind"] == "RoleBinding"]
     [deployment] = [o for o in objects if o["kind"] == "Deployment"]
     assert "--namespace=jobs" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
