@@ -140,6 +140,12 @@ class PodTimes:
     phase_writes_refused: int = 0
 
 
+def job_of(namespace: str, pod: str) -> str:
+    """`namespace/job` of a Job's pod, named `<job>-<five random characters>` by the Job
+    controller (an Event on it is named `<pod>.<hex>`)."""
+    return f"{namespace}/{pod.split('.', 1)[0].rsplit('-', 1)[0]}"
+
+
 def pod_times(requests: Iterable[Request]) -> dict[tuple[str, str], PodTimes]:
     """Per pod (namespace, name) that Tandem acted on, its PodTimes."""
     kubelet: dict[tuple[str, str], list[Request]] = {}

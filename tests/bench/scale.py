@@ -54,7 +54,7 @@ from ..kube import Kube, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, peak_rss_and_cpu
 from ..operator_process import ROOT, Operator, start_operator, stop_operator
 from . import new_namespace, quiet_cluster
-from .audit import AuditTail, PodTimes, Request, pod_times, tally
+from .audit import AuditTail, PodTimes, Request, job_of, pod_times, tally
 
 FINISHES = ("Phase", "ExitCodes")
 _REACTION = re.compile(
@@ -240,7 +240,7 @@ def summarise(
         for r in requests
         if r.user == "tandem-operator"
         and r.resource.startswith("pods")
-        and f"{r.namespace}/{r.name}" in unmanaged
+        and job_of(r.namespace, r.name) in unmanaged
     )
     return {
         "reaction_api_ms": percentiles(reaction),
@@ -387,7 +387,7 @@ def run_scale(
     profilers: list[subprocess.Popen[bytes]] = []
 
     def burst_times() -> dict[tuple[str, str], PodTimes]:
-        return {k: t for k, t in pod_times(audit.poll()).items() if "/".join(k) in managed}
+        return {k: t for k, t in pod_times(audit.poll()).items() if job_of(*k) in managed}
 
     def counted(field: str) -> int:
         """Managed pods whose FIELD the audit log gives. Polled every 2 s: at 10,000 pods each

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.bench.audit import AuditTail, PodTimes, pod_times, read_lines, request, tally
+from tests.bench.audit import AuditTail, PodTimes, job_of, pod_times, read_lines, request, tally
 from tests.bench.scale import histogram_percentiles, markdown, reactions, summarise
 
 NS = "scale-abc123"
@@ -280,3 +280,9 @@ def test_the_table_reads_earlier_results_and_release_runs() -> None:
     table = markdown({**earlier, "scale": [run], "idle": []})
     assert "| 1,000 | Phase | 2 |" in table and "30.0 / 90.0" in table
     assert table.count("| ↳ 500 | | tandem-") == 2
+
+
+def test_a_pod_or_its_event_is_counted_for_its_job() -> None:
+    assert job_of(NS, "j00001-x7k2q") == f"{NS}/j00001"
+    assert job_of(NS, "u00003-abcde.18a2f3c4d5e6f7a8") == f"{NS}/u00003"
+    assert job_of(NS, "j00001") == f"{NS}/j00001"
