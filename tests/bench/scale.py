@@ -442,8 +442,8 @@ def run_scale(
     finally:
         _stop(profilers, groups, answerer)
     requests = list(audit.poll())
-    audit.close()
     times = burst_times()
+    audit.close()
     phases = _phases_then_delete(kube, namespaces)
     burst = summarise(times, requests, unmanaged)
     operators = [
