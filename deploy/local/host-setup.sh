@@ -3,7 +3,8 @@
 # Debian's containerd, runc, CNI plugins and tools, and the project's virtualenv in .venv.
 # Every program that the build, the images and the tests run comes from PACKAGES, from Debian's
 # required packages, or from PREREQUISITES; tests/host/test_host_setup.py checks that it stays so.
-# Idempotent: a second run installs nothing.
+# Idempotent: a second run installs nothing. TANDEM_BENCH=1 adds the benchmarks' extras
+# (matplotlib for the plot, py-spy for --profile).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -40,12 +41,14 @@ done
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
-# Reinstall whenever pyproject.toml changed since the last install.
-wanted=$(sha256sum pyproject.toml | cut -c1-16)
+# Reinstall whenever pyproject.toml (or the choice of extras) changed since the last install.
+extras=test
+[[ -n ${TANDEM_BENCH:-} ]] && extras=test,bench
+wanted="$(sha256sum pyproject.toml | cut -c1-16) $extras"
 if [[ "$(cat .venv/.installed-from 2>/dev/null)" != "$wanted" ]]; then
-  echo "[host-setup] installing the project into .venv" >&2
+  echo "[host-setup] installing the project into .venv ($extras)" >&2
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -e ".[$extras]"
   echo "$wanted" >.venv/.installed-from
 fi
 echo "[host-setup] ready" >&2
