@@ -80,7 +80,7 @@ def _run(port: int) -> ExecResult:
 def test_the_real_clients_mark_a_refused_connection() -> None:
     port = _closed_port()
     assert _run(port).refused
-    assert StatusWriter(_configuration(port)).finish("ns", "pod", FINISH, 1.0).refused
+    assert StatusWriter(_configuration(port), 2).finish("ns", "pod", FINISH, 1.0).refused
 
 
 def test_the_exec_handshake_status_decides() -> None:
@@ -94,5 +94,5 @@ def test_the_exec_handshake_status_decides() -> None:
 
 def test_a_patch_with_no_answer_in_time_may_have_been_applied() -> None:
     port = _serve([b""])
-    result = StatusWriter(_configuration(port)).finish("ns", "pod", FINISH, 0.3)
+    result = StatusWriter(_configuration(port), 2).finish("ns", "pod", FINISH, 0.3)
     assert result.exit_code is None and "timed out" in result.error and not result.refused

@@ -1,14 +1,17 @@
 """The kubernetes client for calls into pods: exec into containers, the ephemeral helper
 container, and the pod's terminal phase. Its configuration comes from `kubeconfig`.
 
-`stream()` swaps a method on the ApiClient it is given, so every call gets a fresh ApiClient;
-sharing one between threads races. Every call has a deadline and blocks: the runtime runs them off
-the event loop. Ephemeral containers can be added but never removed or changed, so the helper is
-added once per pod and reused.
+`stream()` swaps a method on the ApiClient it is given, so every exec gets a fresh ApiClient;
+sharing one between threads races. Patches share one pooled ApiClient per adapter: a fresh one
+per patch opened a TLS connection each time, a third of Tandem's CPU in a burst of phase writes.
+Every call has a deadline and blocks: the runtime runs them off the event loop. Ephemeral
+containers can be added but never removed or changed, so the helper is added once per pod and
+reused.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -124,8 +127,16 @@ def _drain(sock: websocket.WebSocket, deadline: float, timeout: float) -> ExecRe
     return ExecResult(None, error=f"the command did not finish in {timeout:g}s")
 
 
+def pooled_api(configuration: client.Configuration, connections: int) -> CoreV1Api:
+    """One client whose pool keeps up to CONNECTIONS connections open, one per thread that may
+    call at once (the client's default, five per core, would close the rest after each call)."""
+    pooled = copy.copy(configuration)
+    pooled.connection_pool_maxsize = max(1, connections)
+    return CoreV1Api(ApiClient(pooled))
+
+
 def _patch(
-    configuration: client.Configuration,
+    api: CoreV1Api,
     subresource: str,
     *,
     namespace: str,
@@ -135,26 +146,25 @@ def _patch(
 ) -> ExecResult:
     """A strategic merge patch of one of a pod's subresources; exit_code 0 when it was applied
     (ExecResult keeps one shape for every call the stopper makes)."""
-    with ApiClient(configuration) as api_client:
-        patch = getattr(CoreV1Api(api_client), f"patch_namespaced_pod_{subresource}")
-        try:
-            patch(
-                pod,
-                namespace,
-                body,
-                _request_timeout=timeout,
-                _content_type="application/strategic-merge-patch+json",
-            )
-        except ApiException as error:
-            status = int(error.status or 0)
-            return ExecResult(
-                None,
-                error=str(error.reason or error),
-                status=status,
-                refused=surely_refused(status, error),
-            )
-        except (OSError, urllib3.exceptions.HTTPError) as error:  # no connection, or no answer
-            return ExecResult(None, error=str(error), refused=surely_refused(0, error))
+    patch = getattr(api, f"patch_namespaced_pod_{subresource}")
+    try:
+        patch(
+            pod,
+            namespace,
+            body,
+            _request_timeout=timeout,
+            _content_type="application/strategic-merge-patch+json",
+        )
+    except ApiException as error:
+        status = int(error.status or 0)
+        return ExecResult(
+            None,
+            error=str(error.reason or error),
+            status=status,
+            refused=surely_refused(status, error),
+        )
+    except (OSError, urllib3.exceptions.HTTPError) as error:  # no connection, or no answer
+        return ExecResult(None, error=str(error), refused=surely_refused(0, error))
     return ExecResult(0)
 
 
@@ -188,8 +198,8 @@ def helper_spec(target: str, image: str, run_as: RunAs) -> dict[str, Any]:
 class HelperAdder:
     """Blocking: the runtime calls it off the event loop."""
 
-    def __init__(self, configuration: client.Configuration, image: str) -> None:
-        self._configuration = configuration
+    def __init__(self, configuration: client.Configuration, image: str, connections: int) -> None:
+        self._api = pooled_api(configuration, connections)
         self.image = image
 
     def add(
@@ -198,7 +208,7 @@ class HelperAdder:
         """Adds the helper; the result's exit_code is 0 on success."""
         body = {"spec": {"ephemeralContainers": [helper_spec(target, self.image, run_as)]}}
         return _patch(
-            self._configuration,
+            self._api,
             "ephemeralcontainers",
             namespace=namespace,
             pod=pod,
@@ -210,8 +220,8 @@ class HelperAdder:
 class StatusWriter:
     """Writes a pod's terminal phase through pods/status. Blocking: called off the event loop."""
 
-    def __init__(self, configuration: client.Configuration) -> None:
-        self._configuration = configuration
+    def __init__(self, configuration: client.Configuration, connections: int) -> None:
+        self._api = pooled_api(configuration, connections)
 
     def finish(self, namespace: str, pod: str, finish: Finish, timeout: float) -> ExecResult:
         """A strategic merge patch (the kubelet's conditions stay; ours merges by type) with the
@@ -228,6 +238,4 @@ class StatusWriter:
             "metadata": {"uid": finish.uid, "resourceVersion": finish.resource_version},
             "status": {"phase": finish.phase.value, "conditions": [condition]},
         }
-        return _patch(
-            self._configuration, "status", namespace=namespace, pod=pod, body=body, timeout=timeout
-        )
+        return _patch(self._api, "status", namespace=namespace, pod=pod, body=body, timeout=timeout)

@@ -133,9 +133,16 @@ def build_registry(
 async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> None:
     """Runs the operator until STOP_FLAG is set or a signal arrives."""
     configuration = load_configuration(settings.kubeconfig)
-    helper = HelperAdder(configuration, settings.helper_image) if settings.helper_image else None
+    threads = settings.exec_concurrency
+    helper = (
+        HelperAdder(configuration, settings.helper_image, threads)
+        if settings.helper_image
+        else None
+    )
     reads = Reads(configuration)
-    stopper = Stopper(Executor(configuration), helper, settings, StatusWriter(configuration))
+    stopper = Stopper(
+        Executor(configuration), helper, settings, StatusWriter(configuration, threads)
+    )
     reconciler = Reconciler(stopper, nodes=NodeVersions(reads))
     sweeper = (
         Sweeper(reads, reconciler, sweep_rules(settings)) if settings.sweep_interval > 0 else None
