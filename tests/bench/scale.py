@@ -23,8 +23,8 @@ Figures per run:
   - the operator's API requests by verb and resource, per pod (audit log), and any request that
     touched a pod needing no action.
 --releases R (default 1) runs R operators at once, as R releases of the chart would: each watches
-its own --release-namespaces namespaces (--namespace) and meets in its own KopfPeering; the pods
-are spread over all of them, one burst for all; figures per operator too.
+its own --release-namespaces namespaces (--namespace) and meets in its own ClusterKopfPeering; the
+pods are spread over all of them, one burst for all; figures per operator too.
 Idle: N managed Job pods whose primaries keep running, watched; RSS and CPU over 60 s once settled.
 """
 
@@ -172,7 +172,8 @@ class Release:
     name: str
     namespaces: list[Kube]
     peering: bool
-    """Namespaced, with its own KopfPeering in each namespace; else cluster-wide, standalone."""
+    """Namespaced, meeting its standbys in its own ClusterKopfPeering (the chart's `tandem-<release
+    namespace>`), which only it may write; else cluster-wide, standalone."""
     operator: Operator | None = None
     cpu: list[float] = dataclasses.field(default_factory=list)
     """CPU seconds when the pods are created, at the burst, after it."""
@@ -184,23 +185,56 @@ class Release:
     def start(self, layout: Layout, log: Path, selector: str, flags: tuple[str, ...]) -> None:
         scope: list[str] = []
         if self.peering:
-            for ns in self.namespaces:
-                ns.create(
-                    {
-                        "apiVersion": "kopf.dev/v1",
-                        "kind": "KopfPeering",
-                        "metadata": {"name": self.name},
-                    }
-                )
+            self.namespaces[0].apply(*_peering(self.name))
             scope = [*(f"--namespace={ns.namespace}" for ns in self.namespaces)]
             scope.append(f"--peering={self.name}")
         self.operator = start_operator(
             layout, log, *OPERATOR_FLAGS, *flags, *scope, f"--pod-selector={selector}"
         )
 
+    def close(self) -> None:
+        if self.operator is not None:
+            stop_operator(self.operator)
+        if self.peering:
+            role = f"bench-peering-{self.name}"
+            self.namespaces[0].run(
+                "delete",
+                f"clusterkopfpeering.kopf.dev/{self.name}",
+                f"clusterrolebinding/{role}",
+                f"clusterrole/{role}",
+                "--ignore-not-found",
+                namespaced=False,
+            )
+
     def sample(self) -> None:
         if self.operator is not None:
             self.cpu.append(peak_rss_and_cpu(self.operator.process.pid)[2])
+
+
+def _peering(name: str) -> list[dict[str, Any]]:
+    """A release's ClusterKopfPeering NAME, and the right to write it, as the chart grants it:
+    list and watch all peerings, get and patch only its own (deploy/'s `tandem-peering`)."""
+    rule = {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"]}
+    rbac, role = "rbac.authorization.k8s.io", f"bench-peering-{name}"
+    return [
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}},
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role},
+            "rules": [
+                {**rule, "verbs": ["list", "watch"]},
+                {**rule, "resourceNames": [name], "verbs": ["get", "patch"]},
+            ],
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": rbac, "kind": "User", "name": "tandem-operator"}],
+        },
+    ]
 
 
 def _releases(kube: Kube, releases: int, per_release: int) -> list[Release]:
@@ -342,8 +376,7 @@ def _stop(
         profiler.send_signal(signal.SIGINT)
         profiler.wait(timeout=60)
     for g in groups:
-        if g.operator is not None:
-            stop_operator(g.operator)
+        g.close()
     answerer.close()
 
 

@@ -91,7 +91,7 @@ class _Watched:
 
 
 class _NoJobs:
-    def jobs(self, namespace: str | None) -> list[dict[str, Any]]:
+    def jobs(self, namespace: str | None, keep: Any) -> list[Any]:
         return []
 
 

@@ -133,7 +133,7 @@ class _Watched:
 
 
 class _NoJobs:
-    def jobs(self, namespace: str | None) -> list[Any]:
+    def jobs(self, namespace: str | None, keep: Any) -> list[Any]:
         return []
 
 

@@ -8,7 +8,8 @@ thousands of Job pods is read in pages, not in one response that the API server 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pykube
 from kubernetes import client
@@ -17,6 +18,7 @@ from requests import PreparedRequest
 from .kubeconfig import bearer, pykube_config
 
 PAGE_SIZE = 500
+T = TypeVar("T")
 
 
 class CurrentBearer:
@@ -43,12 +45,19 @@ class Reads:
         self._api.session.auth = CurrentBearer(configuration)
 
     def _list(
-        self, url: str, namespace: str | None, selector: str = "", version: str = "v1"
-    ) -> list[dict[str, Any]]:
+        self,
+        url: str,
+        namespace: str | None,
+        keep: Callable[[dict[str, Any]], T],
+        selector: str = "",
+        version: str = "v1",
+    ) -> list[T]:
+        """What KEEP takes of each item, a page at a time: a list of 10,000 Jobs is over 100 MB
+        of dicts, of which the caller needs a few fields."""
         params: dict[str, Any] = {"limit": PAGE_SIZE}
         if selector:
             params["labelSelector"] = selector
-        items: list[dict[str, Any]] = []
+        items: list[T] = []
         while True:
             kwargs: dict[str, Any] = {"url": url, "params": params, "version": version}
             if namespace:
@@ -56,15 +65,16 @@ class Reads:
             response = self._api.get(**kwargs)
             self._api.raise_for_status(response)
             page = response.json()
-            items.extend(page.get("items") or ())
+            items.extend(keep(item) for item in page.get("items") or ())
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items
             params["continue"] = token
 
-    def jobs(self, namespace: str | None) -> list[dict[str, Any]]:
-        """Jobs, listed once per sweep: owner lookups are batched, never one GET per pod."""
-        return self._list("jobs", namespace, version="batch/v1")
+    def jobs(self, namespace: str | None, keep: Callable[[dict[str, Any]], T]) -> list[T]:
+        """What KEEP takes of each Job, listed once per sweep: owner lookups are batched, never
+        one GET per pod."""
+        return self._list("jobs", namespace, keep, version="batch/v1")
 
     def delete_pod(
         self,
@@ -106,7 +116,7 @@ class Reads:
         )
 
     def sidecar_policies(self, namespace: str) -> list[dict[str, Any]]:
-        return self._list("sidecarpolicies", namespace, version="tandem.dev/v1alpha1")
+        return self._list("sidecarpolicies", namespace, dict, version="tandem.dev/v1alpha1")
 
     def events_about(self, namespace: str, uid: str) -> list[dict[str, Any]]:
         params = {"fieldSelector": f"involvedObject.uid={uid}"}

@@ -30,21 +30,17 @@ logger = logging.getLogger("tandem.sweeper")
 _SKIPS_REMEMBERED = 10_000
 
 
-def job_states(jobs: Iterable[Mapping[str, Any]]) -> dict[str, JobState]:
-    states = {}
-    for job in jobs:
-        conditions = (job.get("status") or {}).get("conditions") or ()
-        terminal = next(
-            (
-                c["type"]
-                for c in conditions
-                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-            ),
-            None,
-        )
-        uid = str(job["metadata"]["uid"])
-        states[uid] = JobState(uid, terminal)
-    return states
+def job_state(job: Mapping[str, Any]) -> JobState:
+    conditions = (job.get("status") or {}).get("conditions") or ()
+    terminal = next(
+        (
+            c["type"]
+            for c in conditions
+            if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        ),
+        None,
+    )
+    return JobState(str(job["metadata"]["uid"]), terminal)
 
 
 def rules_from(spec: Mapping[str, Any], deletion_enabled: bool, defaults: SweepRules) -> SweepRules:
@@ -116,16 +112,17 @@ class Sweeper:
         self._annotated_round_end = result.round_end or self._annotated_round_end
         return result
 
-    async def _jobs(self, namespaces: Iterable[str]) -> list[Mapping[str, Any]]:
-        jobs: list[Mapping[str, Any]] = []
+    async def _jobs(self, namespaces: Iterable[str]) -> dict[str, JobState]:
+        jobs: dict[str, JobState] = {}
         for namespace in sorted(namespaces):
-            jobs += await asyncio.to_thread(self._reads.jobs, namespace)
+            states = await asyncio.to_thread(self._reads.jobs, namespace, job_state)
+            jobs.update((state.uid, state) for state in states)
         return jobs
 
     async def _sweep(
         self,
         pods: list[Mapping[str, Any]],
-        jobs: list[Mapping[str, Any]],
+        jobs: Mapping[str, JobState],
         sources_in: Callable[[str], tuple[PolicySource, ...]],
         rules: SweepRules,
         *,
@@ -152,7 +149,7 @@ class Sweeper:
         last_acted, memories = self._reconciler.last_acted(), self._reconciler.memories()
         found = select(
             candidates,
-            job_states(jobs),
+            jobs,
             WallTime(time.time()),
             rules,
             last_acted=last_acted,
