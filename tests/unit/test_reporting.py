@@ -5,8 +5,11 @@ sweeper's Events go through the same path as the reconciler's."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -14,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tandem.adapters import ExecResult
-from tandem.core import PolicySource
+from tandem.core import Monotonic, PolicySource, parse_pod
 from tandem.core.sweep import SweepAction, SweepRules
 from tandem.runtime import Settings
 from tandem.runtime.reconciler import Reconciler
@@ -76,20 +79,6 @@ def test_policies_with_one_name_in_two_namespaces_keep_their_own_counters() -> N
     assert not any(reconciler.take_tally(("a", "p")).values())  # taken: the next write adds 0
 
 
-class _Watched:
-    """What the sweeper reads from the reconciler: the kept bodies, and when it last acted."""
-
-    def __init__(self, bodies: list[dict[str, Any]], restart: Callable[..., Any]) -> None:
-        self.bodies = bodies
-        self.restart = restart
-
-    def sweepable(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        return self.bodies
-
-    def last_acted(self) -> dict[str, float]:
-        return {}
-
-
 class _NoJobs:
     def jobs(self, namespace: str | None, keep: Any) -> list[Any]:
         return []
@@ -99,7 +88,7 @@ def test_the_sweepers_events_are_counted() -> None:
     body = _ended("ns", "orphan")
     body["metadata"]["annotations"] = {"tandem.dev/primary": "main"}
     reconciler = Reconciler(Stopper(Succeeds(), None, Settings()))  # type: ignore[arg-type]
-    reconciler.sweepable = lambda namespace=None: [body]  # type: ignore[method-assign]
+    reconciler.sweepable = lambda namespace=None: [parse_pod(body)]  # type: ignore[method-assign]
     sweeper = Sweeper(
         _NoJobs(),  # type: ignore[arg-type]
         reconciler,
@@ -124,3 +113,66 @@ def test_the_reconciler_keeps_one_pending_recheck_per_pod_the_earliest() -> None
 
     [due] = asyncio.run(three())
     assert due - time.monotonic() < 10.5
+
+
+class _Body(dict[str, Any]):
+    """A pod body that a weak reference can watch."""
+
+
+class _Gated:
+    """An exec that waits until the test lets it end."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.containers: list[str] = []
+
+    def run(
+        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
+    ) -> ExecResult:
+        self.containers.append(container)
+        self.release.wait(10)
+        return ExecResult(0)
+
+
+def test_the_pod_handler_returns_once_decided_and_nothing_keeps_the_body() -> None:
+    policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
+    executor = _Gated()
+    reconciler = Reconciler(Stopper(executor, None, Settings()))  # type: ignore[arg-type]
+    body = _Body(_ended("a", "u1"))
+    kept = weakref.ref(body)
+
+    async def scenario(pod: Mapping[str, Any]) -> list[str]:
+        await reconciler.react(pod, [policy], Monotonic(time.monotonic()))
+        await asyncio.sleep(0.2)  # the stop has begun, and waits in its exec
+        stopping = list(executor.containers)
+        executor.release.set()
+        await reconciler.settle()
+        return stopping
+
+    stopping = asyncio.run(scenario(body))
+    assert stopping == ["proxy"]
+    assert [(e["body"]["kind"], e["reason"]) for e in POSTED] == [
+        ("Pod", "PrimariesFinished"),
+        ("Job", "PrimariesFinished"),
+        ("Pod", "SidecarStopSent"),
+    ]
+    assert reconciler.remembered == 1  # the pod's view, for the re-check
+    del body
+    gc.collect()
+    assert kept() is None
+
+
+def test_a_failure_while_carrying_out_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def run(self, *_: Any) -> ExecResult:
+            raise RuntimeError("the adapter broke")
+
+    policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
+    reconciler = Reconciler(Stopper(Broken(), None, Settings()))  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        await reconciler.react(_ended("a", "u1"), [policy], Monotonic(time.monotonic()))
+        await reconciler.settle()
+
+    asyncio.run(scenario())
+    assert "the adapter broke" in caplog.text

@@ -7,6 +7,8 @@ import asyncio
 import datetime
 from typing import Any
 
+import pytest
+
 from tandem.core import (
     HELPER_NAME,
     Monotonic,
@@ -109,15 +111,15 @@ def test_the_cap_is_shared_round_robin_between_namespaces() -> None:
 
 
 class _Watched:
-    """The reconciler as the sweeper sees it: kept bodies, and the pods it was told to restart."""
+    """The reconciler as the sweeper sees it: kept views, and the pods it was told to restart."""
 
     def __init__(self, bodies: list[Any]) -> None:
-        self.bodies = bodies
+        self.views = [parse_pod(b) for b in bodies]
         self.restarted: list[str] = []
         self.publisher = self
 
     def sweepable(self, namespace: str | None = None) -> list[Any]:
-        return self.bodies
+        return self.views
 
     def last_acted(self) -> dict[str, float]:
         return {}
@@ -128,8 +130,8 @@ class _Watched:
     def publish(self, *_: Any) -> None:
         pass
 
-    async def restart(self, body: Any, sources: Any, forget: Any) -> None:
-        self.restarted.append(body["metadata"]["namespace"])
+    async def restart(self, view: Any, sources: Any, forget: Any) -> None:
+        self.restarted.append(view.namespace)
 
 
 class _NoJobs:
@@ -232,3 +234,14 @@ def test_terminate_forgets_the_stops_and_keeps_what_was_told_and_the_guard() -> 
     body["metadata"]["uid"] = "a"
     helped = _remembering(memory, view=parse_pod(body))
     assert helped.forget(memory).helper_target == "proxy"  # added once per pod
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"), [(30, 30), (0, 0), (-1, None), (True, None), ("30", None), (None, None)]
+)
+def test_the_deletes_grace_period_is_the_pods_own_when_it_is_a_count_of_seconds(
+    raw: Any, kept: int | None
+) -> None:
+    body = _body("p")
+    body["spec"]["terminationGracePeriodSeconds"] = raw
+    assert parse_pod(body).grace_period == kept

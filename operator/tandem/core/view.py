@@ -93,6 +93,8 @@ class PodView:
     resource_version: str = ""
     conditions: frozenset[str] = frozenset()
     """Types of the pod's conditions whose status is True."""
+    grace_period: int | None = None
+    """`terminationGracePeriodSeconds`, which the sweep's Delete keeps."""
 
     @property
     def terminal(self) -> bool:
@@ -220,4 +222,10 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
             if isinstance(c, Mapping) and c.get("status") == "True"
         ),
         resource_version=str(meta.get("resourceVersion") or ""),
+        grace_period=_grace(spec.get("terminationGracePeriodSeconds")),
     )
+
+
+def _grace(raw: Any) -> int | None:
+    """The API server admits only a non-negative integer; anything else is not passed on."""
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0 else None

@@ -54,7 +54,7 @@ def register(
             reconciler.forget(body.get("metadata", {}).get("uid", ""))
         else:
             candidates = sidecar_policies.get(namespace or "", ())
-            await reconciler.reconcile(body, candidates, Monotonic(received))
+            await reconciler.react(body, candidates, Monotonic(received))
         metrics.set_watched(reconciler.remembered)
 
     @kopf.on.event(*POLICY, registry=registry)

@@ -1,7 +1,8 @@
 """Runs the decision core for one pod and carries out its actions.
 
-It keeps what the core needs between events (memory per pod, the newest body for re-checks, one
-pending re-check per pod) and publishes the core's Reports. It decides nothing itself.
+It keeps what the core needs between events (memory per pod, the newest view for re-checks and the
+sweep, one pending re-check per pod) and publishes the core's Reports. It decides nothing itself.
+It keeps no pod body: a parsed view is a fraction of one, and a burst keeps thousands.
 """
 
 from __future__ import annotations
@@ -47,15 +48,6 @@ from .stopper import Stopper
 logger = logging.getLogger("tandem.reconciler")
 
 
-def _without_managed_fields(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The body as kept between events: managedFields (server-side apply's record of who set
-    what, a third of a pod's JSON) is read by nobody here."""
-    meta = body.get("metadata") or {}
-    if "managedFields" not in meta:
-        return body
-    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-
-
 def _now() -> Monotonic:
     return Monotonic(time.monotonic())
 
@@ -71,11 +63,13 @@ class Reconciler:
         self._nodes = nodes
         self.publisher = publisher or Publisher()
         self._memory: dict[str, PodMemory] = {}
-        self._latest: dict[str, tuple[Mapping[str, Any], tuple[PolicySource, ...]]] = {}
+        self._latest: dict[str, tuple[PodView, tuple[PolicySource, ...]]] = {}
         self._locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._rechecks: dict[str, tuple[Monotonic, asyncio.Task[None]]] = {}
         """At most one pending re-check per pod (by uid): the earliest asked for."""
         self._sweepable: set[str] = set()
+        self._carrying: set[asyncio.Task[None]] = set()
+        """Actions under way that no caller awaits (`react`)."""
 
     def take_tally(self, policy: PolicyKey) -> collections.Counter[str]:
         """SidecarPolicy POLICY's counts since the last take, for its status."""
@@ -105,32 +99,66 @@ class Reconciler:
             pending[1].cancel()
         self._sweepable.discard(uid)
 
-    def sweepable(self, namespace: str | None = None) -> list[Mapping[str, Any]]:
-        """The newest bodies of the pods the sweep may act on (`Decision.sweepable`), in NAMESPACE
+    def sweepable(self, namespace: str | None = None) -> list[PodView]:
+        """The newest views of the pods the sweep may act on (`Decision.sweepable`), in NAMESPACE
         or all. The watch keeps them current, as an informer's cache would: sweeps
         list no pods, so idle Job pods cost no API call and no CPU between events."""
-        bodies = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
-        return [b for b in bodies if namespace is None or b["metadata"]["namespace"] == namespace]
+        views = (self._latest[uid][0] for uid in self._sweepable if uid in self._latest)
+        return [v for v in views if namespace is None or v.namespace == namespace]
 
     async def restart(
         self,
-        body: Mapping[str, Any],
+        view: PodView,
         candidates: Iterable[PolicySource],
         forget: Callable[[PodMemory], PodMemory],
     ) -> None:
         """Handles the pod afresh with its memory as FORGET leaves it: the sweeper's Terminate,
         which runs the whole stop (ladder included) again (`sweep.Found.forget`)."""
-        uid = str(body.get("metadata", {}).get("uid", ""))
-        async with self._locks[uid]:
-            self._memory[uid] = forget(self._memory.get(uid, PodMemory()))
-        await self.reconcile(body, candidates, _now())
+        async with self._locks[view.uid]:
+            self._memory[view.uid] = forget(self._memory.get(view.uid, PodMemory()))
+        await self._reconcile(view, candidates, _now())
 
     async def reconcile(
         self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: Monotonic
     ) -> None:
-        """Handles one watch event for a pod. RECEIVED is when the event reached the operator."""
-        view = parse_pod(body)
-        self._latest[view.uid] = (_without_managed_fields(body), tuple(candidates))
+        """Handles one watch event for a pod, and returns when its actions are carried out.
+        RECEIVED is when the event reached the operator."""
+        await self._reconcile(parse_pod(body), candidates, received)
+
+    async def _reconcile(
+        self, view: PodView, candidates: Iterable[PolicySource], received: Monotonic
+    ) -> None:
+        if (decided := await self._decide(view, candidates)) is not None:
+            await self._carry_out(*decided, received)
+
+    async def react(
+        self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: Monotonic
+    ) -> None:
+        """Handles one watch event as `reconcile` does, but returns once decided: the actions
+        run as a task that holds the pod's parsed view, not its body. A burst of Jobs ending at
+        once queues thousands of stops; kopf then lets go of each event at once, instead of
+        keeping every body until its pod's turn comes."""
+        if (decided := await self._decide(parse_pod(body), candidates)) is not None:
+            task = asyncio.create_task(self._carry_out(*decided, received))
+            self._carrying.add(task)
+            task.add_done_callback(self._carried)
+
+    def _carried(self, task: asyncio.Task[None]) -> None:
+        self._carrying.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("carrying out a decision failed", exc_info=error)
+
+    async def settle(self) -> None:
+        """Waits until every action under way is carried out."""
+        while self._carrying:
+            await asyncio.gather(*self._carrying, return_exceptions=True)
+
+    async def _decide(
+        self, view: PodView, candidates: Iterable[PolicySource]
+    ) -> tuple[PodView, tuple[Action, ...], str | None] | None:
+        """The core's decision for the pod's newest VIEW, its memory updated: the actions to
+        carry out (None if there are none) with the view and the policy's name."""
+        self._latest[view.uid] = (view, tuple(candidates))
         keeps_phase = (
             self._nodes is not None
             and not view.terminal
@@ -149,12 +177,11 @@ class Reconciler:
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)
-        if decision.actions:
-            await self._carry_out(view, decision.actions, decision.policy_name, received)
+        return (view, decision.actions, decision.policy_name) if decision.actions else None
 
     def _trim(self, view: PodView, managed: bool, sweepable: bool) -> None:
         """Keeps state only where it is needed, so that thousands of Job pods cost nothing until
-        their primaries end: memory once Tandem has acted on a pod, and the pod's body while a
+        their primaries end: memory once Tandem has acted on a pod, and the pod's view while a
         re-check or the sweep may need it (`Decision.sweepable`); not for every managed pod,
         which would hold the whole watch in memory."""
         acted = self._memory.get(view.uid, PodMemory()) != PodMemory()
@@ -280,10 +307,11 @@ class Reconciler:
         await asyncio.sleep(after)
         self._rechecks.pop(uid, None)  # Due: the reconcile below may ask for the next one.
         if uid in self._latest:
-            body, candidates = self._latest[uid]
-            await self.reconcile(body, candidates, _now())
+            view, candidates = self._latest[uid]
+            await self._reconcile(view, candidates, _now())
 
     async def close(self) -> None:
+        await self.settle()
         tasks = [task for _, task in self._rechecks.values()]
         for task in tasks:
             task.cancel()

@@ -2,7 +2,7 @@
 
 Policy-selected pods are swept by a Kopf timer on their SidecarPolicy (so Kopf's finalizer lands
 on the policy, never on pods); annotation-only pods by one operator-level task (`AnnotatedSweep`).
-The pods come from the watch (the reconciler keeps the bodies of those `Decision.sweepable` names),
+The pods come from the watch (the reconciler keeps the views of those `Decision.sweepable` names),
 not a list, so idle Job pods cost no API call. Jobs are listed once per sweep, and only when some
 pod may need sweeping, instead of one GET per pod.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from tandem.adapters import Reads
-from tandem.core import PolicyError, PolicySource, WallTime, parse_pod, resolve
+from tandem.core import PodView, PolicyError, PolicySource, WallTime, resolve
 from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
 
@@ -95,12 +95,8 @@ class Sweeper:
         self, policies: Callable[[str], Collection[PolicySource]]
     ) -> SweepResult:
         """One sweep of annotation-only pods: opted in by annotation, selected by no policy."""
-        annotated = [
-            p
-            for p in self._reconciler.sweepable()
-            if PRIMARY_ANNOTATION in (p["metadata"].get("annotations") or {})
-        ]
-        jobs = await self._jobs({p["metadata"]["namespace"] for p in annotated})
+        annotated = [v for v in self._reconciler.sweepable() if PRIMARY_ANNOTATION in v.annotations]
+        jobs = await self._jobs({v.namespace for v in annotated})
         result = await self._sweep(
             annotated,
             jobs,
@@ -121,7 +117,7 @@ class Sweeper:
 
     async def _sweep(
         self,
-        pods: list[Mapping[str, Any]],
+        pods: list[PodView],
         jobs: Mapping[str, JobState],
         sources_in: Callable[[str], tuple[PolicySource, ...]],
         rules: SweepRules,
@@ -132,12 +128,10 @@ class Sweeper:
         """Resolves each pod's policy (keeping pods of a policy, or annotation-only pods, as
         BY_POLICY says), lets the core select (its round of namespaces beginning AFTER), and
         acts."""
-        bodies: dict[str, Mapping[str, Any]] = {}
         sources: dict[str, tuple[PolicySource, ...]] = {}
         candidates = []
-        for body in pods:
-            in_namespace = sources_in(body["metadata"]["namespace"])
-            view = parse_pod(body)
+        for view in pods:
+            in_namespace = sources_in(view.namespace)
             try:
                 policy = resolve(view.labels, view.annotations, in_namespace).policy
             except PolicyError:
@@ -145,7 +139,7 @@ class Sweeper:
             if policy is None or (policy.policy_name is not None) is not by_policy:
                 continue
             candidates.append((view, policy))
-            bodies[view.uid], sources[view.uid] = body, in_namespace
+            sources[view.uid] = in_namespace
         last_acted, memories = self._reconciler.last_acted(), self._reconciler.memories()
         found = select(
             candidates,
@@ -156,12 +150,11 @@ class Sweeper:
             memories=memories,
             after=after,
         )
-        return await self._act(found, bodies, sources)
+        return await self._act(found, sources)
 
     async def _act(
         self,
         found: list[Found],
-        bodies: dict[str, Mapping[str, Any]],
         sources: dict[str, tuple[PolicySource, ...]],
     ) -> SweepResult:
         result = SweepResult(at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -180,14 +173,13 @@ class Sweeper:
             metrics.count_sweep(item.action.value)
             self._post(item)
             if item.action is SweepAction.TERMINATE:
-                await self._reconciler.restart(bodies[view.uid], sources[view.uid], item.forget)
+                await self._reconciler.restart(view, sources[view.uid], item.forget)
             elif item.action is SweepAction.DELETE:
-                grace = (bodies[view.uid].get("spec") or {}).get("terminationGracePeriodSeconds")
                 await asyncio.to_thread(
                     self._reads.delete_pod,
                     view.namespace,
                     view.name,
-                    grace,
+                    view.grace_period,
                     view.uid,
                     view.resource_version,
                 )
