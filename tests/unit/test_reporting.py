@@ -5,6 +5,7 @@ sweeper's Events go through the same path as the reconciler's."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import threading
 import time
@@ -20,6 +21,7 @@ from tandem.adapters import ExecResult
 from tandem.core import Monotonic, PolicySource, parse_pod
 from tandem.core.sweep import SweepAction, SweepRules
 from tandem.runtime import Settings
+from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.stopper import Stopper
 from tandem.runtime.sweeper import Sweeper
@@ -176,3 +178,49 @@ def test_a_failure_while_carrying_out_is_logged(caplog: pytest.LogCaptureFixture
 
     asyncio.run(scenario())
     assert "the adapter broke" in caplog.text
+
+
+class _Kubelet134:
+    def kubelet_version(self, node: str) -> str:
+        return "v1.34.4"
+
+
+class _GatedStatus:
+    """A pods/status write that waits until the test lets it land."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.phases: list[str] = []
+
+    def finish(self, namespace: str, pod: str, finish: Any, timeout: float) -> ExecResult:
+        self.phases.append(finish.phase.value)
+        self.release.wait(10)
+        return ExecResult(0)
+
+
+def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_the_write() -> None:
+    """The write's own watch event can come before the write's answer: decided at once, it would
+    find the write unrecorded and tell PodFinished a second time ("ended by itself")."""
+    status_writer = _GatedStatus()
+    stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
+    policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
+    ended = _ended("a", "u1")
+    ended["spec"]["nodeName"] = "n1"
+    written = copy.deepcopy(ended)
+    written["status"]["phase"] = "Succeeded"
+    written["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
+
+    async def scenario() -> None:
+        await reconciler.react(ended, [policy], Monotonic(time.monotonic()))
+        await asyncio.sleep(0.2)  # the write is under way
+        await reconciler.react(written, [policy], Monotonic(time.monotonic()))
+        status_writer.release.set()
+        await reconciler.settle()
+
+    asyncio.run(scenario())
+    assert status_writer.phases == ["Succeeded"]
+    assert [(e["body"]["kind"], e["reason"]) for e in POSTED] == [
+        ("Pod", "PodFinished"),
+        ("Job", "PodFinished"),
+    ]

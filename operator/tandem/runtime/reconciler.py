@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import time
 import types
@@ -68,8 +69,9 @@ class Reconciler:
         self._rechecks: dict[str, tuple[Monotonic, asyncio.Task[None]]] = {}
         """At most one pending re-check per pod (by uid): the earliest asked for."""
         self._sweepable: set[str] = set()
-        self._carrying: set[asyncio.Task[None]] = set()
-        """Actions under way that no caller awaits (`react`)."""
+        self._carrying: dict[str, asyncio.Task[None]] = {}
+        """Per pod (by uid), the newest of its actions under way that no caller awaits (`react`);
+        each waits for the one before."""
 
     def take_tally(self, policy: PolicyKey) -> collections.Counter[str]:
         """SidecarPolicy POLICY's counts since the last take, for its status."""
@@ -137,21 +139,42 @@ class Reconciler:
         """Handles one watch event as `reconcile` does, but returns once decided: the actions
         run as a task that holds the pod's parsed view, not its body. A burst of Jobs ending at
         once queues thousands of stops; kopf then lets go of each event at once, instead of
-        keeping every body until its pod's turn comes."""
-        if (decided := await self._decide(parse_pod(body), candidates)) is not None:
-            task = asyncio.create_task(self._carry_out(*decided, received))
-            self._carrying.add(task)
-            task.add_done_callback(self._carried)
+        keeping every body until its pod's turn comes.
 
-    def _carried(self, task: asyncio.Task[None]) -> None:
-        self._carrying.discard(task)
+        A pod's events are still handled one after the other, as kopf would: an event that comes
+        while the pod's actions are under way is decided after them, from the memory they leave
+        (a phase write's watch event must not find the write still unrecorded)."""
+        view, candidates = parse_pod(body), tuple(candidates)
+        previous = self._carrying.get(view.uid)
+        if previous is not None and not previous.done():
+            task = asyncio.create_task(self._after(previous, view, candidates, received))
+        elif (decided := await self._decide(view, candidates)) is not None:
+            task = asyncio.create_task(self._carry_out(*decided, received))
+        else:
+            return
+        self._carrying[view.uid] = task
+        task.add_done_callback(functools.partial(self._carried, view.uid))
+
+    async def _after(
+        self,
+        previous: asyncio.Task[None],
+        view: PodView,
+        candidates: tuple[PolicySource, ...],
+        received: Monotonic,
+    ) -> None:
+        await asyncio.wait([previous])  # Its own failure is logged by its own callback.
+        await self._reconcile(view, candidates, received)
+
+    def _carried(self, uid: str, task: asyncio.Task[None]) -> None:
+        if self._carrying.get(uid) is task:
+            del self._carrying[uid]
         if not task.cancelled() and (error := task.exception()) is not None:
             logger.error("carrying out a decision failed", exc_info=error)
 
     async def settle(self) -> None:
         """Waits until every action under way is carried out."""
         while self._carrying:
-            await asyncio.gather(*self._carrying, return_exceptions=True)
+            await asyncio.gather(*self._carrying.values(), return_exceptions=True)
 
     async def _decide(
         self, view: PodView, candidates: Iterable[PolicySource]
