@@ -224,3 +224,26 @@ def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_th
         ("Pod", "PodFinished"),
         ("Job", "PodFinished"),
     ]
+
+
+def test_a_pod_deleted_while_its_phase_is_written_is_forgotten_after_the_write() -> None:
+    status_writer = _GatedStatus()
+    stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
+    policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
+    ended = _ended("a", "u1")
+    ended["spec"]["nodeName"] = "n1"
+    updated = copy.deepcopy(ended)  # another status write, before the phase shows
+    updated["metadata"]["resourceVersion"] = "43"
+
+    async def scenario() -> None:
+        await reconciler.react(ended, [policy], Monotonic(time.monotonic()))
+        await asyncio.sleep(0.2)  # the write is under way
+        await reconciler.react(updated, [policy], Monotonic(time.monotonic()))
+        reconciler.gone("u1")
+        status_writer.release.set()
+        await reconciler.settle()
+
+    asyncio.run(scenario())
+    assert status_writer.phases == ["Succeeded"]
+    assert reconciler.remembered == 0 and dict(reconciler.memories()) == {}

@@ -51,7 +51,7 @@ def register(
         annotated.policies = sidecar_policies
         annotated.ensure_started()
         if type == "DELETED":
-            reconciler.forget(body.get("metadata", {}).get("uid", ""))
+            reconciler.gone(body.get("metadata", {}).get("uid", ""))
         else:
             candidates = sidecar_policies.get(namespace or "", ())
             await reconciler.react(body, candidates, Monotonic(received))

@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from tandem.core import (
@@ -94,6 +94,19 @@ class Reconciler:
     def remembered(self) -> int:
         return len(self._latest)
 
+    def gone(self, uid: str) -> None:
+        """The pod was deleted: forgotten once the actions under way for it are carried out, so
+        that an event decided after them cannot bring it back."""
+        previous = self._carrying.get(uid)
+        if previous is None or previous.done():
+            self.forget(uid)
+        else:
+            self._chain(uid, self._forget_after(previous, uid))
+
+    async def _forget_after(self, previous: asyncio.Task[None], uid: str) -> None:
+        await asyncio.wait([previous])
+        self.forget(uid)
+
     def forget(self, uid: str) -> None:
         for table in (self._memory, self._latest, self._locks):
             table.pop(uid, None)
@@ -147,13 +160,14 @@ class Reconciler:
         view, candidates = parse_pod(body), tuple(candidates)
         previous = self._carrying.get(view.uid)
         if previous is not None and not previous.done():
-            task = asyncio.create_task(self._after(previous, view, candidates, received))
+            self._chain(view.uid, self._after(previous, view, candidates, received))
         elif (decided := await self._decide(view, candidates)) is not None:
-            task = asyncio.create_task(self._carry_out(*decided, received))
-        else:
-            return
-        self._carrying[view.uid] = task
-        task.add_done_callback(functools.partial(self._carried, view.uid))
+            self._chain(view.uid, self._carry_out(*decided, received))
+
+    def _chain(self, uid: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._carrying[uid] = task
+        task.add_done_callback(functools.partial(self._carried, uid))
 
     async def _after(
         self,
