@@ -54,10 +54,12 @@ def plot(results: list[tuple[str, dict[str, Any]]], out: Path) -> None:
         for target, style in ((50, ":"), (250, "--"), (1000, "-.")):
             axis.axvline(target, color="grey", linestyle=style, linewidth=1)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("fraction of pods (dotted: 50 ms, dashed: 250 ms, dash-dot: 1 s)")
+    axes[0].set_ylabel("fraction of pods")
     axes[0].legend(loc="lower right", fontsize="small")
     figure.suptitle(
-        f"Tandem on kwok, {results[0][1]['date']}, {results[0][1]['machine']}", fontsize="medium"
+        f"Tandem on kwok, {results[0][1]['date']}, {results[0][1]['machine']}; lines at 50 ms "
+        "(dotted), 250 ms (dashed) and 1 s (dash-dot)",
+        fontsize="medium",
     )
     figure.tight_layout()
     figure.savefig(out, dpi=110)
