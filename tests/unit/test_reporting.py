@@ -10,7 +10,7 @@ import gc
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -24,7 +24,7 @@ from tandem.runtime import Settings
 from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.stopper import Stopper
-from tandem.runtime.sweeper import Sweeper
+from tandem.runtime.sweeper import Sweeper, SweepResult
 
 from .pods import pod, running, status, terminated
 
@@ -247,3 +247,49 @@ def test_a_pod_deleted_while_its_phase_is_written_is_forgotten_after_the_write()
     asyncio.run(scenario())
     assert status_writer.phases == ["Succeeded"]
     assert reconciler.remembered == 0 and dict(reconciler.memories()) == {}
+
+
+class _CompleteJob:
+    def jobs(self, namespace: str | None, keep: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        complete = {"type": "Complete", "status": "True"}
+        return [keep({"metadata": {"uid": "job-uid"}, "status": {"conditions": [complete]}})]
+
+
+def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes() -> None:
+    """After an operator restart the kubelet may put a finished pod's phase back; Tandem writes
+    it again, and its Job is Complete. A sweep that runs before the write's own watch event must
+    not take the pod for an orphan and Terminate it from the older view."""
+    status_writer = _GatedStatus()
+    status_writer.release.set()
+    stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
+    sweeper = Sweeper(_CompleteJob(), reconciler, SweepRules())  # type: ignore[arg-type]
+    spec = {"selector": {}, "primaryContainers": ["main"]}
+    ended = _ended("a", "u1")
+    ended["spec"]["nodeName"] = "n1"
+
+    async def scenario() -> SweepResult:
+        await reconciler.react(ended, [PolicySource("p", spec)], Monotonic(time.monotonic()))
+        await reconciler.settle()
+        return await sweeper.sweep_policy("a", "p", spec)
+
+    result = asyncio.run(scenario())
+    assert status_writer.phases == ["Succeeded"]
+    assert (result.swept, result.skipped) == (0, 0)
+    assert "PodSwept" not in [e["reason"] for e in POSTED]
+
+
+def test_the_sweeps_terminate_uses_the_newest_view_and_not_a_pod_that_has_ended() -> None:
+    reconciler = Reconciler(Stopper(Succeeds(), None, Settings()))  # type: ignore[arg-type]
+    policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
+    stale = parse_pod(_ended("a", "u1"))
+    succeeded = _ended("a", "u1")
+    succeeded["status"]["phase"] = "Succeeded"
+
+    async def scenario() -> None:
+        await reconciler.reconcile(succeeded, [policy], Monotonic(time.monotonic()))
+        await reconciler.restart(stale, [policy], lambda memory: memory)
+
+    asyncio.run(scenario())
+    assert reconciler.remembered == 0 and reconciler.sweepable() == []
+    assert POSTED == []

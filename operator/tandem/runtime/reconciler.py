@@ -78,13 +78,15 @@ class Reconciler:
         return self.publisher.tallies.take(policy)
 
     def last_acted(self) -> dict[str, WallTime]:
-        """When Tandem last stopped a sidecar of each pod, on the wall clock (the sweep's)."""
+        """When Tandem last stopped a sidecar of each pod or wrote its phase, on the wall clock
+        (the sweep's): a pod it has just finished is the kubelet's to stop, not the sweep's."""
         offset = time.time() - time.monotonic()
-        return {
-            uid: WallTime(max(r.acted_at for r in memory.sidecars.values()) + offset)
+        acted = {
+            uid: [r.acted_at for r in memory.sidecars.values()]
+            + ([memory.finished_at] if memory.finished_at is not None else [])
             for uid, memory in self._memory.items()
-            if memory.sidecars
         }
+        return {uid: WallTime(max(times) + offset) for uid, times in acted.items() if times}
 
     def memories(self) -> Mapping[str, PodMemory]:
         """What Tandem remembers of each pod (by uid), read-only: the sweep's loop guard."""
@@ -128,10 +130,15 @@ class Reconciler:
         forget: Callable[[PodMemory], PodMemory],
     ) -> None:
         """Handles the pod afresh with its memory as FORGET leaves it: the sweeper's Terminate,
-        which runs the whole stop (ladder included) again (`sweep.Found.forget`)."""
+        which runs the whole stop (ladder included) again (`sweep.Found.forget`). From the pod's
+        newest view, and not at all if the sweep may no longer act on it: an event since the
+        sweep read VIEW (its end, say) must not be undone by the older view."""
+        newest = self._latest.get(view.uid)
+        if newest is None or view.uid not in self._sweepable:
+            return
         async with self._locks[view.uid]:
             self._memory[view.uid] = forget(self._memory.get(view.uid, PodMemory()))
-        await self._reconcile(view, candidates, _now())
+        await self._reconcile(newest[0], candidates, _now())
 
     async def reconcile(
         self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: Monotonic
