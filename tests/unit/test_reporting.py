@@ -198,15 +198,24 @@ class _GatedStatus:
         return ExecResult(0)
 
 
-def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_the_write() -> None:
-    """The write's own watch event can come before the write's answer: decided at once, it would
-    find the write unrecorded and tell PodFinished a second time ("ended by itself")."""
-    status_writer = _GatedStatus()
+def _finishing_by_phase(
+    status_writer: _GatedStatus,
+) -> tuple[Reconciler, PolicySource, dict[str, Any]]:
+    """A reconciler whose node keeps an API-set phase, writing through STATUS_WRITER, and a pod
+    on that node whose primary has just succeeded."""
     stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
     reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     ended = _ended("a", "u1")
     ended["spec"]["nodeName"] = "n1"
+    return reconciler, policy, ended
+
+
+def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_the_write() -> None:
+    """The write's own watch event can come before the write's answer: decided at once, it would
+    find the write unrecorded and tell PodFinished a second time ("ended by itself")."""
+    status_writer = _GatedStatus()
+    reconciler, policy, ended = _finishing_by_phase(status_writer)
     written = copy.deepcopy(ended)
     written["status"]["phase"] = "Succeeded"
     written["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
@@ -228,11 +237,7 @@ def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_th
 
 def test_a_pod_deleted_while_its_phase_is_written_is_forgotten_after_the_write() -> None:
     status_writer = _GatedStatus()
-    stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
-    reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
-    policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
-    ended = _ended("a", "u1")
-    ended["spec"]["nodeName"] = "n1"
+    reconciler, policy, ended = _finishing_by_phase(status_writer)
     updated = copy.deepcopy(ended)  # another status write, before the phase shows
     updated["metadata"]["resourceVersion"] = "43"
 
