@@ -73,9 +73,8 @@ def kube(local_cluster: Layout) -> Iterator[Kube]:
         yield kube
 
 
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[Kube]:
-    """A fresh namespace per test, so tests cannot see each other's pods or Events."""
+def fresh_namespace(kube: Kube) -> Kube:
+    """A new namespace, ready for pods; the caller deletes it."""
     name = f"t-{secrets.token_hex(4)}"
     kube.run("create", "namespace", name, namespaced=False)
     # Pods need the namespace's default service account before they can be created.
@@ -83,8 +82,23 @@ def ns(kube: Kube) -> Iterator[Kube]:
     while kube.in_namespace(name).run("get", "sa", "default", check=False).returncode != 0:
         assert time.monotonic() < deadline, "no default service account"
         time.sleep(0.2)
-    yield kube.in_namespace(name)
-    kube.run("delete", "namespace", name, "--wait=false", namespaced=False, check=False)
+    return kube.in_namespace(name)
+
+
+@pytest.fixture
+def ns(kube: Kube) -> Iterator[Kube]:
+    """A fresh namespace per test, so tests cannot see each other's pods or Events."""
+    fresh = fresh_namespace(kube)
+    yield fresh
+    kube.run("delete", "namespace", fresh.namespace, "--wait=false", namespaced=False, check=False)
+
+
+@pytest.fixture
+def other_ns(kube: Kube) -> Iterator[Kube]:
+    """A second fresh namespace, for tests that need two."""
+    fresh = fresh_namespace(kube)
+    yield fresh
+    kube.run("delete", "namespace", fresh.namespace, "--wait=false", namespaced=False, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,6 +25,8 @@ from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPER_IMAGE = "docker.io/tandem/busybox:local"
+OPERATOR_USER = "tandem-operator"
+"""The user of operator.kubeconfig, whom only deploy/'s RBAC authorises."""
 
 
 def _free_port() -> int:
@@ -126,3 +129,42 @@ def grant_operator_rbac(kube: Kube) -> None:
             namespaced=False,
         ).stdout
         kube.run("apply", "-f", "-", stdin=binding, namespaced=False)
+
+
+def peering_grant(name: str) -> list[dict[str, Any]]:
+    """The ClusterKopfPeering NAME, and the operator's test user's right to it, as the chart grants
+    a release's: list and watch all peerings, get and patch only its own (deploy/'s
+    `tandem-peering`). Removed with `revoke_peering`."""
+    rule = {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"]}
+    rbac, role = "rbac.authorization.k8s.io", f"test-peering-{name}"
+    return [
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}},
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role},
+            "rules": [
+                {**rule, "verbs": ["list", "watch"]},
+                {**rule, "resourceNames": [name], "verbs": ["get", "patch"]},
+            ],
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": rbac, "kind": "User", "name": OPERATOR_USER}],
+        },
+    ]
+
+
+def revoke_peering(kube: Kube, name: str) -> None:
+    role = f"test-peering-{name}"
+    kube.run(
+        "delete",
+        f"clusterkopfpeering.kopf.dev/{name}",
+        f"clusterrolebinding/{role}",
+        f"clusterrole/{role}",
+        "--ignore-not-found",
+        namespaced=False,
+    )

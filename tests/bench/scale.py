@@ -52,7 +52,14 @@ from tandem.core import kubelet_keeps_phase
 
 from ..kube import Kube, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, peak_rss_and_cpu
-from ..operator_process import ROOT, Operator, start_operator, stop_operator
+from ..operator_process import (
+    ROOT,
+    Operator,
+    peering_grant,
+    revoke_peering,
+    start_operator,
+    stop_operator,
+)
 from . import new_namespace, quiet_cluster
 from .audit import AuditTail, PodTimes, Request, job_of, pod_times, tally
 
@@ -185,7 +192,7 @@ class Release:
     def start(self, layout: Layout, log: Path, selector: str, flags: tuple[str, ...]) -> None:
         scope: list[str] = []
         if self.peering:
-            self.namespaces[0].apply(*_peering(self.name))
+            self.namespaces[0].apply(*peering_grant(self.name))
             scope = [*(f"--namespace={ns.namespace}" for ns in self.namespaces)]
             scope.append(f"--peering={self.name}")
         self.operator = start_operator(
@@ -196,45 +203,11 @@ class Release:
         if self.operator is not None:
             stop_operator(self.operator)
         if self.peering:
-            role = f"bench-peering-{self.name}"
-            self.namespaces[0].run(
-                "delete",
-                f"clusterkopfpeering.kopf.dev/{self.name}",
-                f"clusterrolebinding/{role}",
-                f"clusterrole/{role}",
-                "--ignore-not-found",
-                namespaced=False,
-            )
+            revoke_peering(self.namespaces[0], self.name)
 
     def sample(self) -> None:
         if self.operator is not None:
             self.cpu.append(peak_rss_and_cpu(self.operator.process.pid)[2])
-
-
-def _peering(name: str) -> list[dict[str, Any]]:
-    """A release's ClusterKopfPeering NAME, and the right to write it, as the chart grants it:
-    list and watch all peerings, get and patch only its own (deploy/'s `tandem-peering`)."""
-    rule = {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"]}
-    rbac, role = "rbac.authorization.k8s.io", f"bench-peering-{name}"
-    return [
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}},
-        {
-            "apiVersion": f"{rbac}/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": role},
-            "rules": [
-                {**rule, "verbs": ["list", "watch"]},
-                {**rule, "resourceNames": [name], "verbs": ["get", "patch"]},
-            ],
-        },
-        {
-            "apiVersion": f"{rbac}/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": role},
-            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role},
-            "subjects": [{"apiGroup": rbac, "kind": "User", "name": "tandem-operator"}],
-        },
-    ]
 
 
 def _releases(kube: Kube, releases: int, per_release: int) -> list[Release]:
