@@ -77,7 +77,10 @@ class TestNoExec:
             restart_policy="OnFailure",
         )
         annotations = {"tandem.dev/primary": "main"}
-        ns.apply(job("j", spec, annotations=annotations, labels=LABEL, backoff_limit=1))
+        # Under OnFailure the Job counts the primary's restarts inside the pod as failures too:
+        # a kubelet that restarts it once before the phase lands would, with a limit of 1, fail
+        # the Job instead of replacing the pod (the likely cause of one CI failure: no second pod).
+        ns.apply(job("j", spec, annotations=annotations, labels=LABEL, backoff_limit=4))
         [first, *_] = ns.wait_job_pods("j")
         name = first["metadata"]["name"]
         events = ns.wait_for_reasons("Pod", name, "PodFinished", timeout=90)
