@@ -103,16 +103,7 @@ def other_ns(kube: Kube) -> Iterator[Kube]:
 
 @pytest.fixture(scope="session")
 def crd(kube: Kube) -> None:
-    kube.run(
-        "apply", "-f", str(ROOT / "crds" / "sidecarpolicies.tandem.dev.yaml"), namespaced=False
-    )
-    kube.run(
-        "wait",
-        "--for=condition=Established",
-        "crd/sidecarpolicies.tandem.dev",
-        "--timeout=60s",
-        namespaced=False,
-    )
+    deployment.install_crds(kube)
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,20 @@ def wait_until_gone(kube: Kube) -> None:
     wait_for(f"{SYSTEM} of an earlier run to be gone", not_terminating, timeout=180)
 
 
+def install_crds(kube: Kube) -> None:
+    """Every CRD in crds/, established: the SidecarPolicy, and the ClusterKopfPeering that
+    deploy/base's peering (and a test running operators as releases) needs."""
+    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
+    kube.run(
+        "wait",
+        "--for=condition=Established",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/sidecarpolicies.tandem.dev",
+        "--timeout=60s",
+        namespaced=False,
+    )
+
+
 def deploy(
     kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True, source: str = "base"
 ) -> Kube:
@@ -135,15 +149,7 @@ def deploy(
         "--ignore-not-found",
         namespaced=False,
     )
-    kube.run("apply", "-k", str(ROOT / "crds"), namespaced=False)
-    kube.run(
-        "wait",
-        "--for=condition=Established",
-        "crd/clusterkopfpeerings.kopf.dev",
-        "crd/sidecarpolicies.tandem.dev",
-        "--timeout=60s",
-        namespaced=False,
-    )
+    install_crds(kube)
     objects = list(
         yaml.safe_load_all(
             kube.run("kustomize", str(ROOT / "deploy" / source), namespaced=False).stdout
