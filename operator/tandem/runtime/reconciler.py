@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 import types
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from tandem.core import (
@@ -99,15 +99,12 @@ class Reconciler:
     def gone(self, uid: str) -> None:
         """The pod was deleted: forgotten once the actions under way for it are carried out, so
         that an event decided after them cannot bring it back."""
-        previous = self._carrying.get(uid)
-        if previous is None or previous.done():
-            self.forget(uid)
-        else:
-            self._chain(uid, self._forget_after(previous, uid))
 
-    async def _forget_after(self, previous: asyncio.Task[None], uid: str) -> None:
-        await asyncio.wait([previous])
-        self.forget(uid)
+        async def forget() -> None:
+            self.forget(uid)
+
+        if not self._in_turn(uid, forget):
+            self.forget(uid)
 
     def forget(self, uid: str) -> None:
         for table in (self._memory, self._latest, self._locks):
@@ -165,10 +162,9 @@ class Reconciler:
         while the pod's actions are under way is decided after them, from the memory they leave
         (a phase write's watch event must not find the write still unrecorded)."""
         view, candidates = parse_pod(body), tuple(candidates)
-        previous = self._carrying.get(view.uid)
-        if previous is not None and not previous.done():
-            self._chain(view.uid, self._after(previous, view, candidates, received))
-        elif (decided := await self._decide(view, candidates)) is not None:
+        if self._in_turn(view.uid, lambda: self._reconcile(view, candidates, received)):
+            return
+        if (decided := await self._decide(view, candidates)) is not None:
             self._chain(view.uid, self._carry_out(*decided, received))
 
     def _chain(self, uid: str, work: Coroutine[Any, Any, None]) -> None:
@@ -176,15 +172,18 @@ class Reconciler:
         self._carrying[uid] = task
         task.add_done_callback(functools.partial(self._carried, uid))
 
-    async def _after(
-        self,
-        previous: asyncio.Task[None],
-        view: PodView,
-        candidates: tuple[PolicySource, ...],
-        received: Monotonic,
-    ) -> None:
+    def _in_turn(self, uid: str, then: Callable[[], Awaitable[None]]) -> bool:
+        """Chains THEN after the pod's actions under way, if any are; False if none are."""
+        previous = self._carrying.get(uid)
+        if previous is None or previous.done():
+            return False
+        self._chain(uid, self._after(previous, then))
+        return True
+
+    @staticmethod
+    async def _after(previous: asyncio.Task[None], then: Callable[[], Awaitable[None]]) -> None:
         await asyncio.wait([previous])  # Its own failure is logged by its own callback.
-        await self._reconcile(view, candidates, received)
+        await then()
 
     def _carried(self, uid: str, task: asyncio.Task[None]) -> None:
         if self._carrying.get(uid) is task:
