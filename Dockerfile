@@ -12,8 +12,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 COPY crds ./crds
-# The project's own wheel only: its dependencies come from the hashed lock below.
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+# The project's own wheel only: its dependencies come from the hashed lock below. Its build backend
+# comes from a hashed lock too; without build isolation, pip builds with it and fetches nothing.
+RUN pip install --no-cache-dir --only-binary=:all: --require-hashes --no-deps \
+      -r operator/build-requirements.lock \
+ && pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
 COPY operator/requirements.lock /tmp/requirements.lock

@@ -1,6 +1,7 @@
 """operator/requirements.lock, offline: every runtime dependency of the project is in it, pinned
 `==` to a version its range allows and with sha256 hashes, and both image builds install from it
-with --require-hashes --no-deps (so nothing outside the lock reaches the image)."""
+with --require-hashes --no-deps (so nothing outside the lock reaches the image). The same for the
+build backend and operator/build-requirements.lock."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from packaging.version import Version
 from .chart import ROOT
 
 LOCK = ROOT / "operator" / "requirements.lock"
+BUILD_LOCK = ROOT / "operator" / "build-requirements.lock"
 PYPROJECT = ROOT / "pyproject.toml"
 # The image's interpreter: Debian bookworm's CPython 3.11 on x86-64 (markers are judged for it).
 IMAGE_ENVIRONMENT = {
@@ -131,16 +133,36 @@ def test_a_missing_dependency_or_an_unhashed_line_is_caught() -> None:
         raise AssertionError("a line without a hash passed")
 
 
-def test_both_image_builds_install_only_from_the_lock_with_hashes() -> None:
+def build_requirements() -> list[Requirement]:
+    build_system = tomllib.loads(PYPROJECT.read_text())["build-system"]
+    return [Requirement(r) for r in build_system["requires"]]
+
+
+def test_the_build_backend_is_locked_within_its_range_and_hashed() -> None:
+    """hatchling and what it needs, so that no image build fetches an unpinned backend."""
+    pins = parse_lock(BUILD_LOCK.read_text())
+    assert missing_or_outside(build_requirements(), pins) == []
+    assert {"hatchling", "packaging", "pathspec", "pluggy", "trove-classifiers"} <= set(pins)
+    source = (ROOT / "operator" / "build-requirements.in").read_text()
+    assert [str(r) for r in build_requirements()] == [
+        line for line in source.splitlines() if line and not line.startswith("#")
+    ], "build-requirements.in must repeat pyproject's [build-system] requires"
+
+
+def test_both_image_builds_install_only_from_the_locks_with_hashes() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY operator/requirements.lock" in dockerfile
     installs = re.findall(r"pip install[^&]*", dockerfile.replace("\\\n", " "))
-    assert len(installs) == 2
+    assert len(installs) == 3
     assert all("--no-deps" in i for i in installs)
-    assert "--require-hashes" in installs[0] and "-r /tmp/requirements.lock" in installs[0]
-    assert "pip wheel --no-cache-dir --no-deps" in dockerfile
+    backend, dependencies, _ = installs
+    assert "--require-hashes" in backend and "-r operator/build-requirements.lock" in backend
+    assert "--require-hashes" in dependencies and "-r /tmp/requirements.lock" in dependencies
+    assert "pip wheel --no-cache-dir --no-deps --no-build-isolation" in dockerfile
 
     script = (ROOT / "deploy" / "local" / "images" / "operator_image.py").read_text()
     assert 'LOCK = ROOT / "operator" / "requirements.lock"' in script
     assert '"--require-hashes", "-r", str(LOCK)' in script
+    assert '"--require-hashes", "-r", str(BUILD_LOCK)]' in script
+    assert '"--no-build-isolation"' in script
     assert '"--no-deps",' in script

@@ -33,6 +33,7 @@ SUITE = "bookworm"
 SITE = "/opt/tandem/site"
 USER = 65532
 LOCK = ROOT / "operator" / "requirements.lock"
+BUILD_LOCK = ROOT / "operator" / "build-requirements.lock"
 NEEDS = [images.need_command("debootstrap", "debootstrap")]
 
 
@@ -83,7 +84,7 @@ def base_rootfs(cache: Path) -> Path:
 
 def source_key() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    files = [ROOT / "pyproject.toml", LOCK, *sorted((ROOT / "operator").rglob("*.py"))]
+    files = [ROOT / "pyproject.toml", LOCK, BUILD_LOCK, *sorted((ROOT / "operator").rglob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[: images.KEY_LENGTH]
@@ -91,7 +92,8 @@ def source_key() -> str:
 
 def install_project(rootfs: Path) -> None:
     """The dependencies' wheels for CPython 3.11 on x86-64 glibc, exactly as LOCK pins them and
-    checked against its sha256 hashes, then the project's own wheel: the Dockerfile's two steps."""
+    checked against its sha256 hashes, then the project's own wheel, built by the backend that
+    BUILD_LOCK pins and hashes: the Dockerfile's steps."""
     progress("the project's wheel and its dependencies' wheels (under a minute)")
     target = [
         "--no-compile",
@@ -112,8 +114,19 @@ def install_project(rootfs: Path) -> None:
         "linux_x86_64",
     ]
     pip = [sys.executable, "-m", "pip"]
-    with tempfile.TemporaryDirectory() as wheels:
-        subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", wheels, str(ROOT)], check=True)
+    with tempfile.TemporaryDirectory() as wheels, tempfile.TemporaryDirectory() as backend:
+        # The build backend comes from its own hashed lock: pip's build isolation would fetch
+        # whatever hatchling is newest.
+        backend_only = ["--no-deps", "--only-binary=:all:", "--target", backend]
+        subprocess.run(
+            [*pip, "install", "-q", *backend_only, "--require-hashes", "-r", str(BUILD_LOCK)],
+            check=True,
+        )
+        subprocess.run(
+            [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, str(ROOT)],
+            check=True,
+            env={**os.environ, "PYTHONPATH": backend},
+        )
         [wheel] = Path(wheels).glob("*.whl")
         # --no-deps: nothing outside the lock is resolved; a dependency missing from the lock
         # fails tests/deploy/test_lock.py, not this build.
