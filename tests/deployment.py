@@ -122,14 +122,9 @@ def install_crds(kube: Kube) -> None:
     )
 
 
-def deploy(
-    kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True, source: str = "base"
-) -> Kube:
-    """Applies deploy/SOURCE (`base`, or an overlay such as `overlays/no-exec`), with EXTRA_ARGS
-    appended to the operator's args (before the first apply, so that one ReplicaSet ever
-    exists); returns a client for tandem-system once both replicas are ready and both appear in
-    the peering. BY_TESTS marks the Deployment as a test session's, which `demo_paused` never
-    mistakes for the demo's."""
+def import_image(layout: Layout) -> None:
+    """The operator image of this checkout, built if its sources changed, in the node's
+    containerd."""
     subprocess.run(
         [
             sys.executable,
@@ -140,6 +135,17 @@ def deploy(
         ],
         check=True,
     )
+
+
+def deploy(
+    kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True, source: str = "base"
+) -> Kube:
+    """Applies deploy/SOURCE (`base`, or an overlay such as `overlays/no-exec`), with EXTRA_ARGS
+    appended to the operator's args (before the first apply, so that one ReplicaSet ever
+    exists); returns a client for tandem-system once both replicas are ready and both appear in
+    the peering. BY_TESTS marks the Deployment as a test session's, which `demo_paused` never
+    mistakes for the demo's."""
+    import_image(layout)
     wait_until_gone(kube)
     # deploy/base grants no delete: a binding of the optional sweeper role must not linger.
     kube.run(
