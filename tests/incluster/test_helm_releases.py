@@ -116,9 +116,14 @@ def test_each_release_finishes_its_own_job_and_nothing_in_the_other(
     for release in releases:
         assert release.watched.wait_job("j") == "Complete", release.name
         [pod] = release.watched.wait_job_pods("j")
+        # Finished by phase: the Job counts it at once, and the kubelet stops the proxy after.
+        name = pod["metadata"]["name"]
+        pod = release.watched.wait_pod(
+            name, "proxy ended", lambda p: exit_code(p, "proxy") is not None, 60
+        )
         assert pod["status"]["phase"] == "Succeeded"
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0)
-        events = release.watched.wait_for_reasons("Pod", pod["metadata"]["name"], "PodFinished")
+        events = release.watched.wait_for_reasons("Pod", name, "PodFinished")
         assert any(e.get("reportingComponent") == "tandem" for e in events), events
     for release in releases:
         writers = {
