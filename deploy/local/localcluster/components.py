@@ -73,6 +73,18 @@ def _audit_policy(layout: Layout) -> str:
             "rules": [
                 {"level": "Metadata", "users": ["tandem-operator"]},
                 {"level": "Metadata", "userGroups": ["system:serviceaccounts:tandem-system"]},
+                # What any ServiceAccount does into pods, as Tandem does: a release of the chart
+                # runs in a namespace of its own, and tests check which release wrote a phase.
+                {
+                    "level": "Metadata",
+                    "userGroups": ["system:serviceaccounts"],
+                    "resources": [
+                        {
+                            "group": "",
+                            "resources": ["pods/status", "pods/exec", "pods/ephemeralcontainers"],
+                        }
+                    ],
+                },
                 # The kubelets' pod status writes (the real one's, and kwok's for the fake
                 # node): benchmarks time reactions from them.
                 {
