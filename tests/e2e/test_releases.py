@@ -6,6 +6,7 @@ other's namespace."""
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 from localcluster import Layout
@@ -69,3 +70,41 @@ def test_two_releases_on_disjoint_namespaces_each_finish_only_their_own_jobs(
     finally:
         for peering in releases:
             revoke_peering(ns, peering)
+
+
+def test_a_missing_peering_is_named_and_the_operator_acts_once_it_exists(
+    local_cluster: Layout, operator_rbac: None, ns: Kube, tmp_path: Path
+) -> None:
+    """Kopf keeps an operator whose ClusterKopfPeering is missing paused, with nothing above
+    DEBUG in its log: Tandem's startup check names the problem and the fix, and the operator
+    acts once the peering is created."""
+    peering = f"e2e-missing-{ns.namespace}"
+    the_peering, *its_grant = peering_grant(peering)
+    ns.apply(*its_grant)
+    try:
+        with dedicated_operator(
+            local_cluster,
+            tmp_path / "operator.log",
+            "missing-peering",
+            f"--namespace={ns.namespace}",
+            f"--peering={peering}",
+        ) as operator:
+            wait_for(
+                "the peering named as missing",
+                lambda: f"the ClusterKopfPeering '{peering}' does not exist" in operator.log_text(),
+                timeout=30,
+            )
+            spec = pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)])
+            labels = {"e2e.tandem.dev/operator": "missing-peering"}
+            ns.apply(job("j", spec, annotations=PRIMARY, labels=labels))
+            [pod] = ns.wait_job_pods("j")
+            name = pod["metadata"]["name"]
+            ns.wait_pod(name, "main ended", lambda p: exit_code(p, "main") is not None, 60)
+            time.sleep(5)
+            pod = ns.get("pod", name)
+            assert (pod["status"]["phase"], exit_code(pod, "proxy")) == ("Running", None)
+            ns.apply(the_peering)
+            assert ns.wait_job("j") == "Complete"
+            ns.wait_for_reasons("Pod", name, "PodFinished")
+    finally:
+        revoke_peering(ns, peering)

@@ -115,6 +115,28 @@ class Reads:
             ((response.json().get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
         )
 
+    def peering_answer(self, name: str) -> int:
+        """The API server's HTTP status for a GET of the ClusterKopfPeering NAME."""
+        response = self._api.get(url=f"clusterkopfpeerings/{name}", version="kopf.dev/v1")
+        return int(response.status_code)
+
+    def may(self, verb: str, group: str, resource: str, name: str) -> bool:
+        """Whether this identity may VERB the cluster-scoped RESOURCE NAME: a
+        SelfSubjectAccessReview, which every authenticated identity may create."""
+        attributes = {"verb": verb, "group": group, "resource": resource, "name": name}
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        response = self._api.post(
+            url="selfsubjectaccessreviews",
+            version="authorization.k8s.io/v1",
+            data=json.dumps(review),
+        )
+        self._api.raise_for_status(response)
+        return bool((response.json().get("status") or {}).get("allowed"))
+
     def sidecar_policies(self, namespace: str) -> list[dict[str, Any]]:
         return self._list("sidecarpolicies", namespace, dict, version="tandem.dev/v1alpha1")
 

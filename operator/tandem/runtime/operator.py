@@ -24,7 +24,7 @@ from tandem.adapters import (
 from tandem.core.names import GROUP, JOB_NAME_LABEL
 from tandem.core.sweep import SweepAction, SweepRules
 
-from . import handlers, metrics
+from . import handlers, metrics, peering
 from .nodes import NodeVersions
 from .reconciler import Reconciler
 from .settings import Settings
@@ -113,10 +113,13 @@ def build_registry(
     configuration: Configuration,
     reconciler: Reconciler,
     sweeper: Sweeper | None,
+    reads: Reads,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     annotated_sweep = handlers.register(registry, reconciler, sweeper, settings)
     peer_cluster_wide(registry)
+    if settings.peering:
+        peering.register(registry, reads, settings.peering)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -156,7 +159,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     )
     logger.info("tandem starting: %s, pod selector %r", scope, settings.pod_selector or "(none)")
     await kopf.operator(
-        registry=build_registry(settings, configuration, reconciler, sweeper),
+        registry=build_registry(settings, configuration, reconciler, sweeper, reads),
         settings=kopf_settings(settings),
         standalone=not settings.peering,
         liveness_endpoint=liveness,
