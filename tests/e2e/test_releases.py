@@ -1,7 +1,8 @@
 """Two operators as two releases of the chart on disjoint namespaces (README, *When one operator
 is not enough*): each watches only its own namespace and meets its standbys in its own
 ClusterKopfPeering, which only it may write. Each finishes its own Job, and neither acts in the
-other's namespace."""
+other's namespace. And an operator whose peering is missing: Kopf keeps it paused, Tandem's check
+says why, and it acts once the peering exists."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def test_the_kwok_stages_play_as_the_benchmarks_need() -> None:
         env={**os.environ, "KWOK_VERSION": layout.kwok_version},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=540,  # under pytest-timeout's 600 s
         check=False,
     )
     output = done.stdout + done.stderr

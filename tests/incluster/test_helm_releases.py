@@ -131,5 +131,6 @@ def test_each_release_finishes_its_own_job_and_nothing_in_the_other(
             for e in audited(local_cluster, release.watched.namespace, "status")
             if e["verb"] == "patch" and e["user"]["username"].startswith("system:serviceaccount:")
         }
-        # Only this release's ServiceAccount wrote a phase here; the other has no Role to.
+        # Only this release's ServiceAccount wrote a phase here; the other has no Role to. (None
+        # at all: a cluster started before its audit policy logged every ServiceAccount's.)
         assert writers == {release.user}, (release.name, writers)

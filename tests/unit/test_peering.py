@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from typing import Any
 
 import kopf
 import pytest
@@ -50,32 +51,39 @@ def test_without_a_peering_name_the_operator_runs_standalone() -> None:
     assert guess_selectors(config) == []
 
 
+ALL = ["get", "patch", "list", "watch"]
+
+
 @pytest.mark.parametrize(
-    ("answer", "may_patch", "says"),
+    ("exists", "denied", "says", "not_says"),
     [
-        (200, True, []),
-        (404, True, ["'tandem-a' does not exist", "acts on no pod", "--peering"]),
-        (403, False, ["may not read", "resourceNames [tandem-a]", "list and watch"]),
-        (200, False, ["may not write", "resourceNames [tandem-a]"]),
-        (404, False, ["does not exist", "may not write"]),
-        (500, True, ["answered HTTP 500"]),
+        (True, [], None, []),
+        (False, [], ["'tandem-a' does not exist", "acts on no pod", "restart", "--peering"], []),
+        (True, ["get"], ["may not get", "resourceNames [tandem-a]"], ["Kopf stops"]),
+        (True, ["patch"], ["may not patch", "Kopf stops when it cannot patch"], []),
+        (None, ALL, ["may not get or patch or list or watch", "list and watch on"], []),
+        (False, ["patch"], ["does not exist", "may not patch"], []),
+        (None, [], ["could not tell whether"], []),
     ],
 )
 def test_the_peering_check_says_what_is_wrong_and_how_to_fix_it(
-    answer: int, may_patch: bool, says: list[str]
+    exists: bool | None, denied: list[str], says: list[str] | None, not_says: list[str]
 ) -> None:
-    found = peering.problem("tandem-a", answer, may_patch)
-    if not says:
+    found = peering.problem("tandem-a", exists, denied)
+    if says is None:
         assert found is None
     else:
         assert found is not None and all(s in found for s in says), found
+        assert not any(s in found for s in not_says), found
 
 
 class _Reads:
-    """What the startup check asks of the API: a GET's status, and an access review."""
+    """What the check asks of the API: a GET's status, and access reviews."""
 
-    def __init__(self, answer: int | Exception, may_patch: bool = True) -> None:
-        self.answer, self.may_patch = answer, may_patch
+    def __init__(
+        self, answer: int | Exception, denied: tuple[str, ...] = (), review: Exception | None = None
+    ) -> None:
+        self.answer, self.denied, self.review = answer, denied, review
         self.asked: list[tuple[str, ...]] = []
 
     def peering_answer(self, name: str) -> int:
@@ -83,42 +91,82 @@ class _Reads:
             raise self.answer
         return self.answer
 
-    def may(self, verb: str, group: str, resource: str, name: str) -> bool:
+    def may(self, verb: str, group: str, resource: str, name: str = "") -> bool:
+        if self.review is not None:
+            raise self.review
         self.asked.append((verb, group, resource, name))
-        return self.may_patch
+        return verb not in self.denied
 
 
-def _run_check(reads: _Reads, settings: Settings) -> list[str]:
-    registry = build_registry(settings, Configuration(), None, None, reads=reads)  # type: ignore[arg-type]
-    checks = [
+def _logged(caplog: pytest.LogCaptureFixture, reads: _Reads) -> list[logging.LogRecord]:
+    with caplog.at_level(logging.INFO, logger="tandem.peering"):
+        asyncio.run(peering.check(reads, "tandem-a"))  # type: ignore[arg-type]
+    return caplog.records
+
+
+def test_a_missing_peering_is_one_error_line(caplog: pytest.LogCaptureFixture) -> None:
+    reads = _Reads(404)
+    [record] = _logged(caplog, reads)
+    assert record.levelno == logging.ERROR and "does not exist" in record.getMessage()
+    kind = ("kopf.dev", "clusterkopfpeerings")
+    assert reads.asked == [
+        ("get", *kind, "tandem-a"),
+        ("patch", *kind, "tandem-a"),
+        ("list", *kind, ""),
+        ("watch", *kind, ""),
+    ]
+
+
+def test_a_peering_that_is_there_and_writable_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert _logged(caplog, _Reads(200)) == []
+
+
+def test_a_failed_review_does_not_hide_a_missing_peering(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = _logged(caplog, _Reads(404, review=PermissionError("no reviews here")))
+    assert [r.levelno for r in records] == [logging.WARNING, logging.ERROR]
+    assert "no reviews here" in records[0].getMessage()
+    assert "does not exist" in records[1].getMessage()
+
+
+def test_a_check_that_cannot_ask_warns(caplog: pytest.LogCaptureFixture) -> None:
+    records = _logged(caplog, _Reads(ConnectionError("refused")))
+    assert [r.levelno for r in records] == [logging.WARNING, logging.WARNING]
+    assert "refused" in records[0].getMessage()
+    assert "could not tell" in records[1].getMessage()
+
+
+def _startup_checks(settings: Settings) -> list[Any]:
+    registry = build_registry(settings, Configuration(), None, None, reads=_Reads(404))  # type: ignore[arg-type]
+    return [
         h.fn
         for h in registry._activities.get_handlers(activity=Activity.STARTUP)
         if inspect.iscoroutinefunction(h.fn)
     ]
-    for check in checks:
-        asyncio.run(check(settings=None, logger=None, memo=None))
-    return [c.__name__ for c in checks]
 
 
-def test_a_missing_peering_is_one_error_line_and_the_start_goes_on(
+def test_the_check_runs_beside_the_start_not_before_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    reads = _Reads(404)
-    with caplog.at_level(logging.INFO, logger="tandem.peering"):
-        assert _run_check(reads, Settings(peering="tandem-a")) == ["peering_check"]
-    [record] = caplog.records
-    assert record.levelno == logging.ERROR and "does not exist" in record.getMessage()
-    assert reads.asked == [("patch", "kopf.dev", "clusterkopfpeerings", "tandem-a")]
+    """Kopf serves the liveness probe only after its startup handlers: the handler must return
+    at once, whatever the API server takes to answer."""
+    [handler] = _startup_checks(Settings(peering="tandem-a"))
 
+    async def start() -> tuple[bool, bool]:
+        await handler(settings=None, logger=None, memo=None)
+        started_only = not caplog.records
+        for _ in range(100):  # the check's task, and its calls in threads
+            if caplog.records:
+                break
+            await asyncio.sleep(0.05)
+        return started_only, bool(caplog.records)
 
-def test_a_check_that_cannot_ask_warns_and_the_start_goes_on(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
     with caplog.at_level(logging.INFO, logger="tandem.peering"):
-        _run_check(_Reads(ConnectionError("refused")), Settings(peering="tandem-a"))
-    [record] = caplog.records
-    assert record.levelno == logging.WARNING and "refused" in record.getMessage()
+        assert asyncio.run(start()) == (True, True)
 
 
 def test_standalone_has_no_peering_check() -> None:
-    assert _run_check(_Reads(404), Settings(namespaces=("jobs",))) == []
+    assert _startup_checks(Settings(namespaces=("jobs",))) == []

@@ -120,9 +120,9 @@ class Reads:
         response = self._api.get(url=f"clusterkopfpeerings/{name}", version="kopf.dev/v1")
         return int(response.status_code)
 
-    def may(self, verb: str, group: str, resource: str, name: str) -> bool:
-        """Whether this identity may VERB the cluster-scoped RESOURCE NAME: a
-        SelfSubjectAccessReview, which every authenticated identity may create."""
+    def may(self, verb: str, group: str, resource: str, name: str = "") -> bool:
+        """Whether this identity may VERB the cluster-scoped RESOURCE NAME (all of them without
+        NAME): a SelfSubjectAccessReview, which every authenticated identity may create."""
         attributes = {"verb": verb, "group": group, "resource": resource, "name": name}
         review = {
             "apiVersion": "authorization.k8s.io/v1",

@@ -1,10 +1,11 @@
-"""A startup check of the ClusterKopfPeering where the replicas meet (`--peering`).
+"""A check of the ClusterKopfPeering where the replicas meet (`--peering`), once at start.
 
 Kopf keeps every replica of a mandatory peering paused until it sees the peering object: when the
 object is missing, no replica ever acts on a pod, and Kopf says so only at DEBUG. When the
-identity may not write it, Kopf stops with its own traceback. Either way, one ERROR line here says
-what is wrong and how to fix it. The check never holds the start back: Kopf resumes by itself once
-the object appears, and a failed check is only a warning.
+identity may not write or watch it, Kopf stops with its own traceback. Either way, one ERROR line
+here says what is wrong and how to fix it. The check runs beside the start, never before it: Kopf
+serves its liveness probe only once the startup handlers are done, and a slow API server must not
+get the pod restarted. A check that cannot ask is only a warning.
 """
 
 from __future__ import annotations
@@ -20,39 +21,67 @@ from tandem.adapters import Reads
 logger = logging.getLogger("tandem.peering")
 
 GROUP, RESOURCE = "kopf.dev", "clusterkopfpeerings"
+NAMED_VERBS, KOPF_NEEDS = ("get", "patch"), ("patch", "list", "watch")
+CHECK_TIMEOUT = 60.0
+"""Seconds the whole check may take (each call has the adapter's own 30-s timeout)."""
 
 
-def problem(name: str, answer: int, may_patch: bool) -> str | None:
-    """What is wrong with the peering NAME, given the HTTP status of a GET of it (ANSWER) and
-    whether this identity may patch it; None when nothing is."""
+def problem(name: str, exists: bool | None, denied: list[str]) -> str | None:
+    """What is wrong with the peering NAME: whether it EXISTS (None: unknown), and the verbs
+    on it that this identity is DENIED; None when nothing is."""
     found: list[str] = []
-    if answer == 404:
+    if exists is False:
         found.append(
             f"the ClusterKopfPeering {name!r} does not exist, so this replica stays paused and "
             "acts on no pod until it does (Kopf waits for it). Create it (deploy/base/"
-            f"peering.yaml makes 'tandem'; each chart release makes its own), or run with "
-            "--peering naming one that exists"
+            "peering.yaml makes 'tandem'; each chart release makes its own), then restart the "
+            "Deployment: replicas that all waited for it would all act until their keepalives "
+            "land. Or run with --peering naming one that exists"
         )
-    elif answer not in (200, 403):
-        found.append(f"reading the ClusterKopfPeering {name!r} answered HTTP {answer}")
-    if answer == 403 or not may_patch:
+    if denied:
+        stops = [v for v in denied if v in KOPF_NEEDS]
         found.append(
-            f"this identity may not {'read' if answer == 403 else 'write'} the "
-            f"ClusterKopfPeering {name!r}, and Kopf stops when it cannot write it. Grant get and "
-            f"patch on {RESOURCE} with resourceNames [{name}], and list and watch on {RESOURCE}, "
-            "as the chart's tandem-peering ClusterRole does"
+            f"this identity may not {' or '.join(denied)} the ClusterKopfPeering {name!r}"
+            + (f" (Kopf stops when it cannot {' or '.join(stops)} it)" if stops else "")
+            + f". Grant {' and '.join(NAMED_VERBS)} on {RESOURCE} with resourceNames [{name}], "
+            f"and list and watch on {RESOURCE}, as the chart's peering ClusterRole does "
+            "(tandem-peering; tandem-peering-<namespace> in a release that watches namespaces)"
         )
+    elif exists is None:
+        found.append(f"could not tell whether the ClusterKopfPeering {name!r} exists")
     return "; and ".join(found) or None
 
 
+def _exists(answer: int) -> bool | None:
+    return {200: True, 404: False}.get(answer)
+
+
+def _denied(reads: Reads, name: str) -> list[str]:
+    verbs = [*NAMED_VERBS, "list", "watch"]
+    return [v for v in verbs if not reads.may(v, GROUP, RESOURCE, name if v in NAMED_VERBS else "")]
+
+
+async def check(reads: Reads, name: str) -> None:
+    """Logs what is wrong with the peering NAME, if anything; never raises."""
+    exists: bool | None = None
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            exists = _exists(await asyncio.to_thread(reads.peering_answer, name))
+            denied = await asyncio.to_thread(_denied, reads, name)
+    except Exception as error:  # A check that cannot ask must not stop the operator.
+        logger.warning("could not check the peering %r: %r", name, error)
+        denied = []
+    if (found := problem(name, exists, denied)) is not None and (exists is False or denied):
+        logger.error("peering: %s.", found)
+    elif found is not None:
+        logger.warning("peering: %s.", found)
+
+
 def register(registry: kopf.OperatorRegistry, reads: Reads, name: str) -> None:
+    running: set[asyncio.Task[None]] = set()
+
     @kopf.on.startup(registry=registry)
     async def peering_check(**_: Any) -> None:
-        try:
-            answer = await asyncio.to_thread(reads.peering_answer, name)
-            may_patch = await asyncio.to_thread(reads.may, "patch", GROUP, RESOURCE, name)
-        except Exception as error:  # A check that fails must not stop the operator.
-            logger.warning("could not check the peering %r: %s", name, error)
-            return
-        if (found := problem(name, answer, may_patch)) is not None:
-            logger.error("peering: %s.", found)
+        task = asyncio.create_task(check(reads, name), name="peering check")
+        running.add(task)  # Held, or the loop could collect it before it ends.
+        task.add_done_callback(running.discard)
