@@ -178,6 +178,9 @@ def test_a_policys_command_runs_only_when_the_cluster_admin_allows_it() -> None:
         ("TANDEM_SWEEP_ACTION", "Bogus"),
         ("TANDEM_LOG_FORMAT", "xml"),
         ("TANDEM_EXEC_TIMEOUT", "nan"),
+        ("TANDEM_PEERING", "tandem/../../namespaces"),
+        ("TANDEM_PEERING", "Tandem"),
+        ("TANDEM_PEERING", "a" * 254),
     ],
 )
 def test_environment_defaults_are_checked_like_flags(

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import math
 import os
+import re
 import sys
 
 from tandem.runtime import Settings, configure_logging, serve
@@ -157,6 +158,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_OBJECT_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+"""A DNS-1123 subdomain, as Kubernetes names cluster-scoped objects: the peering's name goes into
+the path of Tandem's own requests for it."""
+
+
 def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse leaves unchecked: defaults from the environment skip `choices`, and every
     number must be finite and not negative."""
@@ -164,6 +171,11 @@ def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         run.error(
             f"--sweep-action / TANDEM_SWEEP_ACTION: {args.sweep_action!r} is not one of "
             "Terminate, Delete, Report"
+        )
+    if args.peering and not _OBJECT_NAME.fullmatch(args.peering):
+        run.error(
+            f"--peering / TANDEM_PEERING: {args.peering!r} is not an object name (lowercase "
+            "letters, digits, '-' and '.', at most 253)"
         )
     if args.log_format not in ("text", "json"):
         run.error(f"--log-format / TANDEM_LOG_FORMAT: {args.log_format!r} is not text or json")
