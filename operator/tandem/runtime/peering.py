@@ -71,10 +71,10 @@ async def check(reads: Reads, name: str) -> None:
     except Exception as error:  # A check that cannot ask must not stop the operator.
         logger.warning("could not check the peering %r: %r", name, error)
         denied = []
-    if (found := problem(name, exists, denied)) is not None and (exists is False or denied):
-        logger.error("peering: %s.", found)
-    elif found is not None:
-        logger.warning("peering: %s.", found)
+    if (found := problem(name, exists, denied)) is not None:
+        # Unknown is a warning; a missing peering or a denied verb is the operator not working.
+        level = logging.ERROR if exists is False or denied else logging.WARNING
+        logger.log(level, "peering: %s.", found)
 
 
 def register(registry: kopf.OperatorRegistry, reads: Reads, name: str) -> None:
