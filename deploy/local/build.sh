@@ -20,7 +20,8 @@ TICKER=
 tick_while() {
   local what=$1
   (
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    nap=  # Set before the trap can read it (set -u): TERM may come before the first sleep.
+    trap 'if [[ -n $nap ]]; then kill "$nap" 2>/dev/null || true; fi; exit 0' TERM
     minutes=0
     while :; do
       sleep 60 & nap=$!

@@ -3,8 +3,8 @@
 # Debian's containerd, runc, CNI plugins and tools, and the project's virtualenv in .venv.
 # Every program that the build, the images and the tests run comes from PACKAGES, from Debian's
 # required packages, or from PREREQUISITES; tests/host/test_host_setup.py checks that it stays so.
-# Idempotent: a second run installs nothing. TANDEM_BENCH=1 adds the benchmarks' extras
-# (matplotlib for the plot, py-spy for --profile).
+# Idempotent: a second run installs nothing. TANDEM_BENCH=1 installs the benchmarks' lock instead
+# (the same, plus matplotlib for the plot and py-spy for --profile).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -38,17 +38,22 @@ for tool in "${PREREQUISITES[@]}"; do
   command -v "$tool" >/dev/null || { echo "[host-setup] $tool is required (see the README)" >&2; exit 1; }
 done
 
-if [[ ! -x .venv/bin/python ]]; then
-  python3 -m venv .venv
-fi
-# Reinstall whenever pyproject.toml (or the choice of extras) changed since the last install.
-extras=test
-[[ -n ${TANDEM_BENCH:-} ]] && extras=test,bench
-wanted="$(sha256sum pyproject.toml | cut -c1-16) $extras"
+# The virtualenv holds exactly one lock (deploy/local/lock.sh): the same pinned, hashed versions as
+# the image, plus the test tools; a new release upstream changes nothing until the lock is
+# recompiled. Made anew whenever that lock (or the Python) changed since it was made, so nothing
+# from an older install lingers. The project itself goes in editable, with no dependency resolved
+# and the locked build backend (no build isolation, which would fetch an unpinned one).
+lock=operator/dev-requirements.lock
+[[ -n ${TANDEM_BENCH:-} ]] && lock=operator/bench-requirements.lock
+wanted="$(cat "$lock" pyproject.toml | sha256sum | cut -c1-16) $lock $(python3 -V)"
 if [[ "$(cat .venv/.installed-from 2>/dev/null)" != "$wanted" ]]; then
-  echo "[host-setup] installing the project into .venv ($extras)" >&2
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[$extras]"
+  echo "[host-setup] installing $lock into a new .venv" >&2
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check --only-binary=:all: --require-hashes \
+    --no-deps -r "$lock"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/pip check --disable-pip-version-check >/dev/null
   echo "$wanted" >.venv/.installed-from
 fi
 echo "[host-setup] ready" >&2

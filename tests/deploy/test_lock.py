@@ -1,7 +1,8 @@
-"""operator/requirements.lock, offline: every runtime dependency of the project is in it, pinned
-`==` to a version its range allows and with sha256 hashes, and both image builds install from it
-with --require-hashes --no-deps (so nothing outside the lock reaches the image). The same for the
-build backend and operator/build-requirements.lock."""
+"""The locks, offline (deploy/local/lock.sh compiles them): every dependency of the project is in
+them, pinned `==` to a version its range allows and with sha256 hashes; both image builds install
+from the runtime lock with --require-hashes --no-deps (so nothing outside it reaches the image), the
+build backend likewise; the development venv is installed from the dev lock, which pins every
+package of those two at the same version, so the tests run what the image ships."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from .chart import ROOT
 
 LOCK = ROOT / "operator" / "requirements.lock"
 BUILD_LOCK = ROOT / "operator" / "build-requirements.lock"
+DEV_LOCK = ROOT / "operator" / "dev-requirements.lock"
+BENCH_LOCK = ROOT / "operator" / "bench-requirements.lock"
 PYPROJECT = ROOT / "pyproject.toml"
 # The image's interpreter: Debian bookworm's CPython 3.11 on x86-64 (markers are judged for it).
 IMAGE_ENVIRONMENT = {
@@ -85,10 +88,12 @@ def missing_or_outside(requirements: list[Requirement], pins: dict[str, Pin]) ->
     return wrong
 
 
-def test_every_line_of_the_lock_is_pinned_and_hashed() -> None:
-    pins = parse_lock(LOCK.read_text())
-    assert len(pins) >= len(runtime_dependencies())
-    assert all(pin.hashes for pin in pins.values())
+def test_every_line_of_every_lock_is_pinned_and_hashed() -> None:
+    for lock in (LOCK, BUILD_LOCK, DEV_LOCK, BENCH_LOCK):
+        pins = parse_lock(lock.read_text())
+        assert len(pins) >= len(build_requirements())
+        assert all(pin.hashes for pin in pins.values())
+    assert len(parse_lock(LOCK.read_text())) >= len(runtime_dependencies())
 
 
 def test_every_runtime_dependency_is_locked_within_its_range() -> None:
@@ -96,25 +101,75 @@ def test_every_runtime_dependency_is_locked_within_its_range() -> None:
     assert missing_or_outside(runtime_dependencies(), pins) == []
 
 
-def test_the_lock_is_closed_under_the_dependencies_of_its_pins() -> None:
-    """Read from the metadata of this machine's installed packages, where the installed version is
-    the pinned one (the venv is installed from the same pyproject, so normally all are)."""
-    pins = parse_lock(LOCK.read_text())
-    seen, wrong = [], []
-    for pin in pins.values():
-        try:
+def extra_dependencies(extra: str) -> list[Requirement]:
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    return [Requirement(r) for r in project["optional-dependencies"][extra]]
+
+
+def test_the_dev_and_bench_locks_hold_their_extras_within_range() -> None:
+    dev = parse_lock(DEV_LOCK.read_text())
+    wanted = runtime_dependencies() + extra_dependencies("test") + build_requirements()
+    assert missing_or_outside(wanted, dev) == []
+    bench = parse_lock(BENCH_LOCK.read_text())
+    assert missing_or_outside(wanted + extra_dependencies("bench"), bench) == []
+
+
+def test_every_lock_pins_a_shared_package_alike() -> None:
+    """The dev lock is compiled under the runtime and build locks, the bench lock under the dev
+    lock (lock.sh): the tests run the image's versions, with the image's hashes."""
+    for narrow, wide in ((LOCK, DEV_LOCK), (BUILD_LOCK, DEV_LOCK), (DEV_LOCK, BENCH_LOCK)):
+        inner, outer = parse_lock(narrow.read_text()), parse_lock(wide.read_text())
+        assert set(inner) <= set(outer), f"{wide.name} lacks {set(inner) - set(outer)}"
+        differ = {n: (p, outer[n]) for n, p in inner.items() if p != outer[n]}
+        assert differ == {}, f"{narrow.name} and {wide.name} disagree"
+
+
+def test_the_venv_is_the_dev_lock() -> None:
+    """host-setup.sh installs exactly the dev lock (or the bench lock, which holds it): every pin
+    at its version. So what is newest upstream on the day of an install changes nothing."""
+    pins = parse_lock(DEV_LOCK.read_text())
+    installed = {
+        name: importlib.metadata.distribution(name).version
+        for name in pins
+        if _installed(name)
+    }
+    assert installed == {name: str(pin.version) for name, pin in pins.items()}
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_each_lock_is_closed_under_the_dependencies_of_its_pins() -> None:
+    """Read from the installed packages' metadata; the venv is the dev lock (above), so each pin
+    of the runtime, build and dev locks is checked, and the bench lock's where it is installed."""
+    checked = 0
+    for lock in (LOCK, BUILD_LOCK, DEV_LOCK, BENCH_LOCK):
+        pins = parse_lock(lock.read_text())
+        wrong = []
+        for pin in pins.values():
+            if not _installed(pin.name):
+                continue
             installed = importlib.metadata.distribution(pin.name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        if Version(installed.version) != pin.version:
-            continue
-        seen.append(pin.name)
-        requirements = [Requirement(r) for r in installed.requires or ()]
-        wrong += [f"{pin.name} needs {w}" for w in missing_or_outside(requirements, pins)]
-    assert wrong == []
-    # The direct dependencies at least must have been checked, or this test proved nothing.
-    direct = {canonicalize_name(r.name) for r in runtime_dependencies()}
-    assert direct <= set(seen), f"installed versions differ from the lock: {direct - set(seen)}"
+            assert Version(installed.version) == pin.version, (lock.name, pin.name)
+            checked += 1
+            requirements = [Requirement(r) for r in installed.requires or ()]
+            wrong += [f"{pin.name} needs {w}" for w in missing_or_outside(requirements, pins)]
+        assert wrong == [], lock.name
+    assert checked >= len(parse_lock(DEV_LOCK.read_text()))
+
+
+def test_a_lock_missing_a_dependency_of_a_pin_is_caught() -> None:
+    """The closure check above, on a runtime lock without aiohttp (which kopf needs)."""
+    pins = parse_lock(LOCK.read_text())
+    del pins["aiohttp"]
+    kopf = importlib.metadata.distribution("kopf")
+    needs = [Requirement(r) for r in kopf.requires or ()]
+    assert [w for w in missing_or_outside(needs, pins) if w.startswith("aiohttp")]
 
 
 def test_a_missing_dependency_or_an_unhashed_line_is_caught() -> None:
@@ -166,3 +221,15 @@ def test_both_image_builds_install_only_from_the_locks_with_hashes() -> None:
     assert '"--require-hashes", "-r", str(BUILD_LOCK)]' in script
     assert '"--no-build-isolation"' in script
     assert '"--no-deps",' in script
+
+
+def test_host_setup_installs_the_venv_from_the_dev_lock_only() -> None:
+    script = (ROOT / "deploy" / "local" / "host-setup.sh").read_text().replace("\\\n", " ")
+    assert "lock=operator/dev-requirements.lock" in script
+    assert "lock=operator/bench-requirements.lock" in script
+    installs = re.findall(r"pip install[^\n]*", script)
+    assert len(installs) == 2
+    from_lock, project = installs
+    assert "--require-hashes" in from_lock and '--no-deps -r "$lock"' in from_lock
+    assert "--no-deps --no-build-isolation -e ." in project
+    assert "--upgrade" not in script
