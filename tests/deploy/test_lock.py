@@ -129,9 +129,7 @@ def test_the_venv_is_the_dev_lock() -> None:
     at its version. So what is newest upstream on the day of an install changes nothing."""
     pins = parse_lock(DEV_LOCK.read_text())
     installed = {
-        name: importlib.metadata.distribution(name).version
-        for name in pins
-        if _installed(name)
+        name: importlib.metadata.distribution(name).version for name in pins if _installed(name)
     }
     assert installed == {name: str(pin.version) for name, pin in pins.items()}
 
