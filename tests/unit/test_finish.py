@@ -1,8 +1,9 @@
 """Finishing by phase: which pods get a phase, which sidecars get a graceful stop first, the one
-Event, a phase write that did not land, and a phase the kubelet reverted."""
+Event, a phase write that did not land, and a pod whose written phase was not kept."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from tandem.core import (
     report_finish,
     resolve,
 )
-from tandem.core.finish import MAX_PHASE_WRITES, REVERTED_AFTER
+from tandem.core.finish import MAX_PHASE_WRITES, RETRY_AFTER
 from tandem.core.policy import PolicySource
 
 from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
@@ -83,7 +84,7 @@ def test_success_writes_succeeded_with_preconditions_and_no_event_yet() -> None:
     assert (finish.uid, finish.resource_version) == ("uid-1", "42")
     assert "proxy: the kubelet stops it" in finish.message
     assert of(decision, Stop) == [] and of(decision, Report) == []  # an unknown sidecar: no exec
-    assert of(decision, Recheck) == [Recheck(REVERTED_AFTER)]
+    assert of(decision, Recheck) == [Recheck(RETRY_AFTER)]  # if the write does not land
 
 
 def test_failure_under_never_writes_failed() -> None:
@@ -139,26 +140,31 @@ def test_onfailure_failure_replaces_the_pod_when_a_sidecar_exited_0() -> None:
     assert "replaces the pod" in finish.message
 
 
-def test_a_phase_written_is_not_written_again_until_it_looks_reverted() -> None:
+def test_a_landed_phase_write_is_never_repeated() -> None:
     first = run(ended(0), now=100.0)
-    again = run(ended(0), memory=first.memory, now=105.0)
-    assert of(again, Finish) == [] and of(again, Recheck) == [Recheck(REVERTED_AFTER - 5.0)]
-    later = run(ended(0), memory=first.memory, now=100.0 + REVERTED_AFTER)
-    [finish] = of(later, Finish)
-    assert "put the pod's phase back" in finish.message
+    [finish] = of(first, Finish)
+    memory = after_finish(first.memory, finish, ExecResult(0))
+    for now in (101.0, 100.0 + RETRY_AFTER, 1000.0):  # an older view, or a re-check
+        later = run(ended(0), memory=memory, now=now)
+        assert later.actions == (), now
 
 
-def test_a_phase_reverted_max_attempts_times_is_reported_once() -> None:
+def test_a_phase_write_that_did_not_land_is_tried_again_a_bounded_number_of_times() -> None:
     decision, now = run(ended(0), now=0.0), 0.0
-    finishes, reports = len(of(decision, Finish)), []
-    for _ in range(MAX_PHASE_WRITES + 2):
-        now += REVERTED_AFTER
+    timeout = ExecResult(None, error="the call did not finish in 10s")
+    writes = 0
+    for _ in range(MAX_PHASE_WRITES + 3):
+        for finish in of(decision, Finish):
+            writes += 1
+            assert report_finish(finish, timeout) is not None  # PodFinishFailed, each time
+            memory = after_finish(decision.memory, finish, timeout)
+            decision = dataclasses.replace(decision, memory=memory)
+        soon = run(ended(0), memory=decision.memory, now=now + 1.0)
+        assert of(soon, Finish) == []  # not before RETRY_AFTER
+        now += RETRY_AFTER
         decision = run(ended(0), memory=decision.memory, now=now)
-        finishes += len(of(decision, Finish))
-        reports += of(decision, Report)
-    assert finishes == MAX_PHASE_WRITES
-    [reverted] = reports
-    assert reverted.reason is Reason.POD_FINISH_REVERTED and "ExitCodes" in reverted.message
+    assert writes == MAX_PHASE_WRITES
+    assert of(decision, Report) == [] and of(decision, Recheck) == []  # no loop
 
 
 def test_the_event_comes_when_the_phase_is_written_on_the_pod_and_its_job() -> None:
@@ -218,25 +224,32 @@ def test_a_written_phase_is_told_once_not_again_when_the_pod_shows_it() -> None:
     assert of(run(body, memory=memory, now=101.0), Report) == []
 
 
-def test_a_phase_the_kubelet_put_back_is_written_again_at_once_and_told_once() -> None:
+def _not_kept(body: dict[str, Any]) -> dict[str, Any]:
+    """BODY after Tandem's write, with the phase put back to Running by another writer."""
+    annotations = body["metadata"]["annotations"]
+    body["metadata"]["annotations"] = {**annotations, "tandem.dev/finished": "Succeeded"}
+    body["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
+    return body
+
+
+def test_a_written_phase_put_back_is_one_warning_and_never_written_again() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
     memory = after_finish(first.memory, finish, ExecResult(0))
-    reverted = ended(0)
-    reverted["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
-    again = run(reverted, memory=memory, now=101.0)
-    [rewrite] = of(again, Finish)
-    assert rewrite.phase is Phase.SUCCEEDED and "put the pod's phase back" in rewrite.message
-    assert not rewrite.announce and report_finish(rewrite, ExecResult(0)) is None
-    assert of(again, Stop) == []  # the graceful stops are not sent again
+    again = run(_not_kept(ended(0)), memory=memory, now=101.0)
+    [warning] = of(again, Report)
+    assert warning.type is EventType.WARNING and warning.reason is Reason.POD_FINISH_NOT_KEPT
+    assert "did not keep" in warning.message and "ExitCodes" in warning.message
+    assert of(again, Finish) == [] and of(again, Stop) == [] and of(again, Recheck) == []
+    assert run(_not_kept(ended(0)), memory=again.memory, now=200.0).actions == ()
 
 
-def test_after_a_restart_of_tandem_a_phase_put_back_is_written_without_a_second_event() -> None:
-    reverted = ended(0, HAPROXY)
-    reverted["status"]["conditions"] = [{"type": "tandem.dev/Finished", "status": "True"}]
-    decision = run(reverted)  # no memory: a new operator
-    [finish] = of(decision, Finish)
-    assert not finish.announce and of(decision, Stop) == []
+def test_after_a_restart_of_tandem_a_phase_put_back_is_one_warning_and_no_write() -> None:
+    decision = run(_not_kept(ended(0, HAPROXY)))  # no memory: a new operator
+    assert [r.reason for r in of(decision, Report)] == [Reason.POD_FINISH_NOT_KEPT]
+    assert of(decision, Finish) == [] and of(decision, Stop) == []
+    # The positive control: the same pod without Tandem's annotation is written.
+    assert len(of(run(ended(0, HAPROXY)), Finish)) == 1
 
 
 def test_with_no_sidecar_left_running_the_kubelet_ends_the_pod_alone() -> None:

@@ -261,9 +261,9 @@ class _CompleteJob:
 
 
 def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes() -> None:
-    """After an operator restart the kubelet may put a finished pod's phase back; Tandem writes
-    it again, and its Job is Complete. A sweep that runs before the write's own watch event must
-    not take the pod for an orphan and Terminate it from the older view."""
+    """Tandem has just written the pod's phase, and its Job is Complete. A sweep that runs before
+    the write's own watch event must not take the pod for an orphan and Terminate it from the
+    older view."""
     status_writer = _GatedStatus()
     status_writer.release.set()
     stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
 from tandem.core import HELPER_COMMAND, HELPER_NAME, ExecResult, Finish, RunAs
-from tandem.core.names import FINISHED_CONDITION
+from tandem.core.names import FINISHED_ANNOTATION, FINISHED_CONDITION
 
 from .results import (
     OUTPUT_LIMIT,
@@ -229,9 +229,10 @@ class StatusWriter:
         self._api = pooled_api(configuration, connections)
 
     def finish(self, namespace: str, pod: str, finish: Finish, timeout: float) -> ExecResult:
-        """A strategic merge patch (the kubelet's conditions stay; ours merges by type) with the
+        """One strategic merge patch (the kubelet's conditions stay; ours merges by type) with the
         uid and resourceVersion as preconditions: a pod that changed since Tandem saw it answers
-        409 and keeps its phase. The result's exit_code is 0 when the phase was written."""
+        409 and keeps its phase. It carries the annotation FINISHED_ANNOTATION too, so that the
+        kubelet acts on it at once (`core.finish`). The result's exit_code is 0 when written."""
         condition = {
             "type": FINISHED_CONDITION,
             "status": "True",
@@ -240,7 +241,11 @@ class StatusWriter:
             "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         body = {
-            "metadata": {"uid": finish.uid, "resourceVersion": finish.resource_version},
+            "metadata": {
+                "uid": finish.uid,
+                "resourceVersion": finish.resource_version,
+                "annotations": {FINISHED_ANNOTATION: finish.phase.value},
+            },
             "status": {"phase": finish.phase.value, "conditions": [condition]},
         }
         return _patch(self._api, "status", namespace=namespace, pod=pod, body=body, timeout=timeout)

@@ -85,8 +85,6 @@ class Finish:
     message: str
     """What the PodFinished Event says once the phase is written."""
     tally: Tally | None = None
-    announce: bool = True
-    """Post PodFinished once written: the first write of the run, not a write again."""
 
 
 @dataclasses.dataclass(frozen=True)

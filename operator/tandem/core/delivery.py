@@ -144,8 +144,6 @@ def report_finish(finish: Finish, result: ExecResult) -> Report | None:
     that is gone (404) or changed meanwhile (409: another resourceVersion, or a new pod under
     the name) gets none: its next event decides afresh."""
     if result.ok:
-        if not finish.announce:
-            return None
         return Report(
             EventType.NORMAL, Reason.POD_FINISHED, finish.message, on_job=True, tally=finish.tally
         )
@@ -160,16 +158,16 @@ def report_finish(finish: Finish, result: ExecResult) -> Report | None:
 
 
 def after_finish(memory: PodMemory, finish: Finish, result: ExecResult) -> PodMemory:
-    """A written phase is remembered as told (its PodFinished is posted). One that did not land
-    because the pod changed (409) is marked unsent, so the pod's next event, which shows the
-    change, decides again: it writes the phase anew, or, if the pod ended by itself meanwhile,
-    tells that. Any other result stands (a refused write is retried after REVERTED_AFTER, never
-    in a loop)."""
+    """A written phase is remembered as written and told (its PodFinished is posted): never
+    written again. One that did not land because the pod changed (409) is tried at the pod's
+    next event, which shows the change: it writes the phase anew, or, if the pod ended by itself
+    meanwhile, tells that. Any other result is tried again after RETRY_AFTER, up to
+    MAX_PHASE_WRITES (`finish`)."""
     if memory.finished != finish.attempt_key:
         return memory
     if result.ok:
         return dataclasses.replace(
-            memory, reported=memory.reported | {told_key(finish.attempt_key)}
+            memory, written=True, reported=memory.reported | {told_key(finish.attempt_key)}
         )
     if result.status == 409:
         return dataclasses.replace(memory, finished_at=None)

@@ -1,11 +1,18 @@
 """Finishing a pod by its phase: the primaries' outcome written as the pod's terminal phase.
 
-A kubelet of v1.23 or newer keeps a terminal phase that another client wrote ("API phase was
-terminal, updating phase to match", kubernetes PR 105462) and its pod worker then stops the
-containers that still run: each image's STOPSIGNAL, then KILL when the pod's grace period ends
-(PR 102344). The Job controller counts the pod by its phase at once. So the Job's result is the
-primaries' outcome, whatever a sidecar does with its signals. A graceful stop that Tandem knows
-(the policy's own, or a well-known sidecar's) goes first, so such sidecars end cleanly.
+One write of pods/status carries the phase, Tandem's condition and the annotation
+`tandem.dev/finished`. The annotation is what makes the kubelet act at once: a change to the
+status alone reaches it as a reconcile, which wakes no pod worker, and its status manager then
+writes its own cached phase (Running) back; a change to the metadata is an update, so the pod
+worker syncs at once, keeps the API's terminal phase ("API phase was terminal, updating phase to
+match", kubernetes PR 105462, v1.23+) and stops the containers that still run: each image's
+STOPSIGNAL, then KILL when the pod's grace period ends. The Job controller counts the pod by its
+phase. So the Job's result is the primaries' outcome, whatever a sidecar does with its signals.
+A graceful stop that Tandem knows (the policy's own, or a well-known sidecar's) goes first, so
+such sidecars end cleanly.
+
+A landed write is never repeated: the write sets the phase itself, so only another writer can
+make the pod non-terminal again, and that comes as a watch event, which gets one Warning.
 """
 
 from __future__ import annotations
@@ -19,20 +26,20 @@ from .builder import Builder
 from .escalate import Context, send
 from .known import recognised
 from .memory import told_key
-from .names import FINISHED_CONDITION, EventType, Reason
+from .names import FINISHED_ANNOTATION, EventType, Reason
 from .routes import HELPER_NAME, ForcedPath, can_deliver, choose_path, route
 from .stop_action import ActionKind, StopAction
 
 MIN_KUBELET = (1, 23)
 """The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""
 
-REVERTED_AFTER = 15.0
-"""Seconds after a phase write at which a pod still not terminal counts as reverted, when no
-watch event has shown the revert itself."""
+RETRY_AFTER = 5.0
+"""Seconds before a phase write that did not land (refused, or no answer in time) is tried again.
+One that met a changed pod (409) is tried at the pod's next event, which shows the change."""
 
-MAX_PHASE_WRITES = 5
-"""Writes of one run's phase at most. A kubelet whose status sync was already under way when
-the phase was written patches its own older phase back once (its next sync keeps ours)."""
+MAX_PHASE_WRITES = 3
+"""Phase writes tried for one run of the primaries; each that fails is a PodFinishFailed Warning
+with the fix, so a write the API keeps refusing is not tried forever."""
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.")
 
@@ -93,44 +100,28 @@ def _graceful(out: Builder, ctx: Context, name: str) -> str:
 def finish_by_phase(
     out: Builder, ctx: Context, phase: Phase, sidecars: tuple[str, ...], why: str
 ) -> None:
-    """Writes PHASE for the primaries' run CTX.attempt_key, after the graceful stops; writes it
-    again while the pod is seen not terminal REVERTED_AFTER seconds later, up to maxAttempts."""
+    """Writes PHASE for the primaries' run CTX.attempt_key, after the graceful stops: once, unless
+    the write did not land."""
     memory = out.memory
-    if memory.finished == ctx.attempt_key and memory.finished_at is not None:
-        # Our condition on a pod that is not terminal: the kubelet patched its older phase back.
-        reverted = FINISHED_CONDITION in ctx.view.conditions
-        waited = ctx.now - memory.finished_at
-        if not reverted and waited < REVERTED_AFTER:
-            out.recheck_after(REVERTED_AFTER - waited)
-            return
-        if memory.finishes >= MAX_PHASE_WRITES:
-            out.once(
-                f"reverted:{ctx.attempt_key}",
-                hints.warning(
-                    Reason.POD_FINISH_REVERTED,
-                    f"Tandem wrote phase {phase} {memory.finishes} times and the pod is still "
-                    f"{ctx.view.phase}: its node's kubelet does not keep a phase set through the "
-                    "API",
-                    "set finish: ExitCodes in the SidecarPolicy (or the annotation "
-                    "tandem.dev/finish), or upgrade the node's kubelet to v1.23 or newer",
-                ),
-            )
-            return
-        told = "written again: the kubelet's status sync had put the pod's phase back"
-    elif memory.finished == ctx.attempt_key:
-        told = "written again: the pod had changed under the first write"
-    elif FINISHED_CONDITION in ctx.view.conditions:
-        # Written before Tandem last started (its memory is gone), and put back by the kubelet
-        # since: write it again, without the graceful stops or a second PodFinished.
-        told = "written again after a restart of Tandem: the pod's phase had been put back"
-        memory = dataclasses.replace(
-            out.memory, reported=out.memory.reported | {told_key(ctx.attempt_key)}
-        )
+    if FINISHED_ANNOTATION in ctx.view.annotations:
+        # Written (by this Tandem or one before its restart), and the pod is not terminal.
+        _not_kept(out, ctx, phase)
+        return
+    if memory.finished == ctx.attempt_key:
+        if memory.written or memory.finishes >= MAX_PHASE_WRITES:
+            return  # An older view than the write's own event; or given up, as told.
+        if memory.finished_at is not None:
+            if (wait := RETRY_AFTER - (ctx.now - memory.finished_at)) > 0:
+                out.recheck_after(wait)
+                return
+            told = "written again: the first write did not land"
+        else:
+            told = "written again: the pod had changed under the first write"
     else:
         running = [n for n in sidecars if ctx.view.status(n).state == "running"]
         stops = [_graceful(out, ctx, name) for name in running]
         told = "; ".join(stops) if stops else "no sidecar still runs"
-        memory = dataclasses.replace(out.memory, finishes=0)
+        memory = dataclasses.replace(out.memory, finishes=0, written=False)
     out.memory = dataclasses.replace(
         memory, finished=ctx.attempt_key, finished_at=ctx.now, finishes=memory.finishes + 1
     )
@@ -142,10 +133,27 @@ def finish_by_phase(
             ctx.view.resource_version,
             f"{why}: pod finished {phase} through its status; {told} ({ctx.policy.source})",
             tally=ctx.outcome.tally,
-            announce=told_key(ctx.attempt_key) not in memory.reported,
         )
     )
-    out.recheck_after(REVERTED_AFTER)
+    # A write that does not land is tried again; one that lands needs no re-check (above).
+    out.recheck_after(RETRY_AFTER)
+
+
+def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
+    """One Warning for a pod that carries Tandem's annotation but is not terminal: something (its
+    node's kubelet, most likely) wrote a running phase back after Tandem's write. No loop: the
+    pod is not written again."""
+    out.once(
+        f"not-kept:{ctx.attempt_key}",
+        hints.warning(
+            Reason.POD_FINISH_NOT_KEPT,
+            f"Tandem wrote phase {phase} with the annotation {FINISHED_ANNOTATION}, and the pod "
+            f"is {ctx.view.phase or 'not terminal'} again: its node's kubelet did not keep a "
+            "phase set through the API; Tandem does not write it again",
+            "set finish: ExitCodes in the SidecarPolicy (or the annotation tandem.dev/finish) "
+            "for pods on such nodes, or upgrade the node's kubelet to v1.23 or newer",
+        ),
+    )
 
 
 def tell_ended_by_itself(out: Builder, ctx: Context, why: str) -> None:

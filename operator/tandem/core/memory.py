@@ -62,8 +62,11 @@ class PodMemory:
     finished: str = ""
     """The ended run of the primaries (attempt key) whose phase Tandem last wrote or is writing."""
     finished_at: Monotonic | None = None
+    """When that write was last tried; None after it met a changed pod (409)."""
     finishes: int = 0
-    """Phase writes for that run: more than one only if the phase was reverted."""
+    """Phase writes tried for that run: more than one only if a write did not land."""
+    written: bool = False
+    """That write landed. It is never repeated."""
     swept: str = ""
     """The ended run of the primaries (attempt key) that the sweep's Terminate last re-ran."""
     reruns: int = 0

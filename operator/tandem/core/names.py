@@ -29,6 +29,11 @@ FINISH_ANNOTATION = f"{GROUP}/finish"
 FINISHED_CONDITION = f"{GROUP}/Finished"
 """The pod condition Tandem sets with the terminal phase it writes."""
 
+FINISHED_ANNOTATION = f"{GROUP}/finished"
+"""The phase Tandem wrote (`Succeeded` or `Failed`), set in the same pods/status write. Touching
+the metadata makes that write an update for the kubelet, whose pod worker then keeps the phase
+and stops the containers at once; a status-only write it would overwrite with Running."""
+
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 """Set by the Job controller on every pod it creates (CronJob-made pods included)."""
 
@@ -38,7 +43,7 @@ class Reason(StrEnum):
 
     POD_FINISHED = "PodFinished"
     POD_FINISH_FAILED = "PodFinishFailed"
-    POD_FINISH_REVERTED = "PodFinishReverted"
+    POD_FINISH_NOT_KEPT = "PodFinishNotKept"
     PRIMARIES_FINISHED = "PrimariesFinished"
     SIDECAR_STOP_SENT = "SidecarStopSent"
     HELPER_ADDED = "HelperAdded"
