@@ -6,8 +6,10 @@ what a person would see.
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +136,68 @@ class Kube:
 
     def exec(self, pod: str, container: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return self.run("exec", pod, "-c", container, "--", *argv, check=False)
+
+
+class PhaseWatch:
+    """`kubectl get pods --watch` in a namespace, started before the test's pods exist: every phase
+    each pod was seen in, in order, as a tool that watches pods (a dashboard, Airflow) sees them.
+    Opening waits until the API server has answered the watch, so no event is missed."""
+
+    def __init__(self, kube: Kube, timeout: float = 30.0) -> None:
+        template = '{.metadata.name}{" "}{.status.phase}{"\\n"}'
+        self._process = subprocess.Popen(
+            [
+                str(kube.kubectl),
+                f"--kubeconfig={kube.kubeconfig}",
+                f"--namespace={kube.namespace}",
+                "get",
+                "pods",
+                "--watch",
+                "-o",
+                f"jsonpath={template}",
+                "-v=6",  # logs the watch request's answer: the watch is open
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._seen: list[tuple[str, str]] = []
+        self._open = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._log, daemon=True).start()
+        if not self._open.wait(timeout):
+            self.close()
+            raise AssertionError(f"kubectl's pod watch did not open in {timeout:g}s")
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            name, _, phase = line.strip().partition(" ")
+            self._seen.append((name, phase))
+
+    def _log(self) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            if "watch=true" in line and " 200 OK" in line:
+                self._open.set()
+
+    def phases(self, pod: str) -> list[str]:
+        """POD's phases as the watch saw them, repeats folded."""
+        seen = [phase for name, phase in list(self._seen) if name == pod]
+        return [p for i, p in enumerate(seen) if i == 0 or seen[i - 1] != p]
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)
+
+
+def finished_at(pod: dict[str, Any], name: str) -> float | None:
+    """When container NAME's current run ended (epoch seconds; the API keeps whole seconds)."""
+    terminated = container_state(pod, name).get("state", {}).get("terminated")
+    if terminated is None:
+        return None
+    stamp = str(terminated["finishedAt"]).replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(stamp).timestamp()
 
 
 def wait_for(

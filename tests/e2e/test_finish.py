@@ -7,7 +7,11 @@ Proved here, each from what a person would see (the Job's condition, the pod's p
 - the four cases of issue 15: haproxy as PID 1 (ignores TERM), a sidecar that exits 143 on TERM
   (cloud-sql-proxy v2), a sidecar that ignores TERM (shell-less, or in a shared PID namespace), and
   OnFailure with a sidecar that exits 0 on TERM (restart in tandem, for real);
-- the phase holds through the kubelet's own status writes and through an operator restart;
+- one write finishes the pod: the audit log counts exactly one status write per pod finished, a
+  watch opened before the Job sees its phase go Running, then terminal, never back, and each
+  sidecar that exits on the kubelet's STOPSIGNAL ends within 2 s of the primary (one that ignores
+  it is KILLed when the grace period ends); through an operator restart and a kubelet restart too;
+- an Indexed Job with several completions: each pod the same;
 - the Job controller still counts the pod by the primaries: podFailurePolicy rules on the primary's
   exit code match, and under Never a failed pod is retried as before;
 - under OnFailure, a sidecar that would not restart with a failed primary gets its pod replaced;
@@ -20,8 +24,8 @@ kubelet kills what still runs.
 
 from __future__ import annotations
 
-import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,17 @@ import pytest
 
 from localcluster import Layout, cluster
 
-from ..kube import Kube, condition, container_state, exit_code, job_condition, wait_for
+from ..audit_log import wait_phase_writes
+from ..kube import (
+    Kube,
+    PhaseWatch,
+    condition,
+    container_state,
+    exit_code,
+    finished_at,
+    job_condition,
+    wait_for,
+)
 from ..manifests import (
     EXITS_0_ON_TERM,
     EXITS_143_ON_TERM,
@@ -80,25 +94,52 @@ def _finished(ns: Kube, name: str, phase: str, reason: str | None) -> dict[str, 
     return pod
 
 
-REWRITE_SLACK = 20
-"""Seconds for a phase the kubelet put back to be seen and written again (it is put back within
-about 10 s, the kubelet's status reconcile)."""
+STOPPED_WITHIN = 2.0
+"""Seconds from the primary's end to the end of a sidecar that exits on the kubelet's STOPSIGNAL
+(the API keeps whole seconds, so 2 allows one second of rounding)."""
+TERMINAL = ("Succeeded", "Failed")
 
 
-def _reverts(phases: list[str]) -> int:
-    """How often a read saw Succeeded turn back into Running."""
-    return sum(a == "Succeeded" and b == "Running" for a, b in itertools.pairwise(phases))
+@pytest.fixture
+def watch(ns: Kube) -> Iterator[PhaseWatch]:
+    """A pod watch on the test's namespace, opened before the test's Jobs exist."""
+    watching = PhaseWatch(ns)
+    yield watching
+    watching.close()
 
 
 def _sidecar_ended(ns: Kube, name: str, sidecar: str = "proxy") -> dict[str, Any]:
     """Pod NAME once SIDECAR has terminated: within the grace period, and some slack, of the
     finish (the kubelet kills after the grace period)."""
     return ns.wait_pod(
-        name,
-        f"{sidecar} terminated",
-        lambda p: exit_code(p, sidecar) is not None,
-        timeout=GRACE + SLACK + REWRITE_SLACK,
+        name, f"{sidecar} terminated", lambda p: exit_code(p, sidecar) is not None, GRACE + SLACK
     )
+
+
+def _after_primary(pod: dict[str, Any], sidecar: str = "proxy", primary_: str = "main") -> float:
+    """Seconds from the primary's end to SIDECAR's, by their finishedAt."""
+    ended, stopped = finished_at(pod, primary_), finished_at(pod, sidecar)
+    assert ended is not None and stopped is not None, pod["status"]
+    return stopped - ended
+
+
+def _one_write_never_back(
+    ns: Kube, layout: Layout, watch: PhaseWatch, names: list[str], phase: str
+) -> None:
+    """Each pod of NAMES was finished by exactly one status write (the audit log), and the watch
+    saw its phase reach PHASE from Running and never leave it."""
+    writes = wait_phase_writes(layout, ns.namespace, names)
+    for name in names:
+        # The sidecars have ended (the callers wait for it): no later write is due.
+        assert writes[name] == 1, (name, writes)
+        phases = wait_for(
+            f"the watch to see {name} {phase}",
+            lambda name=name: (seen := watch.phases(name)) and seen[-1] in TERMINAL and seen,
+            timeout=10,
+        )
+        first = phases.index(phase)
+        assert "Running" in phases[:first], (name, phases)
+        assert phases[first:] == [phase], (name, phases)
 
 
 def _finished_once(ns: Kube, job_name: str, name: str, alone: bool = True) -> str:
@@ -126,9 +167,12 @@ def _finished_once(ns: Kube, job_name: str, name: str, alone: bool = True) -> st
     return str(finished["message"])
 
 
-def test_haproxy_db_as_pid_1_does_not_keep_the_job_running(operator: Operator, ns: Kube) -> None:
+def test_haproxy_db_as_pid_1_does_not_keep_the_job_running(
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
+) -> None:
     # Issue 15: `haproxy -db` as PID 1 ignores TERM. Recognised by its image, it gets USR1 (its
-    # soft stop) first; whatever still runs after the finish, the kubelet stops.
+    # soft stop) before the phase is written, and exits 0 on it, before the kubelet's TERM and
+    # long before its KILL.
     ns.apply(
         job(
             "j",
@@ -140,16 +184,17 @@ def test_haproxy_db_as_pid_1_does_not_keep_the_job_running(operator: Operator, n
     name = _pod_name(ns, "j")
     _finished(ns, name, "Succeeded", "PrimariesSucceeded")
     pod = _sidecar_ended(ns, name, "haproxy")
-    code = exit_code(pod, "haproxy")
-    print(f"\nhaproxy -db exited {code} (USR1 first: 0 expected)")
-    assert exit_code(pod, "main") == 0, f"haproxy exited {code}"
-    assert pod["status"]["phase"] == "Succeeded", f"haproxy exited {code}"
+    assert exit_code(pod, "haproxy") == 0, container_state(pod, "haproxy")
+    assert _after_primary(pod, "haproxy") <= STOPPED_WITHIN, pod["status"]
+    assert exit_code(pod, "main") == 0
+    assert pod["status"]["phase"] == "Succeeded"
     _finished_once(ns, "j", name)
-    assert len(ns.job_pods("j")) == 1, f"haproxy exited {code}"
+    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
+    assert len(ns.job_pods("j")) == 1
 
 
 def test_a_sidecar_that_exits_143_on_term_does_not_fail_a_successful_job(
-    operator: Operator, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     # cloud-sql-proxy v2 without --exit-zero-on-sigterm: the kubelet's TERM gives 143.
     ns.apply(
@@ -160,9 +205,11 @@ def test_a_sidecar_that_exits_143_on_term_does_not_fail_a_successful_job(
     _finished(ns, name, "Succeeded", "PrimariesSucceeded")
     pod = _sidecar_ended(ns, name)
     assert exit_code(pod, "main") == 0
-    assert exit_code(pod, "proxy") in (143, 137)
+    assert exit_code(pod, "proxy") == 143  # the kubelet's TERM, at once
+    assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
     assert pod["status"]["phase"] == "Succeeded"
     _finished_once(ns, "j", name)
+    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
     assert "SidecarExitMismatch" not in ns.reasons("Pod", name)
     status = ns.get("job", "j")["status"]
     assert (status.get("succeeded"), status.get("failed", 0)) == (1, 0), status
@@ -191,28 +238,20 @@ IGNORING_TERM = {
 
 @pytest.mark.parametrize("case", sorted(IGNORING_TERM))
 def test_a_sidecar_that_ignores_term_is_ended_by_the_kubelet_and_the_phase_holds(
-    operator: Operator, ns: Kube, case: str
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch, case: str
 ) -> None:
     extra, sidecar, expected = IGNORING_TERM[case]
     ns.apply(job("j", pod_spec([primary(), sidecar], **extra), annotations=PRIMARY))
     name = _pod_name(ns, "j")
     _finished(ns, name, "Succeeded", "PrimariesSucceeded")
-    # From the finish until the kubelet has ended the sidecar, the phase is Succeeded, but for
-    # at most one revert: a write that races the kubelet's own status sync of the primary's end
-    # is put back once, and Tandem writes it again (measured on 1.34.4; README).
-    history = ns.pod_history(
-        name,
-        "proxy terminated",
-        lambda p: exit_code(p, "proxy") is not None,
-        GRACE + SLACK + REWRITE_SLACK,
-    )
-    phases = [p["status"]["phase"] for p in history]
-    assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
-    if expected == 137:  # the reads cover the grace period, not just its end
-        assert "running" in container_state(history[0], "proxy")["state"], history[0]["status"]
-    last = history[-1]
+    last = _sidecar_ended(ns, name)
     assert exit_code(last, "proxy") == expected, container_state(last, "proxy")
     assert exit_code(last, "main") == 0
+    if expected == 137:  # KILLed when the pod's grace period ran out, not before
+        assert GRACE - 1 <= _after_primary(last) <= GRACE + 3, last["status"]
+    else:  # the kubelet's TERM, at once
+        assert _after_primary(last) <= STOPPED_WITHIN, last["status"]
+    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
     # ... and keep Tandem's condition.
     finished = condition(last, FINISHED)
     assert finished is not None and finished["status"] == "True", last["status"]
@@ -221,7 +260,7 @@ def test_a_sidecar_that_ignores_term_is_ended_by_the_kubelet_and_the_phase_holds
 
 
 def test_a_failed_primary_fails_the_pod_and_the_job_under_never(
-    operator: Operator, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     ns.apply(
         job(
@@ -236,10 +275,12 @@ def test_a_failed_primary_fails_the_pod_and_the_job_under_never(
     pod = _sidecar_ended(ns, name)
     assert exit_code(pod, "main") == 3
     assert exit_code(pod, "proxy") == 0  # the kubelet's TERM; the pod is Failed all the same
+    assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
     assert pod["status"]["phase"] == "Failed"
     failed = condition(ns.get("job", "j"), "Failed")
     assert failed is not None and failed["reason"] == "BackoffLimitExceeded", failed
     _finished_once(ns, "j", name)
+    _one_write_never_back(ns, local_cluster, watch, [name], "Failed")
 
 
 def _with_failure_rule(
@@ -263,7 +304,7 @@ def _with_failure_rule(
 
 
 def test_pod_failure_policy_still_matches_the_primary_exit_code(
-    operator: Operator, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     ns.apply(
         _with_failure_rule("fatal", 42, "FailJob", 3), _with_failure_rule("ignored", 7, "Ignore", 0)
@@ -287,10 +328,15 @@ def test_pod_failure_policy_still_matches_the_primary_exit_code(
     assert job_condition(ignored) is None, ignored["status"]
     assert condition(ignored, "FailureTarget") is None, ignored["status"]
     _finished_once(ns, "ignored", first_name)
+    for pod_name in (name, first_name):
+        _sidecar_ended(ns, pod_name)
+    _one_write_never_back(ns, local_cluster, watch, [name, first_name], "Failed")
     ns.run("delete", "job", "ignored", "--wait=false")  # it would replace pods forever
 
 
-def test_under_never_a_failed_pod_is_retried_as_before(operator: Operator, ns: Kube) -> None:
+def test_under_never_a_failed_pod_is_retried_as_before(
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
+) -> None:
     ns.apply(
         job(
             "j",
@@ -306,10 +352,13 @@ def test_under_never_a_failed_pod_is_retried_as_before(operator: Operator, ns: K
     assert job_now["status"].get("failed") == 2, job_now["status"]
     pods = ns.job_pods("j")
     assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
-    for name in (p["metadata"]["name"] for p in pods):
+    names = [p["metadata"]["name"] for p in pods]
+    for name in names:
         pod = _finished(ns, name, "Failed", "PrimariesFailed")
         assert exit_code(pod, "main") == 3, name
         _finished_once(ns, "j", name)
+        _sidecar_ended(ns, name)
+    _one_write_never_back(ns, local_cluster, watch, names, "Failed")
 
 
 RESTART_LABEL = {"e2e.tandem.dev/operator": "finish-restart"}
@@ -318,7 +367,7 @@ RESTART_SELECTOR = "--pod-selector=e2e.tandem.dev/operator=finish-restart"
 
 @pytest.mark.host_operator("restarts the operator process")
 def test_a_finished_pod_stays_finished_across_an_operator_restart(
-    local_cluster: Layout, operator_rbac: None, ns: Kube, tmp_path: Path
+    local_cluster: Layout, operator_rbac: None, ns: Kube, watch: PhaseWatch, tmp_path: Path
 ) -> None:
     # The session operator ignores this label; a private operator, restarted mid-test, handles it.
     # 30 s of grace: the sidecar, which ignores TERM, still runs when the new operator starts, so
@@ -344,8 +393,6 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
             "the sidecar had already ended when the new operator came up",
             history[0]["status"],
         )
-        phases = [p["status"]["phase"] for p in history]
-        assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
         finished = condition(history[-1], FINISHED)
         assert finished is not None and finished["status"] == "True", history[-1]["status"]
         assert _tandem_reasons(ns, "Pod", name) == before  # nothing new since the restart
@@ -363,13 +410,16 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
         after = _pod_name(ns, "after")
         _finished(ns, after, "Succeeded", "PrimariesSucceeded")
         _finished_once(ns, "after", after)
+        _sidecar_ended(ns, after)
+        # The new operator wrote nothing to the pod the first one had finished.
+        _one_write_never_back(ns, local_cluster, watch, [name, after], "Succeeded")
     finally:
         stop_operator(running)
         print(f"\noperator logs: {tmp_path / 'first.log'}, {tmp_path / 'second.log'}")
 
 
 def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
-    operator: Operator, local_cluster: Layout, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     # 40 s of grace: the sidecar (no handler, PID 1: it ignores TERM) still runs through the
     # restart, and the new kubelet, which meets a pod the API says is Succeeded, must keep that
@@ -378,19 +428,20 @@ def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
         [primary(), container("proxy", SLEEPER, image=SHELLLESS)], terminationGracePeriodSeconds=40
     )
     ns.apply(job("j", spec, annotations=PRIMARY))
-    assert ns.wait_job("j") == "Complete"
     name = _pod_name(ns, "j")
-    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
-    assert "running" in container_state(ns.get("pod", name), "proxy")["state"]
+    # The kubelet goes down as soon as a watch sees the phase written.
+    wait_for(f"the watch to see {name} Succeeded", lambda: "Succeeded" in watch.phases(name))
     cluster.restart_kubelet(local_cluster, down_for=3)
-    history = ns.pod_history(
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    assert ns.wait_job("j") == "Complete"
+    pod = ns.wait_pod(
         name, "the sidecar KILLed", lambda p: exit_code(p, "proxy") is not None, timeout=60
     )
-    phases = [p["status"]["phase"] for p in history]
-    assert _reverts(phases) <= 1 and phases[-1] == "Succeeded", phases
-    assert exit_code(history[-1], "proxy") == 137
+    assert exit_code(pod, "proxy") == 137
+    assert 40 - 1 <= _after_primary(pod) <= 40 + 5, pod["status"]
     assert job_condition(ns.get("job", "j")) == "Complete"
     _finished_once(ns, "j", name)
+    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
 
 
 # Fails on its first two runs and succeeds on its third, counting its runs on an emptyDir.
@@ -407,7 +458,7 @@ FAILS_TWICE = container(
 
 
 def test_on_failure_a_sidecar_that_exits_0_on_term_restarts_with_the_primary(
-    operator: Operator, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     # Issue 15: the well-behaved sidecar that used to break restart in tandem. With a shared PID
     # namespace, a failure's stop is KILL: 137, so the kubelet restarts it with the primary.
@@ -431,12 +482,14 @@ def test_on_failure_a_sidecar_that_exits_0_on_term_restarts_with_the_primary(
     # lastState, so the restart count is the proof.)
     assert proxy["restartCount"] == 2, proxy
     assert proxy["state"]["terminated"]["exitCode"] == 0, proxy  # the kubelet's TERM at the end
+    assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
     assert len(ns.job_pods("j")) == 1
     _finished_once(ns, "j", name, alone=False)  # the failures took the exit-code path
+    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
 
 
 def test_on_failure_a_sidecar_that_will_not_restart_gets_its_pod_replaced(
-    operator: Operator, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     # Without a shared PID namespace the failure's stop is TERM, on which this sidecar exits 0:
     # it would not restart, and the primary would re-run alone. Tandem fails the pod instead.
@@ -464,10 +517,11 @@ def test_on_failure_a_sidecar_that_will_not_restart_gets_its_pod_replaced(
         assert exit_code(pod, "proxy") == 0, proxy
         message = _finished_once(ns, "j", name, alone=False)
         assert "replace" in message, message
+    _one_write_never_back(ns, local_cluster, watch, [p["metadata"]["name"] for p in pods], "Failed")
 
 
 def test_the_finish_is_chosen_by_the_policy_and_the_annotation_overrides_it(
-    operator: Operator, ns: Kube
+    operator: Operator, local_cluster: Layout, ns: Kube
 ) -> None:
     spec = pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)])
     ns.apply(
@@ -491,3 +545,30 @@ def test_the_finish_is_chosen_by_the_policy_and_the_annotation_overrides_it(
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0), job_name
         assert condition(pod, FINISHED) is None, (job_name, pod["status"].get("conditions"))
         assert "PodFinished" not in ns.reasons("Pod", name), job_name
+    # The exit-code path writes no phase at all; the phase path writes it once.
+    writes = wait_phase_writes(local_cluster, ns.namespace, [overridden])
+    assert writes == {overridden: 1}, writes
+
+
+def test_an_indexed_job_of_several_completions_finishes_each_pod_with_one_write(
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
+) -> None:
+    manifest = job(
+        "indexed", pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)]), annotations=PRIMARY
+    )
+    manifest["spec"].update(completionMode="Indexed", completions=4, parallelism=2)
+    ns.apply(manifest)
+    assert ns.wait_job("indexed", timeout=120) == "Complete"
+    status = ns.get("job", "indexed")["status"]
+    assert (status.get("succeeded"), status.get("failed", 0)) == (4, 0), status
+    assert status.get("completedIndexes") == "0-3", status
+    pods = ns.job_pods("indexed")
+    assert len(pods) == 4, [p["metadata"]["name"] for p in pods]
+    names = [p["metadata"]["name"] for p in pods]
+    for name in names:
+        _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+        pod = _sidecar_ended(ns, name)
+        assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0), pod["status"]
+        assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
+        _finished_once(ns, "indexed", name)
+    _one_write_never_back(ns, local_cluster, watch, names, "Succeeded")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from localcluster import Layout
 
+from ..audit_log import audited
 from ..deployment import SA
 from ..kube import Kube
 
@@ -29,26 +28,7 @@ def can_i(kube: Kube, verb: str, resource: str, *args: str, who: str = SA, name:
     return done.stdout.strip() == "yes"
 
 
-def audited(
-    layout: Layout, namespace: str, subresource: str, user: str | None = None
-) -> list[dict[str, Any]]:
-    """The calls on pods' SUBRESOURCE in NAMESPACE that the API server answered, by USER or by
-    anyone (its audit log)."""
-    time.sleep(3)  # the audit log is written asynchronously
-    found = []
-    for line in (layout.logs / "audit.log").read_text().splitlines():
-        entry = json.loads(line)
-        ref = entry.get("objectRef") or {}
-        if (
-            user in (None, entry["user"]["username"])
-            and ref.get("subresource") == subresource
-            and ref.get("namespace") == namespace
-            and entry["stage"] == "ResponseComplete"
-        ):
-            found.append(entry)
-    return found
-
-
 def execs_by_operator(layout: Layout, namespace: str) -> int:
     """Tandem's exec calls into NAMESPACE that the API server answered."""
+    time.sleep(3)  # the audit log is written asynchronously
     return len(audited(layout, namespace, "exec", SA))

@@ -6,6 +6,7 @@ ClusterKopfPeering, and each finishes its own namespace's Job and touches nothin
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,11 +127,21 @@ def test_each_release_finishes_its_own_job_and_nothing_in_the_other(
         events = release.watched.wait_for_reasons("Pod", name, "PodFinished")
         assert any(e.get("reportingComponent") == "tandem" for e in events), events
     for release in releases:
-        writers = {
-            e["user"]["username"]
-            for e in audited(local_cluster, release.watched.namespace, "status")
-            if e["verb"] == "patch" and e["user"]["username"].startswith("system:serviceaccount:")
-        }
+
+        def writers_in(namespace: str) -> set[str]:
+            return {
+                e["user"]["username"]
+                for e in audited(local_cluster, namespace, "status")
+                if e["verb"] == "patch"
+                and e["user"]["username"].startswith("system:serviceaccount:")
+            }
+
+        # The API server writes its audit log asynchronously: wait for the release's write.
+        writers = wait_for(
+            f"phase writes in {release.watched.namespace}",
+            functools.partial(writers_in, release.watched.namespace),
+            timeout=20,
+        )
         # Only this release's ServiceAccount wrote a phase here; the other has no Role to. (None
         # at all: a cluster started before its audit policy logged every ServiceAccount's.)
         assert writers == {release.user}, (release.name, writers)
