@@ -1,0 +1,318 @@
+"""Benchmark: how fast one write finishes a Job pod, against native sidecars and bare controls.
+Prints figures; asserts nothing.
+
+    .venv/bin/python -m tests.bench.finish [--jobs 20] [--json FILE]
+
+Arms, run one after the other in one run, each with JOBS Jobs applied at once on the real kubelet;
+every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 on TERM:
+  - tandem:        Tandem finishes the pod by phase (its one annotated pods/status write);
+  - native:        the sidecar as a native sidecar (an init container with restartPolicy Always);
+  - control:       no Tandem; this script writes the phase and the annotation, in one write, as soon
+                   as its watch sees the primary terminated (the floor Tandem is measured against);
+  - control-phase-only: the same write without the annotation, as Tandem wrote it before (the
+                   kubelet puts Running back and the sidecars run on; a bounded wait, few Jobs).
+Per pod, from the primary's end as the API first showed it (a watch event; the clocks below are the
+same watch's): to its Job's Complete condition, to the pod's terminal phase, and to its last
+sidecar's end; plus the sidecar's end by the API's own finishedAt stamps (whole seconds); phases the
+watch saw go back from terminal; and status writes per pod from the audit log, by Tandem or the
+control, and by the kubelet. Medians and p90.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from localcluster import Layout
+
+from ..audit_log import audited
+from ..kube import Kube, finished_at, wait_for
+from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
+from ..operator_process import start_operator, stop_operator
+from . import new_namespace, quiet_cluster
+
+ARMS = ("tandem", "native", "control", "control-phase-only")
+TERMINAL = ("Succeeded", "Failed")
+FINISHED = "tandem.dev/finished"
+
+
+class Timeline:
+    """One namespace's pods and Jobs as a watch sees them: when each pod's primary was first seen
+    terminated, its phase terminal, its sidecar terminated; each Job's end; and every phase seen.
+    With PATCH, calls PATCH(pod) once per pod when its primary is first seen terminated."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, patch: Any = None) -> None:
+        self.primary: dict[str, float] = {}
+        self.terminal: dict[str, float] = {}
+        self.sidecar: dict[str, float] = {}
+        self.phases: dict[str, list[str]] = collections.defaultdict(list)
+        self.job_of: dict[str, str] = {}
+        self.job_end: dict[str, float] = {}
+        self._api, self._namespace, self._patch = api, namespace, patch
+        self._watches = [watch.Watch(), watch.Watch()]
+        opened = [threading.Event(), threading.Event()]
+        for target, w, event in zip((self._pods, self._jobs), self._watches, opened, strict=True):
+            threading.Thread(target=target, args=(w, event), daemon=True).start()
+        for event in opened:
+            event.wait(10)
+
+    def _pods(self, w: watch.Watch, opened: threading.Event) -> None:
+        core = client.CoreV1Api(self._api)
+        listed = core.list_namespaced_pod(self._namespace, _request_timeout=10)
+        opened.set()
+        version = listed.metadata.resource_version
+        for event in w.stream(
+            core.list_namespaced_pod, self._namespace, resource_version=version, timeout_seconds=600
+        ):
+            self._pod(event["object"], time.time())
+
+    def _pod(self, pod: Any, now: float) -> None:
+        name = pod.metadata.name
+        self.job_of[name] = (pod.metadata.labels or {}).get("batch.kubernetes.io/job-name", "")
+        phases = self.phases[name]
+        if not phases or phases[-1] != pod.status.phase:
+            phases.append(pod.status.phase)
+        if pod.status.phase in TERMINAL:
+            self.terminal.setdefault(name, now)
+        statuses = {
+            s.name: s
+            for s in (pod.status.container_statuses or [])
+            + (pod.status.init_container_statuses or [])
+        }
+        main, proxy = statuses.get("main"), statuses.get("proxy")
+        if main is not None and main.state.terminated is not None and name not in self.primary:
+            self.primary[name] = now
+            if self._patch is not None:
+                self._patch(pod)
+        if proxy is not None and proxy.state.terminated is not None:
+            self.sidecar.setdefault(name, now)
+
+    def _jobs(self, w: watch.Watch, opened: threading.Event) -> None:
+        batch = client.BatchV1Api(self._api)
+        listed = batch.list_namespaced_job(self._namespace, _request_timeout=10)
+        opened.set()
+        version = listed.metadata.resource_version
+        for event in w.stream(
+            batch.list_namespaced_job,
+            self._namespace,
+            resource_version=version,
+            timeout_seconds=600,
+        ):
+            job_ = event["object"]
+            ended = any(
+                c.type in ("Complete", "Failed") and c.status == "True"
+                for c in job_.status.conditions or ()
+            )
+            if ended:
+                self.job_end.setdefault(job_.metadata.name, time.time())
+
+    def stop(self) -> None:
+        for w in self._watches:
+            w.stop()
+
+
+def control_patch(api: client.ApiClient, annotate: bool) -> Any:
+    """The control's one write: the phase (and, with ANNOTATE, the annotation) with the pod's uid
+    and resourceVersion as preconditions, as Tandem writes it."""
+    core = client.CoreV1Api(api)
+
+    def patch(pod: Any) -> None:
+        main = next(s for s in pod.status.container_statuses if s.name == "main")
+        phase = "Succeeded" if main.state.terminated.exit_code == 0 else "Failed"
+        metadata: dict[str, Any] = {
+            "uid": pod.metadata.uid,
+            "resourceVersion": pod.metadata.resource_version,
+        }
+        if annotate:
+            metadata["annotations"] = {FINISHED: phase}
+        body = {"metadata": metadata, "status": {"phase": phase}}
+        with contextlib.suppress(client.ApiException):  # 409: changed meanwhile; counted below
+            core.patch_namespaced_pod_status(
+                pod.metadata.name, pod.metadata.namespace, body, _request_timeout=10
+            )
+
+    return patch
+
+
+def _template(arm: str) -> dict[str, Any]:
+    sidecar = container("proxy", EXITS_0_ON_TERM)
+    if arm == "native":
+        return pod_spec([primary(after=2)], initContainers=[{**sidecar, "restartPolicy": "Always"}])
+    return pod_spec([primary(after=2), sidecar])
+
+
+def run_arm(
+    kube: Kube, layout: Layout, api: client.ApiClient, arm: str, jobs: int
+) -> dict[str, Any]:
+    ns = new_namespace(kube, f"bench-{arm}")
+    patch = None if arm in ("tandem", "native") else control_patch(api, arm == "control")
+    timeline = Timeline(api, ns.namespace, patch)
+    annotations = {"tandem.dev/primary": "main"} if arm == "tandem" else {}
+    ns.apply(*(job(f"j{i}", _template(arm), annotations=annotations) for i in range(jobs)))
+    wait_for(
+        "every Job finished",
+        lambda: len(timeline.job_end) == jobs,
+        timeout=240,
+        interval=0.5,
+    )
+    if arm == "control-phase-only":
+        _bounded_wait(lambda: len(timeline.sidecar) == jobs, 20)  # they may never end
+    else:
+        wait_for("every sidecar ended", lambda: len(timeline.sidecar) == jobs, timeout=60)
+    time.sleep(1)  # the last watch events
+    timeline.stop()
+    pods = ns.get("pods")["items"]
+    writes = _status_writes(layout, ns.namespace)
+    kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
+    to_job, to_terminal, to_sidecar, by_stamps, reverts = [], [], [], [], 0
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        start = timeline.primary.get(name)
+        if start is None:
+            continue
+        if (end := timeline.job_end.get(timeline.job_of.get(name, ""))) is not None:
+            to_job.append(end - start)
+        if name in timeline.terminal:
+            to_terminal.append(timeline.terminal[name] - start)
+        if name in timeline.sidecar:
+            to_sidecar.append(timeline.sidecar[name] - start)
+        ended, stopped = finished_at(pod, "main"), _sidecar_finished_at(pod)
+        if ended is not None and stopped is not None:
+            by_stamps.append(stopped - ended)
+        phases = timeline.phases[name]
+        reverts += sum(a in TERMINAL and b not in TERMINAL for a, b in itertools.pairwise(phases))
+    return {
+        "arm": arm,
+        "jobs": jobs,
+        "primary_to_job_complete_s": _summary(to_job),
+        "primary_to_pod_terminal_s": _summary(to_terminal),
+        "primary_to_last_sidecar_end_s": _summary(to_sidecar),
+        "sidecar_finished_at_minus_primary_s": _summary(by_stamps),
+        "sidecars_ended": f"{len(timeline.sidecar)} of {jobs}",
+        "phase_reverts_seen": reverts,
+        "status_writes_per_pod": {
+            who: round(sum(counts.values()) / jobs, 2) for who, counts in writes.items()
+        },
+    }
+
+
+def _bounded_wait(done: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not done():
+        time.sleep(0.5)
+
+
+def _sidecar_finished_at(pod: dict[str, Any]) -> float | None:
+    for status in pod["status"].get("initContainerStatuses") or ():
+        if status["name"] == "proxy":
+            terminated = status.get("state", {}).get("terminated")
+            if terminated is None:
+                return None
+            stamp = str(terminated["finishedAt"]).replace("Z", "+00:00")
+            return datetime.datetime.fromisoformat(stamp).timestamp()
+    return finished_at(pod, "proxy")
+
+
+def _status_writes(layout: Layout, namespace: str) -> dict[str, collections.Counter[str]]:
+    """Accepted pods/status patches per pod, by Tandem or the control (`writer`) and by the
+    kubelet, once the audit log has them (it is written asynchronously)."""
+    time.sleep(3)
+    out: dict[str, collections.Counter[str]] = {"writer": collections.Counter()}
+    out["kubelet"] = collections.Counter()
+    for entry in audited(layout, namespace, "status"):
+        if entry["verb"] != "patch" or not 200 <= entry["responseStatus"]["code"] < 300:
+            continue
+        who = "kubelet" if entry["user"]["username"].startswith("system:node:") else "writer"
+        out[who][entry["objectRef"]["name"]] += 1
+    return out
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered), 2),
+        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 2),
+        "n": len(ordered),
+    }
+
+
+def _cell(summary: dict[str, float]) -> str:
+    return f"{summary['median']} / {summary['p90']}" if summary else "-"
+
+
+@contextlib.contextmanager
+def _operator(layout: Layout) -> Iterator[None]:
+    log = Path(tempfile.mkdtemp()) / "operator.log"
+    running = start_operator(layout, log)
+    try:
+        yield
+    finally:
+        stop_operator(running)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--phase-only-jobs", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--arm", action="append", choices=ARMS, help="default: all")
+    args = parser.parse_args(argv)
+    with quiet_cluster() as (layout, kube), _operator(layout):
+        # The control writes as the operator's user, so the audit log counts its writes alike.
+        api = config.new_client_from_config(str(layout.state / "operator.kubeconfig"))
+        run_arm(kube, layout, api, "tandem", 3)  # warm-up, unreported
+        results = [
+            run_arm(
+                kube,
+                layout,
+                api,
+                arm,
+                args.phase_only_jobs if arm == "control-phase-only" else args.jobs,
+            )
+            for arm in args.arm or ARMS
+        ]
+    print("\nmedian / p90, seconds from the primary's end as the API first showed it")
+    print(
+        f"{'arm':20} {'jobs':>4}  {'-> Job Complete':>15}  {'-> pod terminal':>15}  "
+        f"{'-> sidecar end':>15}  {'finishedAt diff':>15}  {'sidecars ended':>14}  "
+        f"{'reverts':>7}  status writes per pod"
+    )
+    for r in results:
+        print(
+            f"{r['arm']:20} {r['jobs']:>4}  {_cell(r['primary_to_job_complete_s']):>15}  "
+            f"{_cell(r['primary_to_pod_terminal_s']):>15}  "
+            f"{_cell(r['primary_to_last_sidecar_end_s']):>15}  "
+            f"{_cell(r['sidecar_finished_at_minus_primary_s']):>15}  "
+            f"{r['sidecars_ended']:>14}  {r['phase_reverts_seen']:>7}  {r['status_writes_per_pod']}"
+        )
+    by_arm = {r["arm"]: r for r in results}
+    if "tandem" in by_arm and "control" in by_arm:
+        tandem, control = (
+            by_arm[a]["primary_to_job_complete_s"].get("median") for a in ("tandem", "control")
+        )
+        if tandem is not None and control is not None:
+            print(f"\nJob Complete, tandem - control (medians): {tandem - control:+.2f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
