@@ -63,22 +63,31 @@ class Timeline:
         self.job_of: dict[str, str] = {}
         self.job_end: dict[str, float] = {}
         self._api, self._namespace, self._patch = api, namespace, patch
-        self._watches = [watch.Watch(), watch.Watch()]
-        opened = [threading.Event(), threading.Event()]
-        for target, w, event in zip((self._pods, self._jobs), self._watches, opened, strict=True):
-            threading.Thread(target=target, args=(w, event), daemon=True).start()
-        for event in opened:
-            event.wait(10)
-
-    def _pods(self, w: watch.Watch, opened: threading.Event) -> None:
-        core = client.CoreV1Api(self._api)
-        listed = core.list_namespaced_pod(self._namespace, _request_timeout=10)
-        opened.set()
-        version = listed.metadata.resource_version
-        for event in w.stream(
-            core.list_namespaced_pod, self._namespace, resource_version=version, timeout_seconds=600
+        self._watches: list[watch.Watch] = []
+        core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+        for listing, on_event in (
+            (core.list_namespaced_pod, self._pod),
+            (batch.list_namespaced_job, self._job),
         ):
-            self._pod(event["object"], time.time())
+            self._follow(listing, on_event)
+
+    def _follow(self, listing: Any, on_event: Any) -> None:
+        """Lists, then watches from the list's resourceVersion (so no event is missed), calling
+        ON_EVENT(object, when) in a thread of its own; returns once the list is read."""
+        listed = listing(self._namespace, _request_timeout=10)
+        stream = watch.Watch()
+        self._watches.append(stream)
+
+        def run() -> None:
+            for event in stream.stream(
+                listing,
+                self._namespace,
+                resource_version=listed.metadata.resource_version,
+                timeout_seconds=600,
+            ):
+                on_event(event["object"], time.time())
+
+        threading.Thread(target=run, daemon=True).start()
 
     def _pod(self, pod: Any, now: float) -> None:
         name = pod.metadata.name
@@ -101,24 +110,13 @@ class Timeline:
         if proxy is not None and proxy.state.terminated is not None:
             self.sidecar.setdefault(name, now)
 
-    def _jobs(self, w: watch.Watch, opened: threading.Event) -> None:
-        batch = client.BatchV1Api(self._api)
-        listed = batch.list_namespaced_job(self._namespace, _request_timeout=10)
-        opened.set()
-        version = listed.metadata.resource_version
-        for event in w.stream(
-            batch.list_namespaced_job,
-            self._namespace,
-            resource_version=version,
-            timeout_seconds=600,
-        ):
-            job_ = event["object"]
-            ended = any(
-                c.type in ("Complete", "Failed") and c.status == "True"
-                for c in job_.status.conditions or ()
-            )
-            if ended:
-                self.job_end.setdefault(job_.metadata.name, time.time())
+    def _job(self, job_: Any, now: float) -> None:
+        ended = any(
+            c.type in ("Complete", "Failed") and c.status == "True"
+            for c in job_.status.conditions or ()
+        )
+        if ended:
+            self.job_end.setdefault(job_.metadata.name, now)
 
     def stop(self) -> None:
         for w in self._watches:
