@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 
 from tandem.adapters import ExecResult
 from tandem.core import (
     Delivery,
     EventType,
+    Finish,
     Outcome,
     Path,
+    Phase,
     PodMemory,
     Reason,
     Stop,
@@ -162,3 +165,44 @@ def test_waiting_for_a_free_exec_thread_does_not_count_toward_the_deadline() -> 
     assert [report_delivery(STOP, result)[0] for result in results] == [Delivery.DELIVERED] * 4
     gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(gap >= 1.9 for gap in gaps), gaps  # one at a time, each told when it began
+
+
+class _Hung:
+    """An executor whose every exec hangs until released: a wedged kubelet, a half-open socket."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = 0
+
+    def run(self, *_: object) -> ExecResult:
+        self.started += 1
+        self.release.wait(30)
+        return ExecResult(0)
+
+
+class _Writes:
+    def finish(self, *_: object) -> ExecResult:
+        return ExecResult(0)
+
+
+def test_hung_execs_filling_every_exec_thread_do_not_delay_a_phase_write() -> None:
+    hung = _Hung()
+    settings = Settings(exec_concurrency=2, exec_timeout=20.0)
+    stopper = Stopper(hung, None, settings, status=_Writes())  # type: ignore[arg-type]
+    finish = Finish(Phase.SUCCEEDED, "key", "uid", "1", "done")
+
+    async def scenario() -> tuple[float, ExecResult, int, bool]:
+        execs = [asyncio.create_task(stopper.deliver(VIEW, STOP)) for _ in range(3)]
+        await asyncio.sleep(0.2)  # both exec threads taken, the third exec queued
+        begun = time.monotonic()
+        written = await asyncio.wait_for(stopper.finish(VIEW, finish), 5)
+        took = time.monotonic() - begun
+        pending, started = not any(task.done() for task in execs), hung.started
+        hung.release.set()
+        await asyncio.gather(*execs)
+        return took, written, started, pending
+
+    took, written, started, pending = asyncio.run(scenario())
+    assert written.ok and took < 1.0, took
+    # The control: the execs were really hung, every exec thread taken, while the write ran.
+    assert pending and started == 2

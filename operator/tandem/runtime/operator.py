@@ -28,7 +28,7 @@ from . import handlers, metrics, peering
 from .nodes import NodeVersions
 from .reconciler import Reconciler
 from .settings import Settings
-from .stopper import Stopper
+from .stopper import WRITE_CONCURRENCY, Stopper
 from .sweeper import Sweeper
 
 logger = logging.getLogger("tandem")
@@ -144,7 +144,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     )
     reads = Reads(configuration)
     stopper = Stopper(
-        Executor(configuration), helper, settings, StatusWriter(configuration, threads)
+        Executor(configuration), helper, settings, StatusWriter(configuration, WRITE_CONCURRENCY)
     )
     reconciler = Reconciler(stopper, nodes=NodeVersions(reads))
     sweeper = (

@@ -17,6 +17,10 @@ from .settings import Settings
 
 logger = logging.getLogger("tandem.stopper")
 
+WRITE_CONCURRENCY = 8
+"""Phase writes in flight at once. A write is one PATCH of about 10 ms, so 8 threads carry
+hundreds a second; they have their own threads so that no exec, however hung, delays one."""
+
 
 def _transient(result: ExecResult) -> bool:
     """Worth another try: turned away before it reached the pod, by throttling, a server error
@@ -37,12 +41,10 @@ class Stopper:
         self._helper = helper
         self._status = status
         self._settings = settings
-        # Its own pool: asyncio's default one is sized by the cores and shared with kopf.
-        self._pool = ThreadPoolExecutor(settings.exec_concurrency, thread_name_prefix="exec")
-        # A stop waits for a free thread here, untimed: the exec deadline starts with the exec,
-        # so a burst of stops does not time out in the queue. Shared fairly between namespaces,
-        # so that one namespace's burst does not hold up every other's stops.
-        self._slots = FairSlots(settings.exec_concurrency)
+        # Own pools: asyncio's default one is sized by the cores and shared with kopf. Execs and
+        # phase writes do not share one, so that hung execs never hold up a pod's finish.
+        self._execs = _Lane(settings.exec_concurrency, "exec")
+        self._writes = _Lane(WRITE_CONCURRENCY, "write")
 
     @property
     def exec_actions(self) -> bool:
@@ -60,18 +62,21 @@ class Stopper:
         call: Callable[[float], ExecResult],
         what: str,
         started: Callable[[], None] | None = None,
+        lane: _Lane | None = None,
     ) -> ExecResult:
-        """CALL into a pod in NAMESPACE with the exec deadline, retried with exponential backoff
-        while transient. STARTED is called once, when the first try gets a thread."""
+        """CALL into a pod in NAMESPACE with the exec deadline, on LANE's threads (the execs'
+        unless given), retried with exponential backoff while transient. STARTED is called once,
+        when the first try gets a thread."""
+        lane = lane or self._execs
         timeout, delay = self._settings.exec_timeout, self._settings.exec_backoff
         retries = self._settings.exec_retries
         for attempt in range(1, retries + 1):
-            async with self._slots.slot(namespace):
+            async with lane.slots.slot(namespace):
                 if started is not None:
                     started()
                     started = None
                 try:
-                    running = asyncio.get_running_loop().run_in_executor(self._pool, call, timeout)
+                    running = asyncio.get_running_loop().run_in_executor(lane.pool, call, timeout)
                     result = await asyncio.wait_for(running, timeout + 5.0)
                 except TimeoutError:  # Not refused: the command may be running still.
                     result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
@@ -142,6 +147,7 @@ class Stopper:
             lambda timeout: status.finish(view.namespace, view.name, finish, timeout),
             f"finishing {view.namespace}/{view.name}",
             started,
+            self._writes,
         )
         logger.info(
             "pod %s/%s: phase %s -> %s",
@@ -151,3 +157,13 @@ class Stopper:
             "written" if result.ok else f"{result.status} {result.error}",
         )
         return result
+
+
+class _Lane:
+    """Threads for one kind of call, and the fair queue for them. A call waits for a free thread
+    untimed: its deadline starts with the call, so a burst does not time out in the queue. Shared
+    fairly between namespaces, so that one namespace's burst does not hold up every other's."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        self.slots = FairSlots(threads)
