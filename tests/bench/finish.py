@@ -10,7 +10,11 @@ every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 on TERM:
   - control:       no Tandem; this script writes the phase and the annotation, in one write, as soon
                    as its watch sees the primary terminated (the floor Tandem is measured against);
   - control-phase-only: the same write without the annotation, as Tandem wrote it before (the
-                   kubelet puts Running back and the sidecars run on; a bounded wait, few Jobs).
+                   kubelet puts Running back and the sidecars run on; a bounded wait, few Jobs);
+  - tandem-haproxy, control-haproxy: the sidecar is `haproxy -db` as PID 1, which ignores TERM and
+                   soft-stops on USR1: does Tandem's USR1 before its write still win the race
+                   against the kubelet's STOPSIGNAL (exit 0), where the control's write alone
+                   leaves it to the KILL at the end of the grace period (137)?
 Per pod, from the primary's end as the API first showed it (a watch event; the clocks below are the
 same watch's): to its Job's Complete condition, to the pod's terminal phase, and to its last
 sidecar's end; plus the sidecar's end by the API's own finishedAt stamps (whole seconds); phases the
@@ -23,7 +27,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import datetime
 import itertools
 import json
 import statistics
@@ -40,12 +43,27 @@ from kubernetes import client, config, watch
 from localcluster import Layout
 
 from ..audit_log import audited
-from ..kube import Kube, finished_at, wait_for
-from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
+from ..kube import Kube, container_state, finished_at, wait_for
+from ..manifests import (
+    EXITS_0_ON_TERM,
+    HAPROXY,
+    HAPROXY_DB,
+    container,
+    job,
+    pod_spec,
+    primary,
+)
 from ..operator_process import start_operator, stop_operator
 from . import new_namespace, quiet_cluster
 
-ARMS = ("tandem", "native", "control", "control-phase-only")
+ARMS = (
+    "tandem",
+    "native",
+    "control",
+    "control-phase-only",
+    "tandem-haproxy",
+    "control-haproxy",
+)
 TERMINAL = ("Succeeded", "Failed")
 FINISHED = "tandem.dev/finished"
 
@@ -148,6 +166,8 @@ def control_patch(api: client.ApiClient, annotate: bool) -> Any:
 
 def _template(arm: str) -> dict[str, Any]:
     sidecar = container("proxy", EXITS_0_ON_TERM)
+    if arm.endswith("-haproxy"):
+        sidecar = container("proxy", HAPROXY_DB, image=HAPROXY)
     if arm == "native":
         return pod_spec([primary(after=2)], initContainers=[{**sidecar, "restartPolicy": "Always"}])
     return pod_spec([primary(after=2), sidecar])
@@ -157,9 +177,10 @@ def run_arm(
     kube: Kube, layout: Layout, api: client.ApiClient, arm: str, jobs: int
 ) -> dict[str, Any]:
     ns = new_namespace(kube, f"bench-{arm}")
-    patch = None if arm in ("tandem", "native") else control_patch(api, arm == "control")
+    control = arm.startswith("control")
+    patch = control_patch(api, arm != "control-phase-only") if control else None
     timeline = Timeline(api, ns.namespace, patch)
-    annotations = {"tandem.dev/primary": "main"} if arm == "tandem" else {}
+    annotations = {"tandem.dev/primary": "main"} if arm.startswith("tandem") else {}
     ns.apply(*(job(f"j{i}", _template(arm), annotations=annotations) for i in range(jobs)))
     wait_for(
         "every Job finished",
@@ -170,6 +191,7 @@ def run_arm(
     if arm == "control-phase-only":
         _bounded_wait(lambda: len(timeline.sidecar) == jobs, 20)  # they may never end
     else:
+        # The pods' grace period (5 s) bounds a sidecar that ignores its STOPSIGNAL.
         wait_for("every sidecar ended", lambda: len(timeline.sidecar) == jobs, timeout=60)
     time.sleep(1)  # the last watch events
     timeline.stop()
@@ -177,6 +199,7 @@ def run_arm(
     writes = _status_writes(layout, ns.namespace)
     kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
     to_job, to_terminal, to_sidecar, by_stamps, reverts = [], [], [], [], 0
+    exits: collections.Counter[str] = collections.Counter()
     for pod in pods:
         name = pod["metadata"]["name"]
         start = timeline.primary.get(name)
@@ -188,6 +211,7 @@ def run_arm(
             to_terminal.append(timeline.terminal[name] - start)
         if name in timeline.sidecar:
             to_sidecar.append(timeline.sidecar[name] - start)
+        exits[str(_sidecar_exit(pod))] += 1
         ended, stopped = finished_at(pod, "main"), _sidecar_finished_at(pod)
         if ended is not None and stopped is not None:
             by_stamps.append(stopped - ended)
@@ -201,6 +225,7 @@ def run_arm(
         "primary_to_last_sidecar_end_s": _summary(to_sidecar),
         "sidecar_finished_at_minus_primary_s": _summary(by_stamps),
         "sidecars_ended": f"{len(timeline.sidecar)} of {jobs}",
+        "sidecar_exit_codes": dict(sorted(exits.items())),
         "phase_reverts_seen": reverts,
         "status_writes_per_pod": {
             who: round(sum(counts.values()) / jobs, 2) for who, counts in writes.items()
@@ -214,15 +239,21 @@ def _bounded_wait(done: Any, seconds: float) -> None:
         time.sleep(0.5)
 
 
-def _sidecar_finished_at(pod: dict[str, Any]) -> float | None:
+def _sidecar(pod: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's status, as a regular or a native sidecar."""
     for status in pod["status"].get("initContainerStatuses") or ():
         if status["name"] == "proxy":
-            terminated = status.get("state", {}).get("terminated")
-            if terminated is None:
-                return None
-            stamp = str(terminated["finishedAt"]).replace("Z", "+00:00")
-            return datetime.datetime.fromisoformat(stamp).timestamp()
-    return finished_at(pod, "proxy")
+            return dict(status)
+    return container_state(pod, "proxy")
+
+
+def _sidecar_exit(pod: dict[str, Any]) -> int | None:
+    terminated = _sidecar(pod).get("state", {}).get("terminated")
+    return None if terminated is None else int(terminated["exitCode"])
+
+
+def _sidecar_finished_at(pod: dict[str, Any]) -> float | None:
+    return finished_at({"status": {"containerStatuses": [_sidecar(pod)]}}, "proxy")
 
 
 def _status_writes(layout: Layout, namespace: str) -> dict[str, collections.Counter[str]]:
@@ -268,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--phase-only-jobs", type=int, default=5)
+    parser.add_argument("--haproxy-jobs", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--arm", action="append", choices=ARMS, help="default: all")
     args = parser.parse_args(argv)
@@ -281,7 +313,11 @@ def main(argv: list[str] | None = None) -> int:
                 layout,
                 api,
                 arm,
-                args.phase_only_jobs if arm == "control-phase-only" else args.jobs,
+                {
+                    "control-phase-only": args.phase_only_jobs,
+                    "tandem-haproxy": args.haproxy_jobs,
+                    "control-haproxy": args.haproxy_jobs,
+                }.get(arm, args.jobs),
             )
             for arm in args.arm or ARMS
         ]
@@ -289,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'arm':20} {'jobs':>4}  {'-> Job Complete':>15}  {'-> pod terminal':>15}  "
         f"{'-> sidecar end':>15}  {'finishedAt diff':>15}  {'sidecars ended':>14}  "
-        f"{'reverts':>7}  status writes per pod"
+        f"{'reverts':>7}  status writes per pod; sidecar exit codes"
     )
     for r in results:
         print(
@@ -297,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{_cell(r['primary_to_pod_terminal_s']):>15}  "
             f"{_cell(r['primary_to_last_sidecar_end_s']):>15}  "
             f"{_cell(r['sidecar_finished_at_minus_primary_s']):>15}  "
-            f"{r['sidecars_ended']:>14}  {r['phase_reverts_seen']:>7}  {r['status_writes_per_pod']}"
+            f"{r['sidecars_ended']:>14}  {r['phase_reverts_seen']:>7}  "
+            f"{r['status_writes_per_pod']}; {r['sidecar_exit_codes']}"
         )
     by_arm = {r["arm"]: r for r in results}
     if "tandem" in by_arm and "control" in by_arm:
