@@ -438,7 +438,8 @@ def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
         name, "the sidecar KILLed", lambda p: exit_code(p, "proxy") is not None, timeout=60
     )
     assert exit_code(pod, "proxy") == 137
-    assert 40 - 1 <= _after_primary(pod) <= 40 + 5, pod["status"]
+    # Not before the grace period ran out; a new kubelet may count it again from its start.
+    assert 40 - 1 <= _after_primary(pod) <= 40 + 15, pod["status"]
     assert job_condition(ns.get("job", "j")) == "Complete"
     _finished_once(ns, "j", name)
     _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
