@@ -85,7 +85,10 @@ def test_never_success(operator: Operator, ns: Kube, sidecar: str) -> None:
         [mismatch] = _events(ns, pod["metadata"]["name"])["SidecarExitMismatch"]
         assert "exited 143" in mismatch and "exit-zero-on-sigterm" in mismatch
     assert "PrimariesFinished" in ns.reasons("Job", "j")
-    assert events
+    told = [
+        e["message"] for e in events if e["reason"] in ("SidecarStopped", "SidecarExitMismatch")
+    ]
+    assert [m for m in told if f"exited {expected_exit}" in m], told
 
 
 @pytest.mark.parametrize("sidecar", sorted(SIDECARS))

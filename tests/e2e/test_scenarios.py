@@ -94,7 +94,12 @@ def test_pods_without_opt_in_and_native_sidecars_are_never_touched(
     ns.apply(
         job("plain", pod_spec([primary(), container("proxy", SLEEP_FOREVER)])),
         job("native", pod_spec([primary()], initContainers=[native]), annotations=PRIMARY),
+        # The positive control: the plain Job's twin, opted in, is finished by Tandem, so the
+        # operator was up and acting in this namespace while it left the other two alone.
+        job("opted", pod_spec([primary(), container("proxy", SLEEP_FOREVER)]), annotations=PRIMARY),
     )
+    assert ns.wait_job("opted") == "Complete"
+    assert "PodFinished" in ns.reasons("Pod", _only_pod(ns, "opted")["metadata"]["name"])
     assert ns.wait_job("native") == "Complete"
     native_pod = _only_pod(ns, "native")
     assert exit_code(native_pod, "main") == 0
