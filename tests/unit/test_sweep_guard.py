@@ -106,16 +106,23 @@ def test_terminate_reruns_a_stuck_pod_a_bounded_number_of_times_per_run() -> Non
 
 
 def test_a_deleted_pod_is_forgotten_whatever_the_sweep_kept() -> None:
-    stopper = Stopper(Refusing(), None, Settings(exec_retries=1))  # type: ignore[arg-type]
+    executor = Refusing()
+    stopper = Stopper(executor, None, Settings(exec_retries=1))  # type: ignore[arg-type]
     reconciler = Reconciler(stopper, Recorded())
     sweeper = Sweeper(Jobs(), reconciler, SweepRules(stuck_after=0.0))  # type: ignore[arg-type]
 
-    async def scenario() -> None:
+    async def scenario() -> tuple[int, int]:
         await reconciler.reconcile(FAILED_RUN, (), Monotonic(time.monotonic()))
         await sweeper.sweep_annotated(lambda namespace: ())
         assert reconciler.memories()["uid-1"].reruns == 1
+        assert [v.uid for v in reconciler.sweepable()] == ["uid-1"]  # kept, before the delete
+        swept = executor.execs
         reconciler.forget("uid-1")
+        # The next sweep finds nothing to re-run: no exec into the deleted pod.
+        await sweeper.sweep_annotated(lambda namespace: ())
         await reconciler.close()
+        return swept, executor.execs
 
-    asyncio.run(scenario())
+    swept, after = asyncio.run(scenario())
     assert dict(reconciler.memories()) == {} and reconciler.sweepable() == []
+    assert swept > 0 and after == swept
