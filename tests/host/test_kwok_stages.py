@@ -1,7 +1,8 @@
 """deploy/local/kwok/stages.yaml played through kwok's own stage code, offline (no cluster):
-`deploy/local/kwok/stagecheck`. The benchmarks' figures rest on these stages: a phase written
-through the API stops the containers, as the real kubelet does, and exactly one stage matches
-each pod state (kwok picks at random when several do)."""
+`deploy/local/kwok/stagecheck`. The benchmarks' figures rest on these stages: as the real kubelet
+does, a terminal phase written through the API together with the annotation tandem.dev/finished
+stops the containers, and the phase written alone stops nothing and is put back to Running; and
+exactly one stage matches each pod state (kwok picks at random when several do)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_the_kwok_stages_play_as_the_benchmarks_need() -> None:
         f"`python -m localcluster build` fills):\n{output[-4000:]}"
     )
     for test in (
-        "TestAPhaseWrittenThroughTheAPIStopsTheContainers",
+        "TestAPhaseWrittenWithTheAnnotationStopsTheContainers",
+        "TestAPhaseWrittenWithoutTheAnnotationIsPutBackAndStopsNothing",
         "TestADeletedPodIsKwoksPodDeleteAlone",
         "TestTheExitCodePathsEndIsLeftAlone",
     ):

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -148,15 +149,63 @@ func annotations(exit string, extra ...string) map[string]string {
 	return out
 }
 
-// finishByPhase is Tandem's write: the phase, and its condition (merged by type).
+// finishByPhase is Tandem's write: the phase, its condition (merged by type), and the annotation
+// tandem.dev/finished naming the phase, in one strategic-merge patch of pods/status.
 func finishByPhase(t *testing.T, pod *corev1.Pod, phase string) *corev1.Pod {
+	return merge(t, pod, []byte(fmt.Sprintf(
+		`{"metadata":{"annotations":{"tandem.dev/finished":%q}},`+
+			`"status":{"phase":%q,"conditions":[{"type":"tandem.dev/Finished","status":"True"}]}}`,
+		phase, phase,
+	)))
+}
+
+// phaseOnly is the same write without the annotation: only the status changes.
+func phaseOnly(t *testing.T, pod *corev1.Pod, phase string) *corev1.Pod {
 	return merge(t, pod, []byte(fmt.Sprintf(
 		`{"status":{"phase":%q,"conditions":[{"type":"tandem.dev/Finished","status":"True"}]}}`,
 		phase,
 	)))
 }
 
-func TestAPhaseWrittenThroughTheAPIStopsTheContainers(t *testing.T) {
+// primaryEnded is a Job pod whose primary has ended while its sidecar runs.
+func primaryEnded(t *testing.T, lc lifecycle.Lifecycle, ann map[string]string) *corev1.Pod {
+	t.Helper()
+	pod := play(t, lc, play(t, lc, jobPod(ann), "pod-ready"), "pod-primary-ends")
+	play(t, lc, pod, "") // the sidecar runs until something acts
+	return pod
+}
+
+func conditionsOf(pod *corev1.Pod) map[corev1.PodConditionType]corev1.ConditionStatus {
+	out := map[corev1.PodConditionType]corev1.ConditionStatus{}
+	for _, condition := range pod.Status.Conditions {
+		out[condition.Type] = condition.Status
+	}
+	return out
+}
+
+// stopped checks the containers of a pod that pod-api-phase-stops-containers played on: the
+// primary's end as it was (ENDED), the sidecar terminated with SIDECAR, Ready False.
+func stopped(t *testing.T, pod *corev1.Pod, phase string, ended corev1.ContainerState, sidecar int32) {
+	t.Helper()
+	if string(pod.Status.Phase) != phase {
+		t.Fatalf("phase %s, want %s", pod.Status.Phase, phase)
+	}
+	main, proxy := pod.Status.ContainerStatuses[0], pod.Status.ContainerStatuses[1]
+	if !equality.Semantic.DeepEqual(main.State, ended) {
+		t.Fatalf("the primary's end was rewritten: %+v", main.State)
+	}
+	end := proxy.State.Terminated
+	if proxy.State.Running != nil || end == nil || end.ExitCode != sidecar ||
+		end.ContainerID != "kwok://uid-1-proxy-00001" || proxy.Ready {
+		t.Fatalf("sidecar: %+v", proxy)
+	}
+	conditions := conditionsOf(pod)
+	if conditions["tandem.dev/Finished"] != "True" || conditions[corev1.PodReady] != "False" {
+		t.Fatalf("conditions: %v", conditions)
+	}
+}
+
+func TestAPhaseWrittenWithTheAnnotationStopsTheContainers(t *testing.T) {
 	lc := podStages(t)
 	for _, c := range []struct {
 		primary, phase string
@@ -167,43 +216,77 @@ func TestAPhaseWrittenThroughTheAPIStopsTheContainers(t *testing.T) {
 		{"1", "Failed", nil, 0},
 		{"0", "Succeeded", []string{"kwok.tandem.dev/sidecar-stop-exit-code", "143"}, 143},
 	} {
-		pod := play(t, lc, jobPod(annotations(c.primary, c.extra...)), "pod-ready")
-		pod = play(t, lc, pod, "pod-primary-ends")
-		ended := pod.Status.ContainerStatuses[0]
-		play(t, lc, pod, "") // the sidecar runs until something acts
+		pod := primaryEnded(t, lc, annotations(c.primary, c.extra...))
+		ended := pod.Status.ContainerStatuses[0].State
 		pod = play(t, lc, finishByPhase(t, pod, c.phase), "pod-api-phase-stops-containers")
-		if string(pod.Status.Phase) != c.phase {
-			t.Fatalf("phase %s, want %s", pod.Status.Phase, c.phase)
-		}
-		main, sidecar := pod.Status.ContainerStatuses[0], pod.Status.ContainerStatuses[1]
-		if !equality.Semantic.DeepEqual(main.State, ended.State) {
-			t.Fatalf("the primary's end was rewritten: %+v", main.State)
-		}
-		end := sidecar.State.Terminated
-		if sidecar.State.Running != nil || end == nil || end.ExitCode != c.sidecar ||
-			end.ContainerID != "kwok://uid-1-proxy-00001" || sidecar.Ready {
-			t.Fatalf("sidecar: %+v", sidecar)
-		}
-		conditions := map[corev1.PodConditionType]corev1.ConditionStatus{}
-		for _, condition := range pod.Status.Conditions {
-			conditions[condition.Type] = condition.Status
-		}
-		if conditions["tandem.dev/Finished"] != "True" || conditions[corev1.PodReady] != "False" {
-			t.Fatalf("conditions: %v", conditions)
-		}
+		stopped(t, pod, c.phase, ended, c.sidecar)
 		play(t, lc, pod, "") // settled: nothing plays again
 		pod.Finalizers = nil // the Job controller's update, or any later event
 		play(t, lc, pod, "")
 	}
 }
 
+// The pair: from the same pod, the phase written without the annotation leaves the containers
+// running and is put back to Running (the real kubelet's status manager, 0 to 10 s later); with
+// the annotation, the containers stop. A write with the annotation after the put-back stops them.
+func TestAPhaseWrittenWithoutTheAnnotationIsPutBackAndStopsNothing(t *testing.T) {
+	lc := podStages(t)
+	for _, phase := range []string{"Succeeded", "Failed"} {
+		primary := map[string]string{"Succeeded": "0", "Failed": "1"}[phase]
+		pod := primaryEnded(t, lc, annotations(primary))
+		ended := pod.Status.ContainerStatuses[0].State
+
+		// Negative: the phase alone.
+		written := phaseOnly(t, pod, phase)
+		event := &lifecycle.Event{Labels: written.Labels, Annotations: written.Annotations, Data: written}
+		matched, err := lc.ListAllPossible(context.Background(), event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(matched) != 1 || matched[0].Name() != "pod-api-phase-put-back" {
+			t.Fatalf("only pod-api-phase-put-back should match, got %d stages", len(matched))
+		}
+		delays, ok, err := matched[0].DelayRangePossible(context.Background(), event, time.Now())
+		if err != nil || !ok || len(delays) != 2 || delays[0] != 0 || delays[1] != 10*time.Second {
+			t.Fatalf("pod-api-phase-put-back's delay: %v %v %v, want 0 to 10s", delays, ok, err)
+		}
+		back := play(t, lc, written, "pod-api-phase-put-back")
+		if back.Status.Phase != corev1.PodRunning {
+			t.Fatalf("phase %s, want it put back to Running", back.Status.Phase)
+		}
+		if !equality.Semantic.DeepEqual(back.Status.ContainerStatuses, pod.Status.ContainerStatuses) {
+			t.Fatalf("the containers changed: %+v", back.Status.ContainerStatuses)
+		}
+		if s := back.Status.ContainerStatuses[1].State; s.Running == nil || s.Terminated != nil {
+			t.Fatalf("the sidecar was stopped: %+v", s)
+		}
+		if conditionsOf(back)["tandem.dev/Finished"] != "True" {
+			t.Fatalf("Tandem's condition was not kept: %v", conditionsOf(back))
+		}
+		play(t, lc, back, "") // nothing stops the sidecar until a write with the annotation
+		back.Finalizers = nil
+		play(t, lc, back, "")
+
+		// Positive: the same pod, the phase written with the annotation.
+		done := play(t, lc, finishByPhase(t, pod, phase), "pod-api-phase-stops-containers")
+		stopped(t, done, phase, ended, 0)
+		play(t, lc, done, "")
+
+		// Tandem writes again, with the annotation, after the put-back.
+		again := play(t, lc, finishByPhase(t, back, phase), "pod-api-phase-stops-containers")
+		stopped(t, again, phase, ended, 0)
+		play(t, lc, again, "")
+	}
+}
+
 func TestADeletedPodIsKwoksPodDeleteAlone(t *testing.T) {
 	lc := podStages(t)
-	pod := play(t, lc, jobPod(annotations("0")), "pod-ready")
-	pod = finishByPhase(t, play(t, lc, pod, "pod-primary-ends"), "Succeeded")
-	now := metav1.Now()
-	pod.DeletionTimestamp = &now
-	play(t, lc, pod, "pod-delete")
+	for _, write := range []func(*testing.T, *corev1.Pod, string) *corev1.Pod{finishByPhase, phaseOnly} {
+		pod := write(t, primaryEnded(t, lc, annotations("0")), "Succeeded")
+		now := metav1.Now()
+		pod.DeletionTimestamp = &now
+		play(t, lc, pod, "pod-delete")
+	}
 }
 
 // The exit-code path: the benchmark's answerer ends the sidecar and writes the phase at once.
