@@ -5,8 +5,9 @@ its primary `main` ends at the time in its annotation. The sidecar, named after 
 (`proxy-NNNNN`), keeps running until Tandem acts. Tandem acts in one of two ways:
 
 - by phase (the default: the fake node says a kubelet that keeps an API-set phase): Tandem writes
-  the pod's terminal phase, and kwok's stage pod-api-phase-stops-containers ends the sidecar as
-  that kubelet would, on its STOPSIGNAL (TERM): 0, since these sidecars trap TERM;
+  the pod's terminal phase with its annotation, and kwok's stage pod-api-phase-stops-containers
+  ends the sidecar as that kubelet would, on its STOPSIGNAL (TERM): 0, since these sidecars trap
+  TERM;
 - by exit codes (`kwok_job(..., finish="ExitCodes")`): Tandem execs into the sidecar. kwok hands
   that exec to the shim, which records the slot and the command; `ExecAnswerer` reads those records
   and ends the sidecar with the code a sidecar that traps TERM would give (0 on TERM, 128+N on

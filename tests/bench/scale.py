@@ -8,7 +8,7 @@ N Job pods (plus 10 % more that Tandem does not manage), whose primaries all end
 seconds of one moment chosen after every pod runs (kwok's stage), each pod annotated with its path
 (tandem.dev/finish). The fake node says a kubelet that keeps an API-set phase, so:
   - Phase: Tandem writes the pod's terminal phase through pods/status, and kwok stops the sidecar
-    (stage pod-api-phase-stops-containers), as that kubelet would;
+    (stage pod-api-phase-stops-containers, on the write's annotation), as that kubelet would;
   - ExitCodes: Tandem execs into the sidecar, and the benchmark, as the kubelet, ends it
     (tests/kwok_workload.py's ExecAnswerer, writing as user kwok).
 Figures per run:

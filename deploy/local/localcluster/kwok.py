@@ -5,9 +5,10 @@ fake node advertises that address: the API server never dials anything outside t
 fake node is tainted, so behaviour tests without a toleration land on the real kubelet.
 
 The fake node says a kubelet version that keeps a terminal phase written through the API (v1.23+),
-so Tandem finishes its pods by phase, and kwok's stage pod-api-phase-stops-containers answers that
-phase as such a kubelet does; pods annotated `tandem.dev/finish: ExitCodes` still take the exec
-path. kwok's own default (`kwok-v0.8.0`) parses as no version, which kept every pod on exec.
+so Tandem finishes its pods by phase, and kwok's stages answer that write as such a kubelet does
+(pod-api-phase-stops-containers when it carries the annotation tandem.dev/finished, as Tandem's
+does; pod-api-phase-put-back, Running again, when it does not); pods annotated
+`tandem.dev/finish: ExitCodes` still take the exec path. kwok's own default (`kwok-v0.8.0`) parses as no version, which kept every pod on exec.
 
 Exec into a fake pod runs a command on this machine, so kwok runs in a private mount namespace
 whose /bin/sh is kwok/exec-shim.sh (it only records the request), as user nobody. Each sidecar
