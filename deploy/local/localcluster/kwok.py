@@ -8,7 +8,8 @@ The fake node says a kubelet version that keeps a terminal phase written through
 so Tandem finishes its pods by phase, and kwok's stages answer that write as such a kubelet does
 (pod-api-phase-stops-containers when it carries the annotation tandem.dev/finished, as Tandem's
 does; pod-api-phase-put-back, Running again, when it does not); pods annotated
-`tandem.dev/finish: ExitCodes` still take the exec path. kwok's own default (`kwok-v0.8.0`) parses as no version, which kept every pod on exec.
+`tandem.dev/finish: ExitCodes` still take the exec path. kwok's own default (`kwok-v0.8.0`)
+parses as no version, which kept every pod on exec.
 
 Exec into a fake pod runs a command on this machine, so kwok runs in a private mount namespace
 whose /bin/sh is kwok/exec-shim.sh (it only records the request), as user nobody. Each sidecar
