@@ -48,6 +48,7 @@ def register(
         **_: Any,
     ) -> None:
         received = time.monotonic()
+        metrics.count_watch_event()
         annotated.policies = sidecar_policies
         annotated.ensure_started()
         if type == "DELETED":

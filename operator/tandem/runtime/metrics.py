@@ -57,6 +57,10 @@ EVENTS = Counter(
     "tandem_events_total", "Kubernetes Events posted, by reason and type.", ["reason", "type"]
 )
 SWEPT = Counter("tandem_sweeper_actions_total", "Pods the sweeper acted on, by mode.", ["mode"])
+WATCH_EVENTS = Counter(
+    "tandem_pod_watch_events_total",
+    "Watch events for Job pods that Tandem received: each is a whole pod to parse and decide.",
+)
 WATCHED = Gauge(
     "tandem_pods_watched",
     "Job pods whose body Tandem keeps: acted on, or the sweep may need them (the pod runs).",
@@ -85,6 +89,10 @@ def count_event(reason: Reason, type_: EventType, tally: Tally | None) -> None:
 
 def count_sweep(mode: str) -> None:
     SWEPT.labels(mode=mode).inc()
+
+
+def count_watch_event() -> None:
+    WATCH_EVENTS.inc()
 
 
 def set_watched(count: int) -> None:
