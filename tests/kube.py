@@ -178,7 +178,8 @@ class PhaseWatch:
     def _log(self) -> None:
         assert self._process.stderr is not None
         for line in self._process.stderr:
-            if "watch=true" in line and " 200 OK" in line:
+            # `"Response" verb="GET" url="...&watch=true" status="200 OK"` (kubectl 1.34).
+            if "watch=true" in line and "200 OK" in line:
                 self._open.set()
 
     def phases(self, pod: str) -> list[str]:
