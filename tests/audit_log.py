@@ -18,15 +18,16 @@ from .kube import wait_for
 def audited(
     layout: Layout, namespace: str, subresource: str, user: str | None = None
 ) -> list[dict[str, Any]]:
-    """The calls on pods' SUBRESOURCE in NAMESPACE that the API server answered, by USER or by
-    anyone, as logged so far (the API server writes its log asynchronously: wait for what you
-    expect with `wait_for`)."""
+    """The calls on pods' SUBRESOURCE (not a SidecarPolicy's status) in NAMESPACE that the API
+    server answered, by USER or by anyone, as logged so far (the API server writes its log
+    asynchronously: wait for what you expect with `wait_for`)."""
     found = []
     for line in (layout.logs / "audit.log").read_text().splitlines():
         entry = json.loads(line)
         ref = entry.get("objectRef") or {}
         if (
             user in (None, entry["user"]["username"])
+            and ref.get("resource") == "pods"
             and ref.get("subresource") == subresource
             and ref.get("namespace") == namespace
             and entry["stage"] == "ResponseComplete"
