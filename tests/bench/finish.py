@@ -174,12 +174,18 @@ def _template(arm: str) -> dict[str, Any]:
 
 
 def run_arm(
-    kube: Kube, layout: Layout, api: client.ApiClient, arm: str, jobs: int
+    kube: Kube,
+    layout: Layout,
+    api: tuple[client.ApiClient, client.ApiClient],
+    arm: str,
+    jobs: int,
 ) -> dict[str, Any]:
+    """ARM's figures; API: the clients that watch, and that write the control's phase."""
     ns = new_namespace(kube, f"bench-{arm}")
+    reader, writer = api
     control = arm.startswith("control")
-    patch = control_patch(api, arm != "control-phase-only") if control else None
-    timeline = Timeline(api, ns.namespace, patch)
+    patch = control_patch(writer, arm != "control-phase-only") if control else None
+    timeline = Timeline(reader, ns.namespace, patch)
     annotations = {"tandem.dev/primary": "main"} if arm.startswith("tandem") else {}
     ns.apply(*(job(f"j{i}", _template(arm), annotations=annotations) for i in range(jobs)))
     wait_for(
@@ -304,8 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arm", action="append", choices=ARMS, help="default: all")
     args = parser.parse_args(argv)
     with quiet_cluster() as (layout, kube), _operator(layout):
-        # The control writes as the operator's user, so the audit log counts its writes alike.
-        api = config.new_client_from_config(str(layout.state / "operator.kubeconfig"))
+        # The watches read as the admin; the control writes as the operator's user, so the
+        # audit log counts its writes as it counts Tandem's.
+        api = (
+            config.new_client_from_config(str(layout.admin_kubeconfig)),
+            config.new_client_from_config(str(layout.state / "operator.kubeconfig")),
+        )
         run_arm(kube, layout, api, "tandem", 3)  # warm-up, unreported
         results = [
             run_arm(
