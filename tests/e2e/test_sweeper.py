@@ -128,24 +128,28 @@ def test_delete_refuses_to_rerun_succeeded_work(operator: Operator, ns: Kube) ->
     assert len(ns.job_pods("j")) == 1
 
 
-def test_delete_never_removes_a_pod_no_job_controls(operator: Operator, ns: Kube) -> None:
+def test_a_pod_no_job_controls_is_left_alone(operator: Operator, ns: Kube) -> None:
     # Deleting its Job with --cascade=orphan leaves the pod without its ownerReference: only a
-    # job-name label says it was a Job's, and anyone can set that label. So the sweep says so
-    # and leaves it, instead of deleting (issue 16).
+    # job-name label says it was a Job's, and anyone can set that label. So Tandem says once
+    # that it lets the pod go, and neither stops, sweeps nor deletes it (issues 16 and 25).
     name = _primary_ended(ns, "orphan", SLEEP_FOREVER, _policy("orphan", {"action": "Delete"}))
+    ns.wait_for_reasons("Pod", name, "PrimariesFinished", timeout=30)  # Tandem stopped proxy
     ns.run("delete", "job", "j", "--cascade=orphan")
     wait_for(
         "the orphan without its ownerReference",
         lambda: not ns.get("pod", name)["metadata"].get("ownerReferences"),
         timeout=30,
     )
-    ns.wait_for_reasons("Pod", name, "SweepSkipped", timeout=40)
-    [skipped] = _messages(ns, "Pod", name, "SweepSkipped")
-    assert "no Job controls it" in skipped and "controller: true" in skipped
+    events = ns.wait_for_reasons("Pod", name, "NotAJobPod", timeout=30)
+    [told] = [e for e in events if e["reason"] == "NotAJobPod"]
+    assert told["type"] == "Normal" and "no Job controls it" in told["message"], told
+    time.sleep(13)  # past stuckAfterSeconds (10), over several 3-s sweeps
     pod = ns.get("pod", name)
-    assert not pod["metadata"].get("deletionTimestamp") and "PodSwept" not in ns.reasons(
-        "Pod", name
-    )
+    assert not pod["metadata"].get("deletionTimestamp")
+    assert "running" in container_state(pod, "proxy")["state"]
+    reasons = ns.reasons("Pod", name)
+    assert "PodSwept" not in reasons and "SweepSkipped" not in reasons, reasons
+    assert reasons.count("NotAJobPod") == 1
 
 
 def test_the_cap_bounds_each_sweep(operator: Operator, ns: Kube) -> None:

@@ -163,21 +163,32 @@ def test_terminal_pods_are_not_swept() -> None:
     assert _select([parse_pod(body)], SweepRules(), jobs={}) == []
 
 
-def test_a_pod_no_job_controls_is_never_deleted() -> None:
-    main = status("main", terminated(0, "m"))
-    body = pod(["main", "proxy"], [main, status("proxy", running("p"))], uid="fake")
-    body["metadata"]["ownerReferences"] = []  # the batch.kubernetes.io/job-name label stays
-    rules = SweepRules(action=SweepAction.DELETE, deletion_enabled=True)
-    [skipped] = _select([parse_pod(body)], rules, jobs={})
-    assert skipped.action is None and "controller: true" in skipped.skipped
-    assert "no Job controls it" in skipped.why
-    body["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "job-x", "uid": "job-uid"}]
-    [skipped] = _select([parse_pod(body)], rules, jobs={})  # an owner, but not the controller
-    assert skipped.action is None
-    [stopped] = _select([parse_pod(body)], SweepRules(action=SweepAction.TERMINATE), jobs={})
-    assert stopped.action is SweepAction.TERMINATE  # stopping its sidecars harms nothing
-    [found] = _select([_stuck("real")], rules, jobs={})
-    assert found.action is SweepAction.DELETE and "no longer exists" in found.why
+@pytest.mark.parametrize(
+    "owners",
+    [
+        [],  # a Job deleted with --cascade=orphan, or a bare pod with the job-name label
+        [{"kind": "Job", "apiVersion": "batch/v1", "name": "job-x", "uid": "job-uid"}],
+        [
+            {
+                "kind": "ReplicaSet",
+                "apiVersion": "apps/v1",
+                "name": "rs",
+                "uid": "rs-uid",
+                "controller": True,
+            }
+        ],
+    ],
+    ids=["no-owner", "job-owner-not-controller", "replicaset"],
+)
+@pytest.mark.parametrize("action", list(SweepAction))
+def test_a_pod_no_job_controls_is_never_swept(owners: list[Any], action: SweepAction) -> None:
+    body = _body("a")
+    body["metadata"]["ownerReferences"] = owners  # the batch.kubernetes.io/job-name label stays
+    rules = SweepRules(action=action, deletion_enabled=True, allow_deleting_succeeded=True)
+    assert _select([parse_pod(body)], rules, jobs={}) == []
+    assert _select([parse_pod(body)], rules) == []
+    [found] = _select([_stuck("real")], rules, jobs={})  # the same pod, controlled by its Job
+    assert found.action is action and "no longer exists" in found.why
 
 
 def _remembering(memory: PodMemory, view: Any = None, rules: Any = None) -> Any:

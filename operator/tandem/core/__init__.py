@@ -34,6 +34,7 @@ from .handle import handle
 from .helper import HELPER_COMMAND, helper_user
 from .memory import PodMemory, SidecarRecord
 from .names import EventType, Reason
+from .ownership import managed_job_pod
 from .policy import (
     FinishMode,
     OnPrimaryFailure,
@@ -47,7 +48,7 @@ from .policy import (
 )
 from .routes import HELPER_NAME, ForcedPath, Path
 from .stop_action import ActionKind
-from .view import ContainerView, PodView, RunAs, Termination, parse_pod
+from .view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod
 
 __all__ = [
     "HELPER_COMMAND",
@@ -66,6 +67,7 @@ __all__ = [
     "Monotonic",
     "OnPrimaryFailure",
     "Outcome",
+    "Owner",
     "Path",
     "Phase",
     "PodMemory",
@@ -90,6 +92,7 @@ __all__ = [
     "handle",
     "helper_user",
     "kubelet_keeps_phase",
+    "managed_job_pod",
     "parse_pod",
     "parse_spec",
     "primaries_ended",

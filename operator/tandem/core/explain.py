@@ -8,6 +8,7 @@ from typing import Any
 
 from .decide import primaries_ended, sidecars_of, unknown_containers
 from .names import Reason
+from .ownership import managed_job_pod
 from .policy import PolicyError, PolicySource, resolve
 from .view import ContainerView, PodView
 
@@ -110,6 +111,8 @@ def explain(
             view.name, view.namespace, view.phase, False, why, containers + natives, lines, status
         )
 
+    if why := managed_job_pod(view):
+        return unmanaged(why, "not managed: Tandem acts only on pods that a Job creates")
     try:
         resolution = resolve(view.labels, view.annotations, sources)
     except PolicyError as error:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from .actions import Action, Report
 from .clocks import Monotonic
 from .decide import Decision, decide
 from .memory import PodMemory
-from .names import EventType, Reason
+from .names import PRIMARY_ANNOTATION, EventType, Reason
+from .ownership import managed_job_pod
 from .policy import PolicyError, PolicySource, resolve
 from .view import PodView
 
@@ -18,6 +19,34 @@ def _once(memory: PodMemory, key: str, report: Report) -> Decision:
     if key in memory.reported:
         return Decision((), memory)
     return Decision((report,), dataclasses.replace(memory, reported=memory.reported | {key}))
+
+
+def _not_a_job_pod(
+    view: PodView, memory: PodMemory, why: str, watched: Collection[str]
+) -> Decision:
+    """No action, and one Event only where it helps: a pod Tandem acted on while a Job controlled
+    it (its Job was deleted with --cascade=orphan) is told Tandem lets it go; a pod whose author
+    opted it in by annotation, and would otherwise wait for a finish that never comes, gets a
+    Warning. A pod that merely carries the job-name label (or that a policy's selector matches)
+    gets none, nor does one outside the watched namespaces, where Tandem posts nothing."""
+    if watched and view.namespace not in watched:
+        return Decision((), memory)
+    if memory.acted or memory.finished:
+        report = Report(
+            EventType.NORMAL,
+            Reason.NOT_A_JOB_POD,
+            f"Tandem no longer acts on this pod: {why}.",
+        )
+    elif PRIMARY_ANNOTATION in view.annotations:
+        report = Report(
+            EventType.WARNING,
+            Reason.NOT_A_JOB_POD,
+            f"Tandem leaves this pod alone although it carries {PRIMARY_ANNOTATION}: {why}. "
+            "Tandem acts only on pods that a Job creates.",
+        )
+    else:
+        return Decision((), memory)
+    return _once(memory, "not-a-job-pod", report)
 
 
 def handle(
@@ -30,11 +59,16 @@ def handle(
     kubelet_keeps_phase: bool = False,
     exec_actions: bool = False,
     exec_stops: bool = True,
+    watched: Collection[str] = (),
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
+    Only for a Job's pod in a WATCHED namespace (empty: all): any other gets no action at all
+    (`managed_job_pod`), and at most one Event (`_not_a_job_pod`).
     Unusable annotations and several matching policies are reported once per pod, not per event.
     """
+    if why := managed_job_pod(view, watched):
+        return _not_a_job_pod(view, memory, why, watched)
     try:
         resolution = resolve(view.labels, view.annotations, candidates)
     except PolicyError as error:

@@ -57,6 +57,7 @@ class Reason(StrEnum):
     POLICY_CONFLICT = "PolicyConflict"
     POD_SWEPT = "PodSwept"
     SWEEP_SKIPPED = "SweepSkipped"
+    NOT_A_JOB_POD = "NotAJobPod"
 
 
 class EventType(StrEnum):

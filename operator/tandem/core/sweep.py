@@ -2,7 +2,8 @@
 
 Stuck: a managed pod whose primaries all ended more than `stuck_after` ago and which is still not
 terminal. Orphaned: a managed pod whose Job is gone, or whose Job already has a terminal
-condition while the pod runs. A pod whose primary still runs is never touched, however old.
+condition while the pod runs. A pod whose primary still runs is never touched, however old, nor is
+one that no batch/v1 Job controls (`managed_job_pod`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .clocks import WallTime
 from .decide import ended_run, primaries_ended
 from .memory import MAX_RERUNS, PodMemory
 from .names import EventType, Reason
+from .ownership import managed_job_pod
 from .policy import Policy
 from .routes import HELPER_NAME
 from .view import PodView
@@ -98,25 +100,19 @@ def _seconds(stamp: str) -> float | None:
 class _Diagnosis:
     message: str
     job_finished_or_gone: bool
-    uncontrolled: bool = False
 
 
 def _diagnose(
     view: PodView, policy: Policy, jobs: Mapping[str, JobState], now: WallTime, rules: SweepRules
 ) -> _Diagnosis | None:
-    if view.terminal or view.deleting:
+    if view.terminal or view.deleting or managed_job_pod(view) or not view.job_uid:
+        # Not a Job's pod: a forged job-name label, another controller, a Job deleted with
+        # --cascade=orphan (the garbage collector drops the ownerReference). Never touched.
+        # (The gate requires a job_uid; the last test says so to the type checker.)
         return None
     ended = primaries_ended(view, policy.primaries)
     if ended is None:
         return None  # A primary still runs: never touched.
-    if not view.job_uid:
-        # Its Job was deleted leaving it (the garbage collector drops the ownerReference), or
-        # someone set the job-name label by hand: nothing proves which, so never Delete.
-        return _Diagnosis(
-            f"orphaned: no Job controls it (its label names {view.job_name})",
-            True,
-            uncontrolled=True,
-        )
     job = jobs.get(view.job_uid)
     if job is None:
         return _Diagnosis(f"orphaned: its Job {view.job_name} no longer exists", True)
@@ -142,11 +138,6 @@ def _action_for(
         return None, (
             "the policy asks for Delete, but the operator runs without "
             "--sweep-allow-delete (and the RBAC rule to delete pods)"
-        )
-    if diagnosis.uncontrolled:
-        return None, (
-            "Tandem deletes only pods that a Job controls (an ownerReference with controller: "
-            "true); a job-name label alone proves nothing. Delete it by hand if it is yours"
         )
     if succeeded and not diagnosis.job_finished_or_gone and not rules.allow_deleting_succeeded:
         return None, (

@@ -10,8 +10,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .names import JOB_NAME_LABEL
-
 
 @dataclasses.dataclass(frozen=True)
 class Termination:
@@ -66,6 +64,16 @@ class ContainerSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Owner:
+    """The pod's controller, as its ownerReference with `controller: true` names it."""
+
+    kind: str
+    api_version: str
+    name: str
+    uid: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PodView:
     uid: str
     namespace: str
@@ -81,8 +89,9 @@ class PodView:
     Tandem never touches them."""
     init_containers: tuple[str, ...]
     statuses: Mapping[str, ContainerView]
-    job_name: str | None
-    job_uid: str | None
+    controller: Owner | None
+    """The ownerReference with `controller: true` (the API server allows one at most), whatever
+    its kind: whether it is a Job is `ownership`'s to judge, never a label's."""
     ephemeral: Mapping[str, ContainerView] = dataclasses.field(default_factory=dict)
     """Statuses of ephemeral containers, Tandem's helper among them once added."""
     ephemeral_specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
@@ -100,8 +109,26 @@ class PodView:
     def terminal(self) -> bool:
         return self.phase in ("Succeeded", "Failed")
 
+    @property
+    def job(self) -> Owner | None:
+        """The controlling batch/v1 Job, if a Job controls the pod."""
+        owner = self.controller
+        return owner if owner and (owner.kind, owner.api_version) == JOB_CONTROLLER else None
+
+    @property
+    def job_name(self) -> str | None:
+        return self.job.name if self.job else None
+
+    @property
+    def job_uid(self) -> str | None:
+        return self.job.uid if self.job else None
+
     def status(self, name: str) -> ContainerView:
         return self.statuses.get(name) or ContainerView(name, "unknown", "", 0, None, None)
+
+
+JOB_CONTROLLER = ("Job", "batch/v1")
+"""The kind and apiVersion of the only controller whose pods Tandem acts on."""
 
 
 def _termination(raw: Any) -> Termination | None:
@@ -181,16 +208,6 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
     containers = _by_name(spec.get("containers"))
     ephemeral = _by_name(spec.get("ephemeralContainers"))
     labels = dict(meta.get("labels") or {})
-    # Only a controlling Job owns the pod: a job-name label alone proves nothing (anyone can set
-    # it), and the sweep deletes pods whose owning Job is gone.
-    job_owner = next(
-        (
-            o
-            for o in meta.get("ownerReferences") or ()
-            if isinstance(o, Mapping) and o.get("kind") == "Job" and o.get("controller") is True
-        ),
-        None,
-    )
     return PodView(
         uid=str(meta.get("uid", "")),
         namespace=str(meta.get("namespace", "")),
@@ -204,8 +221,7 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
         containers=_names(spec.get("containers")),
         init_containers=_names(spec.get("initContainers")),
         statuses={c.name: c for c in map(_container, status.get("containerStatuses") or ())},
-        job_name=(job_owner or {}).get("name") or labels.get(JOB_NAME_LABEL),
-        job_uid=(job_owner or {}).get("uid"),
+        controller=_controller(meta.get("ownerReferences")),
         ephemeral={
             c.name: c for c in map(_container, status.get("ephemeralContainerStatuses") or ())
         },
@@ -224,6 +240,21 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
         resource_version=str(meta.get("resourceVersion") or ""),
         grace_period=_grace(spec.get("terminationGracePeriodSeconds")),
     )
+
+
+def _controller(references: Any) -> Owner | None:
+    """The ownerReference with `controller: true`. Only it says who owns the pod: a job-name
+    label proves nothing (anyone who may create a pod can set it), nor does an owner that is not
+    the controller."""
+    for ref in references if isinstance(references, list) else ():
+        if isinstance(ref, Mapping) and ref.get("controller") is True:
+            return Owner(
+                kind=str(ref.get("kind") or ""),
+                api_version=str(ref.get("apiVersion") or ""),
+                name=str(ref.get("name") or ""),
+                uid=str(ref.get("uid") or ""),
+            )
+    return None
 
 
 def _grace(raw: Any) -> int | None:

@@ -146,7 +146,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     stopper = Stopper(
         Executor(configuration), helper, settings, StatusWriter(configuration, WRITE_CONCURRENCY)
     )
-    reconciler = Reconciler(stopper, nodes=NodeVersions(reads))
+    reconciler = Reconciler(stopper, nodes=NodeVersions(reads), watched=settings.namespaces)
     sweeper = (
         Sweeper(reads, reconciler, sweep_rules(settings)) if settings.sweep_interval > 0 else None
     )

@@ -59,9 +59,12 @@ class Reconciler:
         stopper: Stopper,
         publisher: Publisher | None = None,
         nodes: NodeVersions | None = None,
+        watched: tuple[str, ...] = (),
     ) -> None:
         self._stopper = stopper
         self._nodes = nodes
+        self._watched = watched
+        """The namespaces the operator watches (empty: all): the core acts on no pod outside."""
         self.publisher = publisher or Publisher()
         self._memory: dict[str, PodMemory] = {}
         self._latest: dict[str, tuple[PodView, tuple[PolicySource, ...]]] = {}
@@ -217,6 +220,7 @@ class Reconciler:
                 kubelet_keeps_phase=keeps_phase,
                 exec_actions=self._stopper.exec_actions,
                 exec_stops=self._stopper.exec_stops,
+                watched=self._watched,
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)
