@@ -191,3 +191,35 @@ def test_environment_defaults_are_checked_like_flags(
     with pytest.raises(SystemExit) as exited:
         cli.main(["run"])
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        ("--exec-retries", "at least 1"),
+        ("--exec-concurrency", "at least 1"),
+        ("--exec-timeout", "more than 0"),
+    ],
+)
+def test_settings_that_would_break_every_stop_are_refused_at_startup(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flag: str, says: str
+) -> None:
+    """0 tries is no exec and no phase write at all (the stopper's loop never runs), 0 threads
+    crash the operator's start with a traceback, and with a deadline of 0 s every exec counts as
+    timed out before its answer is read."""
+    variable = "TANDEM_" + flag.removeprefix("--").replace("-", "_").upper()
+    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
+    for argv, env in (([flag, "0"], {}), ([], {variable: "0"})):
+        for name, setting in env.items():
+            monkeypatch.setenv(name, setting)
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["run", *argv])
+        assert exited.value.code == 2
+        error = capsys.readouterr().err
+        assert flag in error and says in error, error
+        monkeypatch.delenv(variable, raising=False)
+    started: list[object] = []
+    monkeypatch.setattr(cli, "serve", started.append)
+    monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
+    assert cli.main(["run", flag, "1"]) == 0 and len(started) == 1

@@ -45,6 +45,15 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
 }
 
 
+_POSITIVE: dict[str, tuple[int, str]] = {
+    # Settings field: (the least value, why 0 cannot work). 0 would pass startup, then fail
+    # every stop and every phase write.
+    "exec_retries": (1, "it counts the tries of each exec and phase write, the first included"),
+    "exec_concurrency": (1, "execs into pods run on that many threads"),
+    "exec_timeout": (0, "every exec would count as timed out before its answer is read"),
+}
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"TANDEM_{name}", default)
 
@@ -189,6 +198,12 @@ def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if not math.isfinite(value) or value < 0:
             flag = attribute.replace("_", "-")
             run.error(f"--{flag}: {value!r} is not a finite number of at least 0")
+    for attribute, (minimum, why) in _POSITIVE.items():
+        value = getattr(args, attribute)
+        if value < minimum if minimum else value <= 0:
+            flag, variable = attribute.replace("_", "-"), attribute.upper()
+            least = "more than 0" if minimum == 0 else f"at least {minimum}"
+            run.error(f"--{flag} / TANDEM_{variable}: {value!r} must be {least}: {why}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,16 +31,17 @@ class Settings:
     then KILL when the grace period ends). Needs nodes whose kubelet keeps an API-set phase."""
 
     exec_timeout: float = 10.0
-    """Seconds one exec into a sidecar may take, connection included."""
+    """Seconds one exec into a sidecar (or one phase write) may take, connection included; more
+    than 0."""
 
     exec_concurrency: int = 32
     """Execs in flight at once. Each waits mostly on the API server and the kubelet, so more of
-    them than cores keeps the reaction short when many Jobs end together."""
+    them than cores keeps the reaction short when many Jobs end together. At least 1."""
 
     exec_retries: int = 3
     """Tries per stop while the call is turned away before it reaches the pod (429, 5xx but
     504, no connection). Never after a timeout: the command may have run, and a stop must not
-    run twice."""
+    run twice. At least 1: the first try counts."""
 
     exec_backoff: float = 1.0
     """Seconds before the first retry; doubled for each one after."""
