@@ -223,3 +223,29 @@ def test_settings_that_would_break_every_stop_are_refused_at_startup(
     monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
     monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
     assert cli.main(["run", flag, "1"]) == 0 and len(started) == 1
+
+
+@pytest.mark.parametrize("namespace", ["team-*", "!kube-system", "jobs?", "Jobs", "a" * 64, ""])
+def test_a_namespace_that_is_not_an_exact_name_is_refused_at_startup(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], namespace: str
+) -> None:
+    """Tandem watches namespaces by exact name: kopf, which does not scan namespaces here
+    (`scanning.disabled`), drops a pattern without a word, so the operator would watch nothing
+    there, and the core's gate (`managed_job_pod`) compares exact names."""
+    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--namespace", "jobs", "--namespace", namespace])
+    assert exited.value.code == 2
+    assert "--namespace / TANDEM_NAMESPACES" in capsys.readouterr().err
+    if namespace:  # the variable is split on commas, and empty items are dropped
+        monkeypatch.setenv("TANDEM_NAMESPACES", f"jobs,{namespace}")
+        with pytest.raises(SystemExit):
+            cli.main(["run"])
+    started: list[Any] = []
+    monkeypatch.setattr(cli, "serve", started.append)
+    monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
+    monkeypatch.setenv("TANDEM_NAMESPACES", "jobs,team-a")
+    assert cli.main(["run"]) == 0
+    [settings_] = started
+    assert settings_.namespaces == ("jobs", "team-a")

@@ -147,11 +147,14 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _namespaces(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(args.namespace or [n for n in _env("NAMESPACES", "").split(",") if n])
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    namespaces = args.namespace or [n for n in _env("NAMESPACES", "").split(",") if n]
     return dataclasses.replace(
         _DEFAULTS,
-        namespaces=tuple(namespaces),
+        namespaces=_namespaces(args),
         pod_selector=args.pod_selector,
         kubeconfig=args.kubeconfig,
         helper_image=args.helper_image,
@@ -186,6 +189,13 @@ def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             f"--peering / TANDEM_PEERING: {args.peering!r} is not an object name (lowercase "
             "letters, digits, '-' and '.', at most 253)"
         )
+    for namespace in _namespaces(args):
+        if len(namespace) > 63 or not re.fullmatch(_LABEL, namespace):
+            run.error(
+                f"--namespace / TANDEM_NAMESPACES: {namespace!r} is not a namespace name "
+                "(lowercase letters, digits and '-', at most 63). Tandem watches namespaces by "
+                "exact name: a pattern would be dropped, and the operator would watch nothing there"
+            )
     if args.log_format not in ("text", "json"):
         run.error(f"--log-format / TANDEM_LOG_FORMAT: {args.log_format!r} is not text or json")
     if args.no_exec and (args.helper_image or args.allow_exec_actions):
