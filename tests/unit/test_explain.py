@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
+
+from tandem.cli.explain import render
 from tandem.core import parse_pod
 from tandem.core.explain import explain
 
@@ -50,3 +54,45 @@ def test_unmanaged_and_policy_managed() -> None:
     }
     found = explain(parse_pod(body), [policy], [])
     assert found.managed and found.why_managed == "SidecarPolicy p"
+
+
+HOSTILE = (
+    "ok\x1b]0;pwned\x07\x1b[2J\x1b[1;31mred\r\nNow: finished\x9b31m\x00\x7f\u202etxt.exe\u2028"
+)
+
+
+def _printed_controls(text: str) -> list[str]:
+    """Every character of TEXT a terminal would act on, but the newlines between lines."""
+    return [
+        ch
+        for line in text.split("\n")
+        for ch in line
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+    ]
+
+
+def test_explain_prints_no_control_character_from_the_api() -> None:
+    """Anyone who may create Events in the namespace can post one with reportingComponent
+    tandem, and a pod's author chooses its names and states' reasons: what `tandem explain`
+    prints from the API carries no terminal escape, no carriage return or newline, no C1
+    control and no bidirectional override, only their escaped spelling."""
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "m")), status("proxy", running("p"))],
+        annotations=PRIMARY,
+    )
+    body["metadata"]["name"] = HOSTILE
+    body["status"]["phase"] = HOSTILE
+    forged = {
+        "reportingComponent": "tandem",
+        "type": HOSTILE,
+        "reason": HOSTILE,
+        "message": HOSTILE,
+        "lastTimestamp": HOSTILE,
+    }
+    found = explain(parse_pod(body), [], [forged])
+    text = render(found)
+    assert _printed_controls(text) == [], [hex(ord(c)) for c in _printed_controls(text)]
+    assert "\\x1b]0;pwned\\x07" in text and "\\u202e" in text and "\\x9b" in text
+    assert len(text.splitlines()) == 2 + 3 + 2 + 1  # pod, managed; containers; events; now
+    assert _printed_controls(json.dumps(found.as_dict())) == []  # JSON escapes them itself
