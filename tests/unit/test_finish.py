@@ -26,6 +26,7 @@ from tandem.core import (
     handle,
     kubelet_keeps_phase,
     parse_pod,
+    parse_spec,
     report_delivery,
     report_finish,
     resolve,
@@ -123,6 +124,28 @@ def test_the_policys_own_action_wins_over_knowledge() -> None:
     [stop] = of(decision, Stop)
     assert stop.action.signal == "QUIT"
     assert "(policy)" in of(decision, Finish)[0].message
+
+
+@pytest.mark.parametrize("finish", ["Phase", "ExitCodes"])
+@pytest.mark.parametrize("default_action", [{}, None])
+def test_an_empty_default_action_is_no_action(
+    default_action: dict[str, Any] | None, finish: str
+) -> None:
+    """`defaultAction: {}` names no stop: a well-known sidecar keeps its clean stop (haproxy's
+    USR1), as without the field; it used to count as an explicit TERM, which haproxy as PID 1
+    ignores."""
+    spec: dict[str, Any] = {"selector": {}, "primaryContainers": ["main"], "finish": finish}
+    if default_action is not None:
+        spec["defaultAction"] = default_action
+    decision = run(ended(0, HAPROXY, annotations={}), candidates=(PolicySource("p", spec),))
+    [stop] = of(decision, Stop)
+    assert stop.action.signal == "USR1"
+    assert parse_spec("p", spec).explicit("proxy") is None
+    given = {**spec, "defaultAction": {"onSuccess": {"signal": "QUIT"}}}
+    [stop] = of(
+        run(ended(0, HAPROXY, annotations={}), candidates=(PolicySource("p", given),)), Stop
+    )
+    assert stop.action.signal == "QUIT"  # a defaultAction that names a stop still wins
 
 
 def test_onfailure_failure_restarts_in_tandem_with_kill_under_a_shared_pid_namespace() -> None:

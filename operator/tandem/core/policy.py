@@ -81,7 +81,8 @@ class Policy:
     max_attempts: int = 3
     finish: FinishMode = FinishMode.PHASE
     default_explicit: bool = False
-    """spec.defaultAction was given: its stops are known graceful ones, like a sidecar's own."""
+    """spec.defaultAction names a stop (it is neither absent nor empty): its stops are known
+    graceful ones, like a sidecar's own."""
 
     def explicit(self, sidecar: str) -> SidecarActions | None:
         """The actions the policy names for SIDECAR itself or through defaultAction, if any."""
@@ -225,7 +226,8 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         grace_seconds=float(grace),
         max_attempts=attempts,
         finish=_finish_mode(spec.get("finish", FinishMode.PHASE), "spec.finish"),
-        default_explicit=spec.get("defaultAction") is not None,
+        # `defaultAction: {}` names no stop: well-known sidecars keep their own clean stops.
+        default_explicit=bool(spec.get("defaultAction")),
     )
 
 
