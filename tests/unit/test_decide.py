@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from tandem.core import (
     EventType,
+    Finish,
+    Monotonic,
     OnPrimaryFailure,
     Outcome,
+    Phase,
     PodMemory,
     Policy,
     Reason,
@@ -16,6 +23,7 @@ from tandem.core import (
     decide,
     parse_pod,
     parse_spec,
+    primaries_ended,
     resolve,
 )
 from tandem.core.policy import SidecarActions
@@ -288,3 +296,43 @@ def test_a_pod_with_three_sidecars_gets_one_recheck() -> None:
     decision = run(body)
     assert len(stops(decision)) == 3
     assert [a for a in decision.actions if isinstance(a, Recheck)] == [Recheck(31.0)]
+
+
+def _onfailure(main: dict[str, Any]) -> dict[str, Any]:
+    return pod(
+        ["main", "proxy"],
+        [main, status("proxy", running("p1"))],
+        annotations=PRIMARY,
+        restart_policy="OnFailure",
+    )
+
+
+@pytest.mark.parametrize("keeps_phase", [True, False])
+def test_a_primary_about_to_restart_after_exit_0_has_not_ended(keeps_phase: bool) -> None:
+    """Under OnFailure the kubelet never restarts a container that exited 0 by itself; one it
+    killed for a failed liveness (or startup) probe it restarts whatever the exit code, and a
+    Waiting state is the kubelet saying it will start the container again. A primary that
+    handled the probe's TERM and exited 0, waiting in back-off, has not succeeded: no phase, no
+    stop. The controls: the same exit 0 as the container's final state succeeds, and a failed
+    run waiting for its restart is a failure, as before."""
+    about_to_restart = status(
+        "main", waiting("CrashLoopBackOff"), last=terminated(0, "c1"), restarts=1
+    )
+    decision = _decide(_onfailure(about_to_restart), keeps_phase)
+    assert [a for a in decision.actions if isinstance(a, Stop | Finish)] == []
+    assert primaries_ended(parse_pod(_onfailure(about_to_restart)), ("main",)) is None
+    done = _decide(_onfailure(status("main", terminated(0, "c2"), restarts=1)), keeps_phase)
+    acted = [a for a in done.actions if isinstance(a, Stop | Finish)]
+    assert acted and all(
+        a.outcome is Outcome.SUCCESS if isinstance(a, Stop) else a.phase is Phase.SUCCEEDED
+        for a in acted
+    )
+    failed = status("main", waiting("CrashLoopBackOff"), last=terminated(3, "c1"), restarts=1)
+    ended = primaries_ended(parse_pod(_onfailure(failed)), ("main",))
+    assert ended is not None and ended.outcome is Outcome.FAILURE
+
+
+def _decide(body: dict[str, Any], keeps_phase: bool) -> Any:
+    view = parse_pod(body)
+    policy = resolve(view.labels, view.annotations, ()).policy
+    return decide(view, policy, PodMemory(), Monotonic(100.0), kubelet_keeps_phase=keeps_phase)

@@ -86,7 +86,9 @@ def _primaries_all_exited_0(body: dict[str, Any]) -> bool:
 
 def _primary_still_runs(body: dict[str, Any]) -> bool:
     """An independent statement of 'not finished': any primary not terminated, except a failed
-    one waiting for its restart under OnFailure."""
+    one waiting for its restart under OnFailure. One that exited 0 and waits all the same is
+    about to run again: the kubelet restarts an exit 0 under OnFailure only after killing it
+    (a failed liveness probe), and Waiting says it will start the container again."""
     view = parse_pod(body)
     primaries = view.annotations.get("tandem.dev/primary", "").split(",")
     for name in primaries:
@@ -97,6 +99,7 @@ def _primary_still_runs(body: dict[str, Any]) -> bool:
             state.state == "waiting"
             and view.restart_policy == "OnFailure"
             and state.last_terminated is not None
+            and state.last_terminated.exit_code != 0
         ):
             continue
         return True

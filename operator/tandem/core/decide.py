@@ -36,8 +36,13 @@ def ended_run(view: PodView, name: str) -> Termination | None:
     if status.state == "terminated":
         return status.terminated
     # Under OnFailure a failed primary waits in back-off before its restart: that run has ended.
+    # One whose last run exited 0 waits only because the kubelet will start it again: under
+    # OnFailure it restarts an exit 0 only after killing the container itself (a failed
+    # liveness or startup probe, a changed spec), whatever the exit code. That run was cut
+    # short, not finished, and the primary is about to run again.
     if status.state == "waiting" and view.restart_policy == "OnFailure":
-        return status.last_terminated
+        last = status.last_terminated
+        return last if last is not None and last.exit_code != 0 else None
     return None
 
 
