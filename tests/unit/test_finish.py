@@ -238,6 +238,20 @@ def test_a_pod_that_ended_by_itself_before_the_write_landed_is_still_told_once()
     assert of(told, Finish) == [] and of(run(body, memory=told.memory, now=102.0), Report) == []
 
 
+def test_a_write_whose_answer_was_lost_is_told_as_tandems_once() -> None:
+    decision = run(ended(0))
+    [finish] = of(decision, Finish)
+    lost = ExecResult(None, error="Conflict", status=409)  # it landed; a resend met the change
+    memory = after_finish(decision.memory, finish, lost)
+    body = ended(0)
+    body["status"]["phase"] = "Succeeded"
+    body["metadata"]["annotations"] = {**PRIMARY, "tandem.dev/finished": "Succeeded"}
+    told = run(body, memory=memory, now=101.0)
+    [report] = of(told, Report)
+    assert report.reason is Reason.POD_FINISHED and "Tandem's write landed" in report.message
+    assert of(told, Finish) == [] and of(run(body, memory=told.memory, now=102.0), Report) == []
+
+
 def test_a_written_phase_is_told_once_not_again_when_the_pod_shows_it() -> None:
     decision = run(ended(0))
     [finish] = of(decision, Finish)

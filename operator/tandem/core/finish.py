@@ -157,15 +157,19 @@ def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
 
 
 def tell_ended_by_itself(out: Builder, ctx: Context, why: str) -> None:
-    """The pod became terminal before Tandem's write landed (its sidecars ended on their graceful
-    stops): the PodFinished Event still tells the outcome, once."""
+    """The pod is terminal, and Tandem's write was not seen to land: the pod ended by itself (its
+    sidecars ended on their graceful stops), or the write landed and its answer was lost (the pod
+    carries Tandem's annotation). The PodFinished Event still tells the outcome, once."""
+    if FINISHED_ANNOTATION in ctx.view.annotations:
+        how = f"pod finished {ctx.view.phase} through its status (Tandem's write landed)"
+    else:
+        how = f"the pod ended {ctx.view.phase} by itself after Tandem's graceful stops"
     out.once(
         told_key(ctx.attempt_key),
         Report(
             EventType.NORMAL,
             Reason.POD_FINISHED,
-            f"{why}: the pod ended {ctx.view.phase} by itself after Tandem's graceful stops "
-            f"({ctx.policy.source})",
+            f"{why}: {how} ({ctx.policy.source})",
             on_job=True,
             tally=ctx.outcome.tally,
         ),
