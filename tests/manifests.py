@@ -13,6 +13,9 @@ HTTPSTOP = "docker.io/tandem/httpstop:local"
 SLEEP_FOREVER = ["sleep", "100000"]
 """PID 1 without a signal handler: TERM or KILL from inside its PID namespace never arrive."""
 EXITS_0_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+EXITS_0_AT_ONCE_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+"""Exits 0 the moment TERM arrives (`wait` is interrupted; the loop above finishes its `sleep 1`
+first), so the time to its end is the kubelet's alone."""
 EXITS_143_ON_TERM = ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 1; done"]
 IGNORES_TERM = ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
 """Ignores TERM even when it is not PID 1 (its `sleep`s inherit the ignore): only KILL ends it."""

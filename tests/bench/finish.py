@@ -4,7 +4,7 @@ Prints figures; asserts nothing.
     .venv/bin/python -m tests.bench.finish [--jobs 20] [--json FILE]
 
 Arms, run one after the other in one run, each with JOBS Jobs applied at once on the real kubelet;
-every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 on TERM:
+every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 the moment TERM arrives:
   - tandem:        Tandem finishes the pod by phase (its one annotated pods/status write);
   - native:        the sidecar as a native sidecar (an init container with restartPolicy Always);
   - control:       no Tandem; this script writes the phase and the annotation, in one write, as soon
@@ -45,7 +45,7 @@ from localcluster import Layout
 from ..audit_log import audited
 from ..kube import Kube, container_state, finished_at, wait_for
 from ..manifests import (
-    EXITS_0_ON_TERM,
+    EXITS_0_AT_ONCE_ON_TERM,
     HAPROXY,
     HAPROXY_DB,
     container,
@@ -165,7 +165,7 @@ def control_patch(api: client.ApiClient, annotate: bool) -> Any:
 
 
 def _template(arm: str) -> dict[str, Any]:
-    sidecar = container("proxy", EXITS_0_ON_TERM)
+    sidecar = container("proxy", EXITS_0_AT_ONCE_ON_TERM)
     if arm.endswith("-haproxy"):
         sidecar = container("proxy", HAPROXY_DB, image=HAPROXY)
     if arm == "native":
