@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 
 from localcluster import Layout
@@ -97,13 +98,15 @@ class Timeline:
         self._watches.append(stream)
 
         def run() -> None:
-            for event in stream.stream(
-                listing,
-                self._namespace,
-                resource_version=listed.metadata.resource_version,
-                timeout_seconds=600,
-            ):
-                on_event(event["object"], time.time())
+            # `stop` ends the stream mid-response: that is the end, not an error.
+            with contextlib.suppress(urllib3.exceptions.ProtocolError):
+                for event in stream.stream(
+                    listing,
+                    self._namespace,
+                    resource_version=listed.metadata.resource_version,
+                    timeout_seconds=600,
+                ):
+                    on_event(event["object"], time.time())
 
         threading.Thread(target=run, daemon=True).start()
 
