@@ -31,7 +31,7 @@ from tandem.core import (
     report_finish,
     resolve,
 )
-from tandem.core.finish import MAX_PHASE_WRITES, RETRY_AFTER
+from tandem.core.finish import MAX_PHASE_WRITES, NOT_KEPT_SLACK, RETRY_AFTER
 from tandem.core.policy import PolicySource
 
 from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
@@ -269,22 +269,44 @@ def _not_kept(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def test_a_written_phase_put_back_is_one_warning_and_never_written_again() -> None:
+def test_a_written_phase_put_back_is_waited_out_then_one_warning_and_never_written_again() -> None:
+    first = run(ended(0), now=100.0)
+    [finish] = of(first, Finish)
+    memory = after_finish(first.memory, finish, ExecResult(0))
+    # The kubelet writes Running while it stops the containers: given the grace period and some.
+    due = 30 + NOT_KEPT_SLACK  # the pod says no terminationGracePeriodSeconds: 30
+    again = run(_not_kept(ended(0)), memory=memory, now=101.0)
+    assert of(again, Report) == [] and of(again, Finish) == [] and of(again, Stop) == []
+    assert of(again, Recheck) == [Recheck(due - 1.0)]
+    late = run(_not_kept(ended(0)), memory=again.memory, now=100.0 + due)
+    [warning] = of(late, Report)
+    assert warning.type is EventType.WARNING and warning.reason is Reason.POD_FINISH_NOT_KEPT
+    assert "did not keep" in warning.message and "ExitCodes" in warning.message
+    assert of(late, Finish) == [] and of(late, Recheck) == []
+    assert run(_not_kept(ended(0)), memory=late.memory, now=1000.0).actions == ()
+
+
+def test_a_put_back_phase_that_comes_back_terminal_gets_no_warning() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
     memory = after_finish(first.memory, finish, ExecResult(0))
     again = run(_not_kept(ended(0)), memory=memory, now=101.0)
-    [warning] = of(again, Report)
-    assert warning.type is EventType.WARNING and warning.reason is Reason.POD_FINISH_NOT_KEPT
-    assert "did not keep" in warning.message and "ExitCodes" in warning.message
-    assert of(again, Finish) == [] and of(again, Stop) == [] and of(again, Recheck) == []
-    assert run(_not_kept(ended(0)), memory=again.memory, now=200.0).actions == ()
+    back = _not_kept(ended(0))
+    back["status"]["phase"] = "Succeeded"
+    assert run(back, memory=again.memory, now=200.0).actions == ()
 
 
-def test_after_a_restart_of_tandem_a_phase_put_back_is_one_warning_and_no_write() -> None:
-    decision = run(_not_kept(ended(0, HAPROXY)))  # no memory: a new operator
-    assert [r.reason for r in of(decision, Report)] == [Reason.POD_FINISH_NOT_KEPT]
-    assert of(decision, Finish) == [] and of(decision, Stop) == []
+def test_after_a_restart_of_tandem_a_phase_put_back_is_waited_out_then_one_warning() -> None:
+    decision = run(_not_kept(ended(0, HAPROXY)), now=100.0)  # no memory: a new operator
+    assert of(decision, Report) == [] and of(decision, Finish) == [] and of(decision, Stop) == []
+    later = run(
+        _not_kept(ended(0, HAPROXY)), memory=decision.memory, now=100.0 + 30 + NOT_KEPT_SLACK
+    )
+    assert [r.reason for r in of(later, Report)] == [Reason.POD_FINISH_NOT_KEPT]
+    # Its end is not told a second time: the Tandem that wrote it told PodFinished.
+    body = _not_kept(ended(0, HAPROXY))
+    body["status"]["phase"] = "Succeeded"
+    assert of(run(body, memory=later.memory, now=500.0), Report) == []
     # The positive control: the same pod without Tandem's annotation is written.
     assert len(of(run(ended(0, HAPROXY)), Finish)) == 1
 

@@ -11,8 +11,11 @@ phase. So the Job's result is the primaries' outcome, whatever a sidecar does wi
 A graceful stop that Tandem knows (the policy's own, or a well-known sidecar's) goes first, so
 such sidecars end cleanly.
 
-A landed write is never repeated: the write sets the phase itself, so only another writer can
-make the pod non-terminal again, and that comes as a watch event, which gets one Warning.
+A landed write is never repeated. Measured on this project's cluster (v1.34.4), the kubelet
+sometimes writes its own Running back while it stops the containers (a primary that failed, or a
+sidecar that ignores its STOPSIGNAL), then the terminal phase once they are stopped. So a pod seen
+not terminal after the write is given the pod's grace period and NOT_KEPT_SLACK to come back;
+still not terminal then, it gets one Warning, and no loop.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ MIN_KUBELET = (1, 23)
 RETRY_AFTER = 5.0
 """Seconds before a phase write that did not land (refused, or no answer in time) is tried again.
 One that met a changed pod (409) is tried at the pod's next event, which shows the change."""
+
+NOT_KEPT_SLACK = 15.0
+"""Seconds, beyond the pod's grace period, for the kubelet to stop the containers after the write
+and report the terminal phase again."""
+
+DEFAULT_GRACE = 30
+"""The pod's terminationGracePeriodSeconds when it says none (the API server's default)."""
+
+MAX_GRACE_WAIT = 3600
+"""The longest grace period waited out before the Warning: a pod may ask for any."""
 
 MAX_PHASE_WRITES = 3
 """Phase writes tried for one run of the primaries; each that fails is a PodFinishFailed Warning
@@ -140,16 +153,34 @@ def finish_by_phase(
 
 
 def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
-    """One Warning for a pod that carries Tandem's annotation but is not terminal: something (its
-    node's kubelet, most likely) wrote a running phase back after Tandem's write. No loop: the
-    pod is not written again."""
+    """A pod that carries Tandem's annotation but is not terminal: the kubelet wrote its own phase
+    back while it stops the containers, or it does not keep an API-set phase. Waited out for the
+    pod's grace period and NOT_KEPT_SLACK from the write (from now, if this Tandem did not write
+    it: it restarted since); then one Warning. Never written again."""
+    memory = out.memory
+    if memory.finished != ctx.attempt_key or memory.finished_at is None:
+        # Whoever wrote it told PodFinished then: not told again when the pod ends.
+        told = memory.reported | {told_key(ctx.attempt_key)}
+        memory = dataclasses.replace(
+            memory, finished=ctx.attempt_key, finished_at=ctx.now, written=True, reported=told
+        )
+        out.memory = memory
+    assert memory.finished_at is not None  # for mypy: set just above
+    grace = min(
+        ctx.view.grace_period if ctx.view.grace_period is not None else DEFAULT_GRACE,
+        MAX_GRACE_WAIT,
+    )
+    if (wait := grace + NOT_KEPT_SLACK - (ctx.now - memory.finished_at)) > 0:
+        out.recheck_after(wait)
+        return
     out.once(
         f"not-kept:{ctx.attempt_key}",
         hints.warning(
             Reason.POD_FINISH_NOT_KEPT,
             f"Tandem wrote phase {phase} with the annotation {FINISHED_ANNOTATION}, and the pod "
-            f"is {ctx.view.phase or 'not terminal'} again: its node's kubelet did not keep a "
-            "phase set through the API; Tandem does not write it again",
+            f"is {ctx.view.phase or 'not terminal'} {grace + NOT_KEPT_SLACK:g} s later (its grace "
+            "period and some): its node's kubelet did not keep a phase set through the API; "
+            "Tandem does not write it again",
             "set finish: ExitCodes in the SidecarPolicy (or the annotation tandem.dev/finish) "
             "for pods on such nodes, or upgrade the node's kubelet to v1.23 or newer",
         ),
