@@ -127,19 +127,26 @@ def _one_write_never_back(
     ns: Kube, layout: Layout, watch: PhaseWatch, names: list[str], phase: str
 ) -> None:
     """Each pod of NAMES was finished by exactly one status write (the audit log), and the watch
-    saw its phase reach PHASE from Running and never leave it."""
+    saw it go from Running to PHASE, end in PHASE and never in the other terminal phase.
+
+    Not asserted: that it never went back. Measured on this cluster (README, How a pod ends), the
+    kubelet sometimes writes Running once while it stops the containers (a failed primary, or a
+    sidecar that ignores its STOPSIGNAL), then PHASE again once they are stopped; each such pod is
+    printed. The Job has counted the pod by then, and Tandem does not write again."""
     writes = wait_phase_writes(layout, ns.namespace, names)
     for name in names:
         # The sidecars have ended (the callers wait for it): no later write is due.
         assert writes[name] == 1, (name, writes)
         phases = wait_for(
             f"the watch to see {name} {phase}",
-            lambda name=name: (seen := watch.phases(name)) and seen[-1] in TERMINAL and seen,
+            lambda name=name: (seen := watch.phases(name)) and seen[-1] == phase and seen,
             timeout=10,
         )
-        first = phases.index(phase)
-        assert "Running" in phases[:first], (name, phases)
-        assert phases[first:] == [phase], (name, phases)
+        first = next(i for i, p in enumerate(phases) if p in TERMINAL)
+        assert "Running" in phases[:first] and phases[first] == phase, (name, phases)
+        assert set(phases[first:]) <= {phase, "Running"}, (name, phases)
+        if len(phases[first:]) > 1:
+            print(f"\n{name}: the kubelet wrote Running back, then {phase}: {phases}")
 
 
 def _finished_once(ns: Kube, job_name: str, name: str, alone: bool = True) -> str:
