@@ -318,3 +318,9 @@ def test_with_no_sidecar_left_running_the_kubelet_ends_the_pod_alone() -> None:
         annotations=PRIMARY,
     )
     assert run(body).actions == ()
+
+
+def test_a_pod_carrying_tandems_finish_is_not_the_sweeps() -> None:
+    written = run(_not_kept(ended(0)))
+    assert not written.sweepable and of(written, Recheck) != []  # waited out by its re-check
+    assert run(ended(0)).sweepable  # the positive control: the same pod, not yet written

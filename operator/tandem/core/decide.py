@@ -14,7 +14,7 @@ from .clocks import Monotonic
 from .escalate import Context, stop_or_wait
 from .finish import finish_by_phase, phase_for, tell_ended_by_itself
 from .memory import PodMemory
-from .names import EventType, Reason
+from .names import FINISHED_ANNOTATION, EventType, Reason
 from .no_exec import finish_without_exec
 from .policy import FinishMode, OnPrimaryFailure, Policy
 from .verify import verify
@@ -136,7 +136,14 @@ def decide(
         if (record := out.memory.sidecars.get(name)) is not None:
             verify(out, view, name, record)
     ended = primaries_ended(view, policy.primaries)
-    out.sweepable = ended is not None and not view.terminal and not view.deleting
+    # A pod that carries Tandem's finish is the kubelet's to stop (`finish._not_kept` waits it
+    # out): the sweep must not take it for stuck or orphaned and run the stop again.
+    out.sweepable = (
+        ended is not None
+        and not view.terminal
+        and not view.deleting
+        and FINISHED_ANNOTATION not in view.annotations
+    )
     if ended is None:
         return out.build(policy)
     ctx = Context(
