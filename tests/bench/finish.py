@@ -15,6 +15,10 @@ every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 the moment
                    soft-stops on USR1: does Tandem's USR1 before its write still win the race
                    against the kubelet's STOPSIGNAL (exit 0), where the control's write alone
                    leaves it to the KILL at the end of the grace period (137)?
+  - tandem-failed, control-failed: the primary exits 3 (phase Failed);
+  - tandem-stubborn, control-stubborn: the sidecar ignores TERM (KILLed when the 5-s grace period
+                   ends). These two pairs count how often the kubelet writes Running back after
+                   the write while it stops the containers, for Tandem and for the bare control.
 Per pod, from the primary's end as the API first showed it (a watch event; the clocks below are the
 same watch's): to its Job's Complete condition, to the pod's terminal phase, and to its last
 sidecar's end; plus the sidecar's end by the API's own finishedAt stamps (whole seconds); phases the
@@ -49,6 +53,7 @@ from ..manifests import (
     EXITS_0_AT_ONCE_ON_TERM,
     HAPROXY,
     HAPROXY_DB,
+    IGNORES_TERM,
     container,
     job,
     pod_spec,
@@ -64,7 +69,13 @@ ARMS = (
     "control-phase-only",
     "tandem-haproxy",
     "control-haproxy",
+    "tandem-failed",
+    "control-failed",
+    "tandem-stubborn",
+    "control-stubborn",
 )
+SMALL_ARMS = ARMS[4:]
+"""Arms run with --small-jobs Jobs: what they show is a count, not a latency."""
 TERMINAL = ("Succeeded", "Failed")
 FINISHED = "tandem.dev/finished"
 
@@ -171,9 +182,12 @@ def _template(arm: str) -> dict[str, Any]:
     sidecar = container("proxy", EXITS_0_AT_ONCE_ON_TERM)
     if arm.endswith("-haproxy"):
         sidecar = container("proxy", HAPROXY_DB, image=HAPROXY)
+    elif arm.endswith("-stubborn"):
+        sidecar = container("proxy", IGNORES_TERM)
+    main = primary(exit_code=3 if arm.endswith("-failed") else 0, after=2)
     if arm == "native":
-        return pod_spec([primary(after=2)], initContainers=[{**sidecar, "restartPolicy": "Always"}])
-    return pod_spec([primary(after=2), sidecar])
+        return pod_spec([main], initContainers=[{**sidecar, "restartPolicy": "Always"}])
+    return pod_spec([main, sidecar])
 
 
 def run_arm(
@@ -308,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--phase-only-jobs", type=int, default=5)
-    parser.add_argument("--haproxy-jobs", type=int, default=10)
+    parser.add_argument("--small-jobs", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--arm", action="append", choices=ARMS, help="default: all")
     args = parser.parse_args(argv)
@@ -326,11 +340,11 @@ def main(argv: list[str] | None = None) -> int:
                 layout,
                 api,
                 arm,
-                {
-                    "control-phase-only": args.phase_only_jobs,
-                    "tandem-haproxy": args.haproxy_jobs,
-                    "control-haproxy": args.haproxy_jobs,
-                }.get(arm, args.jobs),
+                args.phase_only_jobs
+                if arm == "control-phase-only"
+                else args.small_jobs
+                if arm in SMALL_ARMS
+                else args.jobs,
             )
             for arm in args.arm or ARMS
         ]
