@@ -16,6 +16,7 @@ EXITS_0_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done
 EXITS_0_AT_ONCE_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
 """Exits 0 the moment TERM arrives (`wait` is interrupted; the loop above finishes its `sleep 1`
 first), so the time to its end is the kubelet's alone."""
+EXITS_143_AT_ONCE_ON_TERM = ["sh", "-c", "trap 'exit 143' TERM; sleep 100000 & wait"]
 EXITS_143_ON_TERM = ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 1; done"]
 IGNORES_TERM = ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
 """Ignores TERM even when it is not PID 1 (its `sleep`s inherit the ignore): only KILL ends it."""

@@ -45,8 +45,9 @@ from ..kube import (
     wait_for,
 )
 from ..manifests import (
+    EXITS_0_AT_ONCE_ON_TERM,
     EXITS_0_ON_TERM,
-    EXITS_143_ON_TERM,
+    EXITS_143_AT_ONCE_ON_TERM,
     HAPROXY,
     HAPROXY_DB,
     IGNORES_TERM,
@@ -95,8 +96,10 @@ def _finished(ns: Kube, name: str, phase: str, reason: str | None) -> dict[str, 
 
 
 STOPPED_WITHIN = 2.0
-"""Seconds from the primary's end to the end of a sidecar that exits on the kubelet's STOPSIGNAL
-(the API keeps whole seconds, so 2 allows one second of rounding)."""
+"""Seconds from the primary's end to the end of a sidecar that exits the moment the kubelet's
+STOPSIGNAL arrives (the API keeps whole seconds, so 2 allows one second of rounding). The tests
+that time it use such sidecars (`*_AT_ONCE_ON_TERM`): a shell loop that finishes its `sleep 1`
+before its trap runs adds up to a second of its own."""
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -205,7 +208,11 @@ def test_a_sidecar_that_exits_143_on_term_does_not_fail_a_successful_job(
 ) -> None:
     # cloud-sql-proxy v2 without --exit-zero-on-sigterm: the kubelet's TERM gives 143.
     ns.apply(
-        job("j", pod_spec([primary(), container("proxy", EXITS_143_ON_TERM)]), annotations=PRIMARY)
+        job(
+            "j",
+            pod_spec([primary(), container("proxy", EXITS_143_AT_ONCE_ON_TERM)]),
+            annotations=PRIMARY,
+        )
     )
     assert ns.wait_job("j") == "Complete"
     name = _pod_name(ns, "j")
@@ -272,7 +279,7 @@ def test_a_failed_primary_fails_the_pod_and_the_job_under_never(
     ns.apply(
         job(
             "j",
-            pod_spec([primary(exit_code=3), container("proxy", EXITS_0_ON_TERM)]),
+            pod_spec([primary(exit_code=3), container("proxy", EXITS_0_AT_ONCE_ON_TERM)]),
             annotations=PRIMARY,
         )
     )
@@ -471,7 +478,7 @@ def test_on_failure_a_sidecar_that_exits_0_on_term_restarts_with_the_primary(
     # Issue 15: the well-behaved sidecar that used to break restart in tandem. With a shared PID
     # namespace, a failure's stop is KILL: 137, so the kubelet restarts it with the primary.
     spec = pod_spec(
-        [FAILS_TWICE, container("proxy", EXITS_0_ON_TERM)],
+        [FAILS_TWICE, container("proxy", EXITS_0_AT_ONCE_ON_TERM)],
         "OnFailure",
         shareProcessNamespace=True,
         volumes=[{"name": "work", "emptyDir": {}}],
@@ -562,7 +569,9 @@ def test_an_indexed_job_of_several_completions_finishes_each_pod_with_one_write(
     operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:
     manifest = job(
-        "indexed", pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)]), annotations=PRIMARY
+        "indexed",
+        pod_spec([primary(), container("proxy", EXITS_0_AT_ONCE_ON_TERM)]),
+        annotations=PRIMARY,
     )
     manifest["spec"].update(completionMode="Indexed", completions=4, parallelism=2)
     ns.apply(manifest)
