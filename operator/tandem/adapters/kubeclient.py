@@ -132,10 +132,10 @@ def pooled_api(configuration: client.Configuration, connections: int) -> CoreV1A
     call at once (the client's default, five per core, would close the rest after each call)."""
     pooled = copy.copy(configuration)
     pooled.connection_pool_maxsize = max(1, connections)
-    # Its calls are writes (PATCH), which urllib3 would send again after some failures (an SSL
-    # error counts as "other", retried for any method): a phase write that landed, sent again,
-    # answers 409 (seen on the e2e cluster: 200 then 409, 13 ms apart). The stopper retries only
-    # what surely never reached the pod.
+    # Its calls are writes (PATCH), which urllib3's default retries may send again (its "other"
+    # errors, an SSL one among them, are retried for any method). An e2e run saw one phase write
+    # reach the API server twice, 13 ms apart: 200, then 409. The stopper retries only what
+    # surely never reached the pod.
     pooled.retries = False
     return CoreV1Api(ApiClient(pooled))
 
