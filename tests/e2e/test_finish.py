@@ -111,11 +111,13 @@ def watch(ns: Kube) -> Iterator[PhaseWatch]:
     watching.close()
 
 
-def _sidecar_ended(ns: Kube, name: str, sidecar: str = "proxy") -> dict[str, Any]:
-    """Pod NAME once SIDECAR has terminated: within the grace period, and some slack, of the
+def _sidecar_ended(
+    ns: Kube, name: str, sidecar: str = "proxy", grace: float = GRACE
+) -> dict[str, Any]:
+    """Pod NAME once SIDECAR has terminated: within the pod's GRACE period, and some slack, of the
     finish (the kubelet kills after the grace period)."""
     return ns.wait_pod(
-        name, f"{sidecar} terminated", lambda p: exit_code(p, sidecar) is not None, GRACE + SLACK
+        name, f"{sidecar} terminated", lambda p: exit_code(p, sidecar) is not None, grace + SLACK
     )
 
 
@@ -425,6 +427,7 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
         _finished(ns, after, "Succeeded", "PrimariesSucceeded")
         _finished_once(ns, "after", after)
         _sidecar_ended(ns, after)
+        _sidecar_ended(ns, name, grace=30)  # KILLed when its 30 s of grace ran out
         # The new operator wrote nothing to the pod the first one had finished.
         _one_write_never_back(ns, local_cluster, watch, [name, after], "Succeeded")
     finally:
