@@ -329,10 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     with quiet_cluster() as (layout, kube), _operator(layout):
         # The watches read as the admin; the control writes as the operator's user, so the
         # audit log counts its writes as it counts Tandem's.
-        api = (
-            config.new_client_from_config(str(layout.admin_kubeconfig)),
-            config.new_client_from_config(str(layout.state / "operator.kubeconfig")),
-        )
+        writer = config.new_client_from_config(str(layout.state / "operator.kubeconfig"))
+        writer.rest_client.pool_manager.connection_pool_kw["retries"] = False  # as Tandem's
+        api = (config.new_client_from_config(str(layout.admin_kubeconfig)), writer)
         run_arm(kube, layout, api, "tandem", 3)  # warm-up, unreported
         results = [
             run_arm(
