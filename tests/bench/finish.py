@@ -73,6 +73,7 @@ ARMS = (
     "control-failed",
     "tandem-stubborn",
     "control-stubborn",
+    "control-conditioned-stubborn",
 )
 SMALL_ARMS = ARMS[4:]
 """Arms run with --small-jobs Jobs: what they show is a count, not a latency."""
@@ -155,9 +156,10 @@ class Timeline:
             w.stop()
 
 
-def control_patch(api: client.ApiClient, annotate: bool) -> Any:
-    """The control's one write: the phase (and, with ANNOTATE, the annotation) with the pod's uid
-    and resourceVersion as preconditions, as Tandem writes it."""
+def control_patch(api: client.ApiClient, annotate: bool, conditioned: bool = False) -> Any:
+    """The control's one write: the phase (and, with ANNOTATE, the annotation; with CONDITIONED,
+    Tandem's condition) with the pod's uid and resourceVersion as preconditions, as Tandem
+    writes it."""
     core = client.CoreV1Api(api)
 
     def patch(pod: Any) -> None:
@@ -169,7 +171,12 @@ def control_patch(api: client.ApiClient, annotate: bool) -> Any:
         }
         if annotate:
             metadata["annotations"] = {FINISHED: phase}
-        body = {"metadata": metadata, "status": {"phase": phase}}
+        status: dict[str, Any] = {"phase": phase}
+        if conditioned:
+            status["conditions"] = [
+                {"type": "tandem.dev/Finished", "status": "True", "reason": f"Primaries{phase}"}
+            ]
+        body = {"metadata": metadata, "status": status}
         with contextlib.suppress(client.ApiException):  # 409: changed meanwhile; counted below
             core.patch_namespaced_pod_status(
                 pod.metadata.name, pod.metadata.namespace, body, _request_timeout=10
@@ -201,7 +208,11 @@ def run_arm(
     ns = new_namespace(kube, f"bench-{arm}")
     reader, writer = api
     control = arm.startswith("control")
-    patch = control_patch(writer, arm != "control-phase-only") if control else None
+    patch = (
+        control_patch(writer, arm != "control-phase-only", "-conditioned-" in arm)
+        if control
+        else None
+    )
     timeline = Timeline(reader, ns.namespace, patch)
     annotations = {"tandem.dev/primary": "main"} if arm.startswith("tandem") else {}
     ns.apply(*(job(f"j{i}", _template(arm), annotations=annotations) for i in range(jobs)))
