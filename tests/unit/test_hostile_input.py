@@ -25,6 +25,7 @@ from tandem.core import (
     parse_spec,
     resolve,
 )
+from tandem.core.view import MAX_ANNOTATION_VALUE, MAX_ARGV_WORD, MAX_ARGV_WORDS
 
 from .pods import pod, running, status, terminated
 
@@ -249,3 +250,27 @@ def test_a_namespace_that_is_not_an_exact_name_is_refused_at_startup(
     assert cli.main(["run"]) == 0
     [settings_] = started
     assert settings_.namespaces == ("jobs", "team-a")
+
+
+def test_a_view_keeps_only_tandems_annotations_and_a_bounded_argv() -> None:
+    """A tenant's pods cannot fill Tandem's memory: 1 MiB of other annotations, a 10 KiB value of
+    Tandem's and a 10,000-word command leave a view of a few KiB, and the same decision."""
+    body = pod(
+        ["main", "proxy"],
+        [status("main", terminated(0, "c1")), status("proxy", running("c2"))],
+        annotations={
+            "tandem.dev/primary": "main",
+            "tandem.dev/note": "x" * 10_000,
+            "example.com/blob": "y" * (1 << 20),
+        },
+    )
+    body["spec"]["containers"][1]["command"] = ["envoy", *(["-" * 1000] * 10_000)]
+    view = parse_pod(body)
+    assert set(view.annotations) == {"tandem.dev/primary", "tandem.dev/note"}
+    assert len(view.annotations["tandem.dev/note"]) == MAX_ANNOTATION_VALUE
+    argv = view.specs["proxy"].argv
+    assert len(argv) == MAX_ARGV_WORDS and max(map(len, argv)) == MAX_ARGV_WORD
+    assert argv[0] == "envoy"  # the program that recognises a well-known sidecar is kept
+    # The positive control: the bounded view decides as the whole pod would (its primary ended).
+    decision = handle(view, (), PodMemory(), Monotonic(100.0), kubelet_keeps_phase=True)
+    assert decision.managed and decision.actions

@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .names import ANNOTATION_PREFIX
+
 
 @dataclasses.dataclass(frozen=True)
 class Termination:
@@ -130,6 +132,16 @@ class PodView:
 JOB_CONTROLLER = ("Job", "batch/v1")
 """The kind and apiVersion of the only controller whose pods Tandem acts on."""
 
+MAX_ANNOTATION_VALUE = 4096
+"""Characters kept of a `tandem.dev/` annotation's value. A view is kept for every pod the sweep
+may need, and a pod may carry 256 KiB of annotations: a tenant's pods must not fill Tandem's
+memory. A longer value is cut, and then fails to parse (InvalidAnnotation, UnknownContainer)."""
+
+MAX_ARGV_WORDS = 64
+MAX_ARGV_WORD = 512
+"""A container's command and args kept, at most: enough to recognise a well-known sidecar by its
+program and flags (`core.known`), never a tenant's whole argv."""
+
 
 def _termination(raw: Any) -> Termination | None:
     if not isinstance(raw, Mapping):
@@ -191,8 +203,8 @@ def _run_as(pod_context: Any, container: Mapping[str, Any]) -> RunAs:
 def _spec(raw: Mapping[str, Any]) -> ContainerSpec:
     argv = [a for key in ("command", "args") if isinstance(raw.get(key), list) for a in raw[key]]
     return ContainerSpec(
-        image=str(raw.get("image") or ""),
-        argv=tuple(str(a) for a in argv),
+        image=str(raw.get("image") or "")[:MAX_ARGV_WORD],
+        argv=tuple(str(a)[:MAX_ARGV_WORD] for a in argv[:MAX_ARGV_WORDS]),
         target=str(raw.get("targetContainerName") or ""),
     )
 
@@ -217,7 +229,7 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
         share_process_namespace=bool(spec.get("shareProcessNamespace")),
         deleting=bool(meta.get("deletionTimestamp")),
         labels=labels,
-        annotations=dict(meta.get("annotations") or {}),
+        annotations=_own_annotations(meta.get("annotations")),
         containers=_names(spec.get("containers")),
         init_containers=_names(spec.get("initContainers")),
         statuses={c.name: c for c in map(_container, status.get("containerStatuses") or ())},
@@ -240,6 +252,18 @@ def parse_pod(body: Mapping[str, Any]) -> PodView:
         resource_version=str(meta.get("resourceVersion") or ""),
         grace_period=_grace(spec.get("terminationGracePeriodSeconds")),
     )
+
+
+def _own_annotations(raw: Any) -> dict[str, str]:
+    """Tandem's own annotations (`tandem.dev/`), each value cut to MAX_ANNOTATION_VALUE: no
+    decision reads any other, and the rest may be large."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        str(key): str(value)[:MAX_ANNOTATION_VALUE]
+        for key, value in raw.items()
+        if str(key).startswith(ANNOTATION_PREFIX)
+    }
 
 
 def _controller(references: Any) -> Owner | None:
