@@ -24,7 +24,7 @@ from tandem.core.memory import MAX_RERUNS
 from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
-from tandem.runtime.sweeper import Sweeper
+from tandem.runtime.sweeper import Sweeper, rules_from
 
 from .pods import pod, running, status, terminated
 
@@ -256,3 +256,10 @@ def test_the_deletes_grace_period_is_the_pods_own_when_it_is_a_count_of_seconds(
     body = _body("p")
     body["spec"]["terminationGracePeriodSeconds"] = raw
     assert parse_pod(body).grace_period == kept
+
+
+def test_a_policy_may_lower_the_operators_sweep_cap_but_never_raise_it() -> None:
+    operators = SweepRules(max_actions=20)
+    assert rules_from({"sweep": {"maxActionsPerSweep": 1000}}, False, operators).max_actions == 20
+    assert rules_from({"sweep": {"maxActionsPerSweep": 5}}, False, operators).max_actions == 5
+    assert rules_from({}, False, operators).max_actions == 20

@@ -49,7 +49,11 @@ def rules_from(spec: Mapping[str, Any], deletion_enabled: bool, defaults: SweepR
         defaults,
         action=SweepAction(raw.get("action", defaults.action.value)),
         stuck_after=float(raw.get("stuckAfterSeconds", defaults.stuck_after)),
-        max_actions=int(raw.get("maxActionsPerSweep", defaults.max_actions)),
+        # A policy may lower the operator's cap (--sweep-max-actions), never raise it: its author
+        # is a namespace's user, the cap the cluster admin's.
+        max_actions=min(
+            int(raw.get("maxActionsPerSweep", defaults.max_actions)), defaults.max_actions
+        ),
         allow_deleting_succeeded=bool(raw.get("allowDeletingSucceeded", False)),
         deletion_enabled=deletion_enabled,
     )
