@@ -182,6 +182,10 @@ class PhaseWatch:
             if "watch=true" in line and "200 OK" in line:
                 self._open.set()
 
+    def pods(self) -> list[str]:
+        """Every pod the watch saw, in the order first seen (deleted ones too)."""
+        return list(dict.fromkeys(name for name, _ in list(self._seen)))
+
     def phases(self, pod: str) -> list[str]:
         """POD's phases as the watch saw them, repeats folded."""
         seen = [phase for name, phase in list(self._seen) if name == pod]

@@ -582,13 +582,28 @@ def test_an_indexed_job_of_several_completions_finishes_each_pod_with_one_write(
     status = ns.get("job", "indexed")["status"]
     assert (status.get("succeeded"), status.get("failed", 0)) == (4, 0), status
     assert status.get("completedIndexes") == "0-3", status
-    pods = ns.job_pods("indexed")
-    assert len(pods) == 4, [p["metadata"]["name"] for p in pods]
-    names = [p["metadata"]["name"] for p in pods]
+    names = watch.pods()  # the deleted ones too (below)
+    assert len(names) == 4, names
+    assert wait_phase_writes(local_cluster, ns.namespace, names) == dict.fromkeys(names, 1)
+    # The Job controller deletes a finished Job's active pods: a pod the kubelet had put back to
+    # Running (README, How a pod ends) when the Job completed is one (2 of 4 in one CI run). It
+    # was counted Succeeded all the same: the Job's status above says so.
+    kept = [
+        p["metadata"]["name"]
+        for p in ns.job_pods("indexed")
+        if not p["metadata"].get("deletionTimestamp")
+    ]
     for name in names:
+        _finished_once(ns, "indexed", name)
+        if name not in kept:
+            phases = watch.phases(name)
+            assert "Succeeded" in phases and "Failed" not in phases, (name, phases)
+            print(
+                f"\n{name}: deleted by the Job controller after the kubelet put it back: {phases}"
+            )
+            continue
         _finished(ns, name, "Succeeded", "PrimariesSucceeded")
         pod = _sidecar_ended(ns, name)
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0), pod["status"]
         assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
-        _finished_once(ns, "indexed", name)
-    _one_write_never_back(ns, local_cluster, watch, names, "Succeeded")
+    _one_write_never_back(ns, local_cluster, watch, kept, "Succeeded")
