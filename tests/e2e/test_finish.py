@@ -386,10 +386,11 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
     local_cluster: Layout, operator_rbac: None, ns: Kube, watch: PhaseWatch, tmp_path: Path
 ) -> None:
     # The session operator ignores this label; a private operator, restarted mid-test, handles it.
-    # 30 s of grace: the sidecar, which ignores TERM, still runs when the new operator starts, so
-    # the new operator meets a terminal pod with a container running.
+    # 60 s of grace (30 ran out once before the new operator was up): the sidecar, which ignores
+    # TERM, still runs when the new operator starts, so the new operator meets a terminal pod with
+    # a container running.
     spec = pod_spec(
-        [primary(), container("proxy", SLEEPER, image=SHELLLESS)], terminationGracePeriodSeconds=30
+        [primary(), container("proxy", SLEEPER, image=SHELLLESS)], terminationGracePeriodSeconds=60
     )
     running = start_operator(local_cluster, tmp_path / "first.log", RESTART_SELECTOR)
     try:
@@ -427,7 +428,7 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
         _finished(ns, after, "Succeeded", "PrimariesSucceeded")
         _finished_once(ns, "after", after)
         _sidecar_ended(ns, after)
-        _sidecar_ended(ns, name, grace=30)  # KILLed when its 30 s of grace ran out
+        _sidecar_ended(ns, name, grace=60)  # KILLed when its grace ran out
         # The new operator wrote nothing to the pod the first one had finished.
         _one_write_never_back(ns, local_cluster, watch, [name, after], "Succeeded")
     finally:
