@@ -93,7 +93,7 @@ class Timeline:
         self.phases: dict[str, list[str]] = collections.defaultdict(list)
         self.job_of: dict[str, str] = {}
         self.job_end: dict[str, float] = {}
-        self._api, self._namespace, self._patch = api, namespace, patch
+        self._namespace, self._patch = namespace, patch
         self._watches: list[watch.Watch] = []
         core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
         for listing, on_event in (
