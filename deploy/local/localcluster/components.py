@@ -186,7 +186,7 @@ def kubelet(layout: Layout) -> list[str]:
         f"--hostname-override={layout.node_name}",
         f"--node-ip={layout.node_ip}",
         "--node-labels=tandem.dev/node=real",
-        "--v=1",
+        f"--v={layout.kubelet_verbosity}",
     ]
 
 

@@ -26,6 +26,9 @@ class Layout:
     kwok_version: str = os.environ.get("KWOK_VERSION", "v0.8.0")
     helm_version: str = os.environ.get("HELM_VERSION", "v3.22.0")
 
+    kubelet_verbosity: int = min(max(int(os.environ.get("TANDEM_KUBELET_V", "1")), 0), 6)
+    """The kubelet's `--v`, 0 to 6. Level 4 logs each pod sync's phase decision (for debugging)."""
+
     netns: str = "tandem"
     """The network namespace that holds every component; it has no default route."""
 
