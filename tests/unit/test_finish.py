@@ -31,7 +31,12 @@ from tandem.core import (
     report_finish,
     resolve,
 )
-from tandem.core.finish import MAX_PHASE_WRITES, NOT_KEPT_SLACK, RETRY_AFTER
+from tandem.core.finish import (
+    MAX_PHASE_WRITES,
+    MAX_PUT_BACK_WRITES,
+    NOT_KEPT_SLACK,
+    RETRY_AFTER,
+)
 from tandem.core.policy import PolicySource
 
 from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
@@ -269,16 +274,35 @@ def _not_kept(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def test_a_written_phase_put_back_is_waited_out_then_one_warning_and_never_written_again() -> None:
+def _put_back_twice(memory: PodMemory, now: float) -> tuple[PodMemory, list[Finish]]:
+    """The kubelet puts the pod back after Tandem's write, and after each write again."""
+    writes = []
+    for step in range(MAX_PUT_BACK_WRITES):
+        decision = run(_not_kept(ended(0)), memory=memory, now=now + step)
+        assert of(decision, Report) == [] and of(decision, Stop) == []
+        [finish] = of(decision, Finish)
+        writes.append(finish)
+        memory = after_finish(decision.memory, finish, ExecResult(0))
+    return memory, writes
+
+
+def test_a_written_phase_put_back_is_written_again_then_waited_out_then_one_warning() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
     memory = after_finish(first.memory, finish, ExecResult(0))
-    # The kubelet writes Running while it stops the containers: given the grace period and some.
+    # The kubelet's status manager wrote its Running back before its pod worker took the phase.
+    memory, writes = _put_back_twice(memory, now=101.0)
+    assert [(w.phase, w.again) for w in writes] == [(Phase.SUCCEEDED, True)] * MAX_PUT_BACK_WRITES
+    assert all("written again" in w.message for w in writes)
+    # A write again that landed is not told again: its PodFinished came with the first.
+    assert report_finish(writes[0], ExecResult(0)) is None
+    assert report_finish(writes[0], ExecResult(1, status=500, error="boom")) is not None
+    # Put back as often as written: waited out for the grace period and some, from the first write.
     due = 30 + NOT_KEPT_SLACK  # the pod says no terminationGracePeriodSeconds: 30
-    again = run(_not_kept(ended(0)), memory=memory, now=101.0)
-    assert of(again, Report) == [] and of(again, Finish) == [] and of(again, Stop) == []
-    assert of(again, Recheck) == [Recheck(due - 1.0)]
-    late = run(_not_kept(ended(0)), memory=again.memory, now=100.0 + due)
+    waited = run(_not_kept(ended(0)), memory=memory, now=110.0)
+    assert of(waited, Finish) == [] and of(waited, Report) == []
+    assert of(waited, Recheck) == [Recheck(due - 10.0)]
+    late = run(_not_kept(ended(0)), memory=waited.memory, now=100.0 + due)
     [warning] = of(late, Report)
     assert warning.type is EventType.WARNING and warning.reason is Reason.POD_FINISH_NOT_KEPT
     assert "did not keep" in warning.message and "ExitCodes" in warning.message
@@ -286,29 +310,41 @@ def test_a_written_phase_put_back_is_waited_out_then_one_warning_and_never_writt
     assert run(_not_kept(ended(0)), memory=late.memory, now=1000.0).actions == ()
 
 
+def test_a_phase_put_back_is_not_written_again_when_the_annotation_says_another() -> None:
+    first = run(ended(0), now=100.0)
+    [finish] = of(first, Finish)
+    memory = after_finish(first.memory, finish, ExecResult(0))
+    body = _not_kept(ended(0))
+    body["metadata"]["annotations"]["tandem.dev/finished"] = "Failed"
+    assert of(run(body, memory=memory, now=101.0), Finish) == []
+    assert len(of(run(_not_kept(ended(0)), memory=memory, now=101.0), Finish)) == 1  # control
+
+
 def test_a_put_back_phase_that_comes_back_terminal_gets_no_warning() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
     memory = after_finish(first.memory, finish, ExecResult(0))
     again = run(_not_kept(ended(0)), memory=memory, now=101.0)
+    [rewrite] = of(again, Finish)
     back = _not_kept(ended(0))
     back["status"]["phase"] = "Succeeded"
-    assert run(back, memory=again.memory, now=200.0).actions == ()
+    memory = after_finish(again.memory, rewrite, ExecResult(0))
+    assert run(back, memory=memory, now=200.0).actions == ()
 
 
-def test_after_a_restart_of_tandem_a_phase_put_back_is_waited_out_then_one_warning() -> None:
+def test_after_a_restart_of_tandem_a_phase_put_back_is_written_again_not_told_again() -> None:
     decision = run(_not_kept(ended(0, HAPROXY)), now=100.0)  # no memory: a new operator
-    assert of(decision, Report) == [] and of(decision, Finish) == [] and of(decision, Stop) == []
-    later = run(
-        _not_kept(ended(0, HAPROXY)), memory=decision.memory, now=100.0 + 30 + NOT_KEPT_SLACK
-    )
-    assert [r.reason for r in of(later, Report)] == [Reason.POD_FINISH_NOT_KEPT]
+    assert of(decision, Report) == [] and of(decision, Stop) == []
+    [finish] = of(decision, Finish)
+    assert finish.again and report_finish(finish, ExecResult(0)) is None
     # Its end is not told a second time: the Tandem that wrote it told PodFinished.
     body = _not_kept(ended(0, HAPROXY))
     body["status"]["phase"] = "Succeeded"
-    assert of(run(body, memory=later.memory, now=500.0), Report) == []
-    # The positive control: the same pod without Tandem's annotation is written.
-    assert len(of(run(ended(0, HAPROXY)), Finish)) == 1
+    memory = after_finish(decision.memory, finish, ExecResult(0))
+    assert of(run(body, memory=memory, now=500.0), Report) == []
+    # The positive control: the same pod without Tandem's annotation is written, and told.
+    [first] = of(run(ended(0, HAPROXY)), Finish)
+    assert not first.again and report_finish(first, ExecResult(0)) is not None
 
 
 def test_with_no_sidecar_left_running_the_kubelet_ends_the_pod_alone() -> None:
@@ -322,5 +358,5 @@ def test_with_no_sidecar_left_running_the_kubelet_ends_the_pod_alone() -> None:
 
 def test_a_pod_carrying_tandems_finish_is_not_the_sweeps() -> None:
     written = run(_not_kept(ended(0)))
-    assert not written.sweepable and of(written, Recheck) != []  # waited out by its re-check
+    assert not written.sweepable and of(written, Recheck) != []  # written again, then re-checked
     assert run(ended(0)).sweepable  # the positive control: the same pod, not yet written

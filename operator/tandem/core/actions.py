@@ -85,6 +85,9 @@ class Finish:
     message: str
     """What the PodFinished Event says once the phase is written."""
     tally: Tally | None = None
+    again: bool = False
+    """The phase written again, after the kubelet put the pod back to Running: its PodFinished
+    was told with the first write."""
 
 
 @dataclasses.dataclass(frozen=True)

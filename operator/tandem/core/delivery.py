@@ -144,6 +144,8 @@ def report_finish(finish: Finish, result: ExecResult) -> Report | None:
     that is gone (404) or changed meanwhile (409: another resourceVersion, or a new pod under
     the name) gets none: its next event decides afresh."""
     if result.ok:
+        if finish.again:
+            return None  # Told with the first write.
         return Report(
             EventType.NORMAL, Reason.POD_FINISHED, finish.message, on_job=True, tally=finish.tally
         )
@@ -163,8 +165,8 @@ def after_finish(memory: PodMemory, finish: Finish, result: ExecResult) -> PodMe
     next event, which shows the change: it writes the phase anew, or, if the pod ended by itself
     meanwhile, tells that. Any other result is tried again after RETRY_AFTER, up to
     MAX_PHASE_WRITES (`finish`)."""
-    if memory.finished != finish.attempt_key:
-        return memory
+    if memory.finished != finish.attempt_key or finish.again:
+        return memory  # A write again changes nothing: the first one landed.
     if result.ok:
         return dataclasses.replace(
             memory, written=True, reported=memory.reported | {told_key(finish.attempt_key)}

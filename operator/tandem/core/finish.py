@@ -11,11 +11,14 @@ phase. So the Job's result is the primaries' outcome, whatever a sidecar does wi
 A graceful stop that Tandem knows (the policy's own, or a well-known sidecar's) goes first, so
 such sidecars end cleanly.
 
-A landed write is never repeated. Measured on this project's cluster (v1.34.4), the kubelet
-sometimes writes its own Running back while it stops the containers (a primary that failed, or a
-sidecar that ignores its STOPSIGNAL), then the terminal phase once they are stopped. So a pod seen
-not terminal after the write is given the pod's grace period and NOT_KEPT_SLACK to come back;
-still not terminal then, it gets one Warning, and no loop.
+A landed write is repeated only when the kubelet put the pod back. Traced on this project's
+cluster (v1.34.4, kubelet --v=4): the pod worker takes the API's phase only at its next sync,
+which waits for the next PLEG relist (up to 1 s); if the status manager's reconcile tick (every
+10 s) falls in that window, it writes its cached Running back, and it keeps Running while a
+container could still run (its "delay transitioning to terminal"), for a sidecar that ignores its
+STOPSIGNAL the whole grace period. By then the pod worker holds the terminal phase, so writing it
+once more sticks: at most MAX_PUT_BACK_WRITES times. A pod still not terminal the pod's grace
+period and NOT_KEPT_SLACK after the write gets one Warning, and no loop.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ MAX_GRACE_WAIT = 3600
 MAX_PHASE_WRITES = 3
 """Phase writes tried for one run of the primaries; each that fails is a PodFinishFailed Warning
 with the fix, so a write the API keeps refusing is not tried forever."""
+
+MAX_PUT_BACK_WRITES = 2
+"""Writes of a landed phase again, each after the kubelet was seen to put the pod back to Running.
+One sticks when the kubelet put it back in the window before its pod worker took the phase; the
+second covers a write that met the kubelet's next one (409)."""
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.")
 
@@ -118,7 +126,7 @@ def finish_by_phase(
     memory = out.memory
     if FINISHED_ANNOTATION in ctx.view.annotations:
         # Written (by this Tandem or one before its restart), and the pod is not terminal.
-        _not_kept(out, ctx, phase)
+        _put_back(out, ctx, phase, why)
         return
     if memory.finished == ctx.attempt_key:
         if memory.written or memory.finishes >= MAX_PHASE_WRITES:
@@ -134,7 +142,7 @@ def finish_by_phase(
         running = [n for n in sidecars if ctx.view.status(n).state == "running"]
         stops = [_graceful(out, ctx, name) for name in running]
         told = "; ".join(stops) if stops else "no sidecar still runs"
-        memory = dataclasses.replace(out.memory, finishes=0, written=False)
+        memory = dataclasses.replace(out.memory, finishes=0, written=False, put_backs=0)
     out.memory = dataclasses.replace(
         memory, finished=ctx.attempt_key, finished_at=ctx.now, finishes=memory.finishes + 1
     )
@@ -152,20 +160,45 @@ def finish_by_phase(
     out.recheck_after(RETRY_AFTER)
 
 
-def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
-    """A pod that carries Tandem's annotation but is not terminal: the kubelet wrote its own phase
-    back while it stops the containers, or it does not keep an API-set phase. Waited out for the
-    pod's grace period and NOT_KEPT_SLACK from the write (from now, if this Tandem did not write
-    it: it restarted since); then one Warning. Never written again."""
+def _put_back(out: Builder, ctx: Context, phase: Phase, why: str) -> None:
+    """A pod that carries Tandem's annotation but is not terminal: the kubelet wrote its own
+    Running back (see the module's docstring), or it does not keep an API-set phase. The same
+    phase is written again, at most MAX_PUT_BACK_WRITES times; then `_not_kept`."""
     memory = out.memory
     if memory.finished != ctx.attempt_key or memory.finished_at is None:
-        # Whoever wrote it told PodFinished then: not told again when the pod ends.
+        # Written by a Tandem before a restart, which told PodFinished then: not told again.
         told = memory.reported | {told_key(ctx.attempt_key)}
         memory = dataclasses.replace(
             memory, finished=ctx.attempt_key, finished_at=ctx.now, written=True, reported=told
         )
+    if (
+        ctx.view.annotations[FINISHED_ANNOTATION] != phase
+        or memory.put_backs >= MAX_PUT_BACK_WRITES
+    ):
         out.memory = memory
-    assert memory.finished_at is not None  # for mypy: set just above
+        _not_kept(out, ctx, phase)
+        return
+    out.memory = dataclasses.replace(memory, put_backs=memory.put_backs + 1)
+    out.add(
+        Finish(
+            phase,
+            ctx.attempt_key,
+            ctx.view.uid,
+            ctx.view.resource_version,
+            f"{why}: phase {phase} written again, the kubelet had put the pod back to "
+            f"{ctx.view.phase or 'no phase'}",
+            again=True,
+        )
+    )
+    out.recheck_after(RETRY_AFTER)
+
+
+def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
+    """A pod written and put back as often as Tandem writes it: waited out for the pod's grace
+    period and NOT_KEPT_SLACK from the first write (from Tandem's start, if it restarted since);
+    then one Warning. Never written again."""
+    memory = out.memory
+    assert memory.finished_at is not None  # for mypy: set by `_put_back`
     grace = min(
         ctx.view.grace_period if ctx.view.grace_period is not None else DEFAULT_GRACE,
         MAX_GRACE_WAIT,

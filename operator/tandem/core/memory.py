@@ -66,7 +66,9 @@ class PodMemory:
     finishes: int = 0
     """Phase writes tried for that run: more than one only if a write did not land."""
     written: bool = False
-    """That write landed. It is never repeated."""
+    """That write landed. It is repeated only after the kubelet put the phase back (put_backs)."""
+    put_backs: int = 0
+    """Writes of that phase again, each after the kubelet put the pod back to Running."""
     swept: str = ""
     """The ended run of the primaries (attempt key) that the sweep's Terminate last re-ran."""
     reruns: int = 0

@@ -303,7 +303,9 @@ class Reconciler:
         begun = time.monotonic()
         result = await self._stopper.finish(view, finish, started)
         metrics.observe_action(
-            "phase", "written" if result.ok else "refused", time.monotonic() - begun
+            "phase-again" if finish.again else "phase",
+            "written" if result.ok else "refused",
+            time.monotonic() - begun,
         )
         if (report := report_finish(finish, result)) is not None:
             self.publisher.publish(view, report, policy_name)

@@ -150,10 +150,11 @@ class Stopper:
             self._writes,
         )
         logger.info(
-            "pod %s/%s: phase %s -> %s",
+            "pod %s/%s: phase %s%s -> %s",
             view.namespace,
             view.name,
             finish.phase,
+            " again (the kubelet had put the pod back to Running)" if finish.again else "",
             "written" if result.ok else f"{result.status} {result.error}",
         )
         return result
