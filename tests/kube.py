@@ -161,7 +161,7 @@ class PhaseWatch:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self._seen: list[tuple[str, str]] = []
+        self._seen: list[tuple[str, str, float]] = []
         self._open = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._log, daemon=True).start()
@@ -173,7 +173,7 @@ class PhaseWatch:
         assert self._process.stdout is not None
         for line in self._process.stdout:
             name, _, phase = line.strip().partition(" ")
-            self._seen.append((name, phase))
+            self._seen.append((name, phase, time.monotonic()))
 
     def _log(self) -> None:
         assert self._process.stderr is not None
@@ -184,12 +184,29 @@ class PhaseWatch:
 
     def pods(self) -> list[str]:
         """Every pod the watch saw, in the order first seen (deleted ones too)."""
-        return list(dict.fromkeys(name for name, _ in list(self._seen)))
+        return list(dict.fromkeys(name for name, _, _ in list(self._seen)))
 
     def phases(self, pod: str) -> list[str]:
         """POD's phases as the watch saw them, repeats folded."""
-        seen = [phase for name, phase in list(self._seen) if name == pod]
+        seen = [phase for name, phase, _ in list(self._seen) if name == pod]
         return [p for i, p in enumerate(seen) if i == 0 or seen[i - 1] != p]
+
+    def put_backs(self, pod: str) -> list[float]:
+        """Seconds POD spent each time it was seen back in a phase that is not terminal after
+        its first terminal one; one still open counts until now."""
+        spans, since = [], None
+        terminal_seen = False
+        for name, phase, at in list(self._seen):
+            if name != pod:
+                continue
+            terminal = phase in ("Succeeded", "Failed")
+            if terminal and since is not None:
+                spans.append(at - since)
+                since = None
+            elif not terminal and terminal_seen and since is None:
+                since = at
+            terminal_seen = terminal_seen or terminal
+        return spans + ([time.monotonic() - since] if since is not None else [])
 
     def close(self) -> None:
         self._process.terminate()

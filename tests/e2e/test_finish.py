@@ -8,9 +8,13 @@ Proved here, each from what a person would see (the Job's condition, the pod's p
   (cloud-sql-proxy v2), a sidecar that ignores TERM (shell-less, or in a shared PID namespace), and
   OnFailure with a sidecar that exits 0 on TERM (restart in tandem, for real);
 - one write finishes the pod: the audit log counts exactly one status write per pod finished, a
-  watch opened before the Job sees its phase go Running, then terminal, never back, and each
+  watch opened before the Job sees its phase go Running, then terminal; if the kubelet puts it
+  back to Running, Tandem writes it again (and only then), so it is terminal again at once; each
   sidecar that exits on the kubelet's STOPSIGNAL ends within 2 s of the primary (one that ignores
   it is KILLed when the grace period ends); through an operator restart and a kubelet restart too;
+- a pod put back to Running after the write (what the kubelet's status manager does now and
+  then, done here by the test, deterministically): Tandem writes the phase again, and it holds,
+  where the control's pod stays Running until its sidecar is KILLed;
 - an Indexed Job with several completions: each pod the same;
 - the Job controller still counts the pod by the primaries: podFailurePolicy rules on the primary's
   exit code match, and under Never a failed pod is retried as before;
@@ -32,8 +36,9 @@ from typing import Any
 import pytest
 
 from localcluster import Layout, cluster
+from tandem.core.finish import MAX_PUT_BACK_WRITES
 
-from ..audit_log import wait_phase_writes
+from ..audit_log import audited, wait_phase_writes
 from ..kube import (
     Kube,
     PhaseWatch,
@@ -59,7 +64,7 @@ from ..manifests import (
     primary,
     sidecar_policy,
 )
-from ..operator_process import Operator, start_operator, stop_operator
+from ..operator_process import OPERATOR_USER, Operator, start_operator, stop_operator
 
 PRIMARY = {"tandem.dev/primary": "main"}
 FINISHED = "tandem.dev/Finished"
@@ -128,20 +133,24 @@ def _after_primary(pod: dict[str, Any], sidecar: str = "proxy", primary_: str = 
     return stopped - ended
 
 
-def _one_write_never_back(
+PUT_BACK_WITHIN = 3.0
+"""Seconds a pod may show Running again after Tandem's write, until Tandem's write again: the
+watch, Kopf's 0.1 s batch and one write. Without that write, the kubelet keeps it Running while a
+container could still run: up to the grace period, for a sidecar that ignores its STOPSIGNAL."""
+
+
+def _written_and_kept(
     ns: Kube, layout: Layout, watch: PhaseWatch, names: list[str], phase: str
 ) -> None:
-    """Each pod of NAMES was finished by exactly one status write (the audit log), and the watch
-    saw it go from Running to PHASE, end in PHASE and never in the other terminal phase.
+    """Each pod of NAMES was finished by one status write of Tandem's (the audit log), and the
+    watch saw it go from Running to PHASE and end in PHASE, never in the other terminal phase.
 
-    Not asserted: that it never went back. Measured on this cluster (README, How a pod ends), the
-    kubelet sometimes writes Running once while it stops the containers (a failed primary, or a
-    sidecar that ignores its STOPSIGNAL), then PHASE again once they are stopped; each such pod is
-    printed. The Job has counted the pod by then, and Tandem does not write again."""
+    The kubelet sometimes puts a pod back to Running just after the write (README, How a pod
+    ends: its status manager's reconcile tick before its pod worker takes the phase). Then, and
+    only then, Tandem writes PHASE again, at most MAX_PUT_BACK_WRITES times, and the pod is back
+    in PHASE within PUT_BACK_WITHIN. Each such pod is printed."""
     writes = wait_phase_writes(layout, ns.namespace, names)
     for name in names:
-        # The sidecars have ended (the callers wait for it): no later write is due.
-        assert writes[name] == 1, (name, writes)
         phases = wait_for(
             f"the watch to see {name} {phase}",
             lambda name=name: (seen := watch.phases(name)) and seen[-1] == phase and seen,
@@ -150,8 +159,13 @@ def _one_write_never_back(
         first = next(i for i, p in enumerate(phases) if p in TERMINAL)
         assert "Running" in phases[:first] and phases[first] == phase, (name, phases)
         assert set(phases[first:]) <= {phase, "Running"}, (name, phases)
-        if len(phases[first:]) > 1:
-            print(f"\n{name}: the kubelet wrote Running back, then {phase}: {phases}")
+        put_backs = watch.put_backs(name)
+        if not put_backs:
+            assert writes[name] == 1, (name, writes)  # no put-back, no second write
+            continue
+        print(f"\n{name}: put back to Running for {put_backs} s, then {phase}: {phases}")
+        assert 1 <= writes[name] <= 1 + MAX_PUT_BACK_WRITES, (name, writes)
+        assert max(put_backs) <= PUT_BACK_WITHIN, (name, put_backs)
 
 
 def _finished_once(ns: Kube, job_name: str, name: str, alone: bool = True) -> str:
@@ -201,7 +215,7 @@ def test_haproxy_db_as_pid_1_does_not_keep_the_job_running(
     assert exit_code(pod, "main") == 0
     assert pod["status"]["phase"] == "Succeeded"
     _finished_once(ns, "j", name)
-    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
+    _written_and_kept(ns, local_cluster, watch, [name], "Succeeded")
     assert len(ns.job_pods("j")) == 1
 
 
@@ -225,7 +239,7 @@ def test_a_sidecar_that_exits_143_on_term_does_not_fail_a_successful_job(
     assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
     assert pod["status"]["phase"] == "Succeeded"
     _finished_once(ns, "j", name)
-    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
+    _written_and_kept(ns, local_cluster, watch, [name], "Succeeded")
     assert "SidecarExitMismatch" not in ns.reasons("Pod", name)
     status = ns.get("job", "j")["status"]
     assert (status.get("succeeded"), status.get("failed", 0)) == (1, 0), status
@@ -267,7 +281,7 @@ def test_a_sidecar_that_ignores_term_is_ended_by_the_kubelet_and_the_phase_holds
         assert GRACE - 1 <= _after_primary(last) <= GRACE + 3, last["status"]
     else:  # the kubelet's TERM, at once
         assert _after_primary(last) <= STOPPED_WITHIN, last["status"]
-    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
+    _written_and_kept(ns, local_cluster, watch, [name], "Succeeded")
     # ... and keep Tandem's condition.
     finished = condition(last, FINISHED)
     assert finished is not None and finished["status"] == "True", last["status"]
@@ -296,7 +310,7 @@ def test_a_failed_primary_fails_the_pod_and_the_job_under_never(
     failed = condition(ns.get("job", "j"), "Failed")
     assert failed is not None and failed["reason"] == "BackoffLimitExceeded", failed
     _finished_once(ns, "j", name)
-    _one_write_never_back(ns, local_cluster, watch, [name], "Failed")
+    _written_and_kept(ns, local_cluster, watch, [name], "Failed")
 
 
 def _with_failure_rule(
@@ -346,7 +360,7 @@ def test_pod_failure_policy_still_matches_the_primary_exit_code(
     _finished_once(ns, "ignored", first_name)
     for pod_name in (name, first_name):
         _sidecar_ended(ns, pod_name)
-    _one_write_never_back(ns, local_cluster, watch, [name, first_name], "Failed")
+    _written_and_kept(ns, local_cluster, watch, [name, first_name], "Failed")
     ns.run("delete", "job", "ignored", "--wait=false")  # it would replace pods forever
 
 
@@ -374,7 +388,7 @@ def test_under_never_a_failed_pod_is_retried_as_before(
         assert exit_code(pod, "main") == 3, name
         _finished_once(ns, "j", name)
         _sidecar_ended(ns, name)
-    _one_write_never_back(ns, local_cluster, watch, names, "Failed")
+    _written_and_kept(ns, local_cluster, watch, names, "Failed")
 
 
 RESTART_LABEL = {"e2e.tandem.dev/operator": "finish-restart"}
@@ -430,7 +444,7 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
         _sidecar_ended(ns, after)
         _sidecar_ended(ns, name, grace=60)  # KILLed when its grace ran out
         # The new operator wrote nothing to the pod the first one had finished.
-        _one_write_never_back(ns, local_cluster, watch, [name, after], "Succeeded")
+        _written_and_kept(ns, local_cluster, watch, [name, after], "Succeeded")
     finally:
         stop_operator(running)
         print(f"\noperator logs: {tmp_path / 'first.log'}, {tmp_path / 'second.log'}")
@@ -460,7 +474,7 @@ def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
     assert 40 - 1 <= _after_primary(pod) <= 40 + 15, pod["status"]
     assert job_condition(ns.get("job", "j")) == "Complete"
     _finished_once(ns, "j", name)
-    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
+    _written_and_kept(ns, local_cluster, watch, [name], "Succeeded")
 
 
 # Fails on its first two runs and succeeds on its third, counting its runs on an emptyDir.
@@ -504,7 +518,7 @@ def test_on_failure_a_sidecar_that_exits_0_on_term_restarts_with_the_primary(
     assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
     assert len(ns.job_pods("j")) == 1
     _finished_once(ns, "j", name, alone=False)  # the failures took the exit-code path
-    _one_write_never_back(ns, local_cluster, watch, [name], "Succeeded")
+    _written_and_kept(ns, local_cluster, watch, [name], "Succeeded")
 
 
 def test_on_failure_a_sidecar_that_will_not_restart_gets_its_pod_replaced(
@@ -536,7 +550,7 @@ def test_on_failure_a_sidecar_that_will_not_restart_gets_its_pod_replaced(
         assert exit_code(pod, "proxy") == 0, proxy
         message = _finished_once(ns, "j", name, alone=False)
         assert "replace" in message, message
-    _one_write_never_back(ns, local_cluster, watch, [p["metadata"]["name"] for p in pods], "Failed")
+    _written_and_kept(ns, local_cluster, watch, [p["metadata"]["name"] for p in pods], "Failed")
 
 
 def test_the_finish_is_chosen_by_the_policy_and_the_annotation_overrides_it(
@@ -585,7 +599,8 @@ def test_an_indexed_job_of_several_completions_finishes_each_pod_with_one_write(
     assert status.get("completedIndexes") == "0-3", status
     names = watch.pods()  # the deleted ones too (below)
     assert len(names) == 4, names
-    assert wait_phase_writes(local_cluster, ns.namespace, names) == dict.fromkeys(names, 1)
+    writes = wait_phase_writes(local_cluster, ns.namespace, names)
+    assert all(1 <= writes[n] <= 1 + MAX_PUT_BACK_WRITES for n in names), writes
     # The Job controller deletes a finished Job's active pods: a pod the kubelet had put back to
     # Running (README, How a pod ends) when the Job completed is one (2 of 4 in one CI run). It
     # was counted Succeeded all the same: the Job's status above says so.
@@ -607,4 +622,63 @@ def test_an_indexed_job_of_several_completions_finishes_each_pod_with_one_write(
         pod = _sidecar_ended(ns, name)
         assert (exit_code(pod, "main"), exit_code(pod, "proxy")) == (0, 0), pod["status"]
         assert _after_primary(pod) <= STOPPED_WITHIN, pod["status"]
-    _one_write_never_back(ns, local_cluster, watch, kept, "Succeeded")
+    _written_and_kept(ns, local_cluster, watch, kept, "Succeeded")
+
+
+PUT_BACK_GRACE = 60
+"""The grace period of the put-back test's pods: their sidecar ignores TERM, so only a write can
+end their Running before the KILL."""
+
+
+def _put_back(ns: Kube, job_name: str, name: str) -> None:
+    """Writes Running back to pod NAME, as the kubelet's status manager does, once the kubelet's
+    pod worker has taken the terminal phase (it is stopping the sidecar: its Killing Event). Only
+    once its Job is Complete: the Job controller deletes the pods that show Running when it
+    completes the Job (seen in CI)."""
+    assert ns.wait_job(job_name) == "Complete"
+    ns.wait_for_reasons("Pod", name, "Killing")
+    patch = '{"status":{"phase":"Running"}}'
+    ns.run("patch", "pod", name, "--subresource=status", "--type=merge", "-p", patch)
+
+
+def test_a_pod_put_back_to_running_is_written_again_and_the_phase_holds(
+    operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
+) -> None:
+    spec = pod_spec(
+        [primary(), container("proxy", IGNORES_TERM)],
+        terminationGracePeriodSeconds=PUT_BACK_GRACE,
+    )
+    # The control, which Tandem does not manage: the test writes the phase and the annotation as
+    # Tandem does, then puts it back. The kubelet keeps that Running while the sidecar runs.
+    ns.apply(job("control", spec))
+    control = _pod_name(ns, "control")
+    ns.wait_pod(control, "main terminated", lambda p: exit_code(p, "main") is not None)
+    finish = '{"metadata":{"annotations":{"tandem.dev/finished":"Succeeded"}},'
+    finish += '"status":{"phase":"Succeeded"}}'
+    ns.run("patch", "pod", control, "--subresource=status", "--type=merge", "-p", finish)
+    _put_back(ns, "control", control)
+    # Tandem's pod, put back the same way.
+    ns.apply(job("j", spec, annotations=PRIMARY))
+    name = _pod_name(ns, "j")
+    _finished(ns, name, "Succeeded", "PrimariesSucceeded")
+    _put_back(ns, "j", name)
+    wait_for(
+        f"the watch to see {name} put back, then Succeeded",
+        lambda: watch.put_backs(name) and watch.phases(name)[-1] == "Succeeded",
+        timeout=15,
+    )
+    [back] = watch.put_backs(name)
+    assert back <= PUT_BACK_WITHIN, (back, watch.phases(name))
+    pod = ns.get("pod", name)
+    assert pod["status"]["phase"] == "Succeeded" and exit_code(pod, "proxy") is None, pod["status"]
+
+    def tandems() -> int:
+        entries = audited(local_cluster, ns.namespace, "status", user=OPERATOR_USER)
+        return sum(e["objectRef"]["name"] == name and e["verb"] == "patch" for e in entries)
+
+    assert wait_for("Tandem's second write in the audit log", lambda: tandems() == 2 or None)
+    _finished_once(ns, "j", name)  # the write again tells nothing new
+    # The control's pod, put back some seconds earlier, is still Running, its sidecar too.
+    pod = ns.get("pod", control)
+    assert pod["status"]["phase"] == "Running" and exit_code(pod, "proxy") is None, pod["status"]
+    assert min(watch.put_backs(control)) >= 5, watch.put_backs(control)
