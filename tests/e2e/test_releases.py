@@ -52,6 +52,14 @@ def test_two_releases_on_disjoint_namespaces_each_finish_only_their_own_jobs(
             for namespace in releases.values():
                 assert namespace.wait_job("j") == "Complete"
                 [pod] = namespace.job_pods("j")
+                # Read once the pod is done: the kubelet may put it back to Running for a moment
+                # after the write (README, How a pod ends), and so fail a read at Job Complete.
+                pod = namespace.wait_pod(
+                    pod["metadata"]["name"],
+                    "proxy ended",
+                    lambda p: exit_code(p, "proxy") is not None,
+                    30,
+                )
                 assert pod["status"]["phase"] == "Succeeded"
                 assert exit_code(pod, "main") == 0
                 namespace.wait_for_reasons("Pod", pod["metadata"]["name"], "PodFinished")

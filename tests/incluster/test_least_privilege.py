@@ -69,6 +69,9 @@ class TestNoExec:
         ns.apply(job("j", spec, annotations={"tandem.dev/primary": "main"}, labels=LABEL))
         assert ns.wait_job("j") == "Failed"
         [pod] = ns.wait_job_pods("j")
+        pod = ns.wait_pod(  # done, not just counted: a put-back may last a moment (test_finish)
+            pod["metadata"]["name"], "proxy ended", lambda p: exit_code(p, "proxy") is not None, 30
+        )
         assert pod["status"]["phase"] == "Failed" and exit_code(pod, "main") == 3
 
     def test_an_onfailure_failure_replaces_the_pod(self, no_exec: Kube, ns: Kube) -> None:
