@@ -667,7 +667,8 @@ def test_a_pod_put_back_to_running_is_written_again_and_the_phase_holds(
         lambda: watch.put_backs(name) and watch.phases(name)[-1] == "Succeeded",
         timeout=15,
     )
-    [back] = watch.put_backs(name)
+    # The last put-back is the test's (the kubelet may have put it back once before, briefly).
+    back = watch.put_backs(name)[-1]
     assert back <= PUT_BACK_WITHIN, (back, watch.phases(name))
     pod = ns.get("pod", name)
     assert pod["status"]["phase"] == "Succeeded" and exit_code(pod, "proxy") is None, pod["status"]
@@ -676,9 +677,12 @@ def test_a_pod_put_back_to_running_is_written_again_and_the_phase_holds(
         entries = audited(local_cluster, ns.namespace, "status", user=OPERATOR_USER)
         return sum(e["objectRef"]["name"] == name and e["verb"] == "patch" for e in entries)
 
-    assert wait_for("Tandem's second write in the audit log", lambda: tandems() == 2 or None)
+    assert wait_for("Tandem's write again in the audit log", lambda: tandems() >= 2 or None)
+    assert tandems() <= 1 + MAX_PUT_BACK_WRITES
     _finished_once(ns, "j", name)  # the write again tells nothing new
-    # The control's pod, put back some seconds earlier, is still Running, its sidecar too.
+    # The control's pod, put back before Tandem's, is still Running, its sidecar too, well after
+    # the time Tandem took: what the kubelet alone does with a put-back pod.
+    time.sleep(max(0.0, 3 * PUT_BACK_WITHIN - watch.put_backs(control)[-1]))
     pod = ns.get("pod", control)
     assert pod["status"]["phase"] == "Running" and exit_code(pod, "proxy") is None, pod["status"]
-    assert min(watch.put_backs(control)) >= 5, watch.put_backs(control)
+    assert watch.phases(control)[-1] == "Running", watch.phases(control)
