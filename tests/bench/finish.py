@@ -91,6 +91,9 @@ class Timeline:
         self.terminal: dict[str, float] = {}
         self.sidecar: dict[str, float] = {}
         self.phases: dict[str, list[str]] = collections.defaultdict(list)
+        self.put_back: dict[str, float] = collections.defaultdict(float)
+        """Seconds each pod spent back in a phase that is not terminal after a terminal one."""
+        self._put_back_since: dict[str, float] = {}
         self.job_of: dict[str, str] = {}
         self.job_end: dict[str, float] = {}
         self._namespace, self._patch = namespace, patch
@@ -122,12 +125,24 @@ class Timeline:
 
         threading.Thread(target=run, daemon=True).start()
 
+    def put_backs(self) -> list[float]:
+        """Seconds each pod that was put back spent so (one still so counts until now)."""
+        now = time.time()
+        spans = dict(self.put_back)
+        for name, since in self._put_back_since.items():
+            spans[name] = spans.get(name, 0.0) + now - since
+        return [span for span in spans.values() if span > 0]
+
     def _pod(self, pod: Any, now: float) -> None:
         name = pod.metadata.name
         self.job_of[name] = (pod.metadata.labels or {}).get("batch.kubernetes.io/job-name", "")
         phases = self.phases[name]
         if not phases or phases[-1] != pod.status.phase:
             phases.append(pod.status.phase)
+            if pod.status.phase not in TERMINAL and name in self.terminal:
+                self._put_back_since[name] = now
+            elif (since := self._put_back_since.pop(name, None)) is not None:
+                self.put_back[name] += now - since
         if pod.status.phase in TERMINAL:
             self.terminal.setdefault(name, now)
         statuses = {
@@ -261,6 +276,7 @@ def run_arm(
         "sidecars_ended": f"{len(timeline.sidecar)} of {jobs}",
         "sidecar_exit_codes": dict(sorted(exits.items())),
         "phase_reverts_seen": reverts,
+        "put_back_s": _summary(timeline.put_backs()),
         "status_writes_per_pod": {
             who: round(sum(counts.values()) / jobs, 2) for who, counts in writes.items()
         },
@@ -362,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'arm':20} {'jobs':>4}  {'-> Job Complete':>15}  {'-> pod terminal':>15}  "
         f"{'-> sidecar end':>15}  {'finishedAt diff':>15}  {'sidecars ended':>14}  "
-        f"{'reverts':>7}  status writes per pod; sidecar exit codes"
+        f"{'reverts':>7}  {'put back for':>13}  status writes per pod; sidecar exit codes"
     )
     for r in results:
         print(
@@ -371,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{_cell(r['primary_to_last_sidecar_end_s']):>15}  "
             f"{_cell(r['sidecar_finished_at_minus_primary_s']):>15}  "
             f"{r['sidecars_ended']:>14}  {r['phase_reverts_seen']:>7}  "
+            f"{_cell(r['put_back_s']):>13}  "
             f"{r['status_writes_per_pod']}; {r['sidecar_exit_codes']}"
         )
     by_arm = {r["arm"]: r for r in results}
