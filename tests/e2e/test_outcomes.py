@@ -158,11 +158,13 @@ def test_on_failure_failure_restarts_together(operator: Operator, ns: Kube, side
     name = pod["metadata"]["name"]
     expected = SIDECAR_EXIT_ON_FAILURE_STOP[sidecar]
     if expected:
-        # Non-zero: the kubelet restarts the sidecar in tandem with the failed primary.
+        # Non-zero: the kubelet restarts the sidecar in tandem with the failed primary. Its last
+        # run is read once the kubelet reports it (CI once saw restartCount 1 with lastState {}).
         pod = ns.wait_pod(
             name,
             "sidecar restarted with the primary",
-            lambda p: container_state(p, "proxy").get("restartCount", 0) >= 1,
+            lambda p: container_state(p, "proxy").get("restartCount", 0) >= 1
+            and "terminated" in container_state(p, "proxy").get("lastState", {}),
         )
         # main's failed run: its current state while it waits to restart, its last state once
         # it has (the sidecar may restart first: seen once in CI, main still terminated).
