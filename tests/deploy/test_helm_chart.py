@@ -45,7 +45,13 @@ VARIANTS: list[dict[str, Any]] = [
 HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by")
 # kustomize gives every kind it does not know a namespace, the cluster-scoped ClusterKopfPeering
 # too (the API server ignores it there); Helm does not.
-CLUSTER_SCOPED = {"ClusterKopfPeering"}
+# Kinds kustomize does not know to be cluster-scoped, so it gives them the base's namespace (the
+# API server ignores it).
+CLUSTER_SCOPED = {
+    "ClusterKopfPeering",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -292,8 +298,12 @@ def test_the_no_exec_overlay_and_the_chart_grant_the_same() -> None:
     assert "--no-exec" in args(overlay)
 
 
+def _exec_opt_in(objs: list[Obj]) -> list[Obj]:
+    return [o for o in objs if o["metadata"]["name"] == "tandem-exec-opt-in"]
+
+
 def test_the_exec_opt_in_policy_is_the_overlays_for_the_releases_account() -> None:
-    assert not any(o["kind"].startswith("ValidatingAdmission") for o in render(crds=False))
+    assert not _exec_opt_in(render(crds=False))
     objs = render({"exec": {"namespaceOptIn": True}, "namespace": {"name": "ops"}}, crds=False)
     policy = the(objs, "ValidatingAdmissionPolicy", "tandem-exec-opt-in")
     binding = the(objs, "ValidatingAdmissionPolicyBinding", "tandem-exec-opt-in")
@@ -313,7 +323,21 @@ def test_the_exec_opt_in_policy_is_the_overlays_for_the_releases_account() -> No
     overlay["spec"].pop("matchConditions")
     assert policy["spec"] == overlay["spec"]
     off = render({"exec": {"enabled": False, "namespaceOptIn": True}}, crds=False)
-    assert not any(o["kind"].startswith("ValidatingAdmission") for o in off)
+    assert not _exec_opt_in(off)
+
+
+def test_the_job_hazards_policy_is_the_base_file_and_can_be_turned_off() -> None:
+    base = [
+        _comparable(o) for o in parse((ROOT / "deploy" / "base" / "job-hazards.yaml").read_text())
+    ]
+    chart = [
+        _comparable(o) for o in render(crds=False) if o["metadata"]["name"] == "tandem-job-hazards"
+    ]
+    assert sorted(chart, key=str) == sorted(base, key=str) and len(base) == 2
+    link = CHART / "files" / "job-hazards.yaml"
+    assert link.is_symlink() and link.resolve() == (ROOT / "deploy/base/job-hazards.yaml").resolve()
+    off = render({"jobHazards": {"enabled": False}}, crds=False)
+    assert not [o for o in off if o["metadata"]["name"] == "tandem-job-hazards"]
 
 
 def test_one_replica_runs_standalone() -> None:
