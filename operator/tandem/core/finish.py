@@ -26,10 +26,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from . import hints
+from . import hints, order
 from .actions import Finish, Outcome, Phase, Report
 from .builder import Builder
-from .escalate import Context, send
+from .escalate import RECHECK_SLACK, Context, send
 from .known import recognised
 from .memory import told_key
 from .names import FINISHED_ANNOTATION, EventType, Reason
@@ -92,10 +92,11 @@ def _known_stop(ctx: Context, name: str) -> tuple[StopAction | None, ForcedPath,
     return known.success_for(ctx.view.specs[name].argv), ForcedPath.AUTO, f"known: {known.name}"
 
 
-def _graceful(out: Builder, ctx: Context, name: str) -> str:
-    """Sends NAME the graceful stop Tandem knows for it, before the phase; says what it got."""
+def _graceful(out: Builder, ctx: Context, name: str) -> tuple[str, bool]:
+    """Sends NAME the graceful stop Tandem knows for it, before the phase; says what it got, and
+    whether a stop was sent."""
     action, forced, knowledge = _known_stop(ctx, name)
-    left = f"{name}: the kubelet stops it"
+    left = f"{name}: the kubelet stops it", False
     if not ctx.exec_stops or action is None:
         return left
     if action.kind is ActionKind.EXEC and not ctx.exec_actions:
@@ -115,7 +116,40 @@ def _graceful(out: Builder, ctx: Context, name: str) -> str:
     if via.container == HELPER_NAME:
         return left
     send(out, ctx, name, action, via, attempts=1, step=0, announce=False)
-    return f"{name} got {action.describe()} via {path} ({knowledge})"
+    return f"{name} got {action.describe()} via {path} ({knowledge})", True
+
+
+def _in_order(out: Builder, ctx: Context, sidecars: tuple[str, ...]) -> list[str] | None:
+    """Stops the early groups of the stop order in turn (`order`). None while one is awaited;
+    once the last group is due, what each early group came to, for the Event."""
+    told: list[str] = []
+    early = order.groups(ctx.view, ctx.policy.stop_order, sidecars)[:-1]
+    for members in early:
+        state = order.group_state(
+            ctx.view,
+            out.memory.sidecars,
+            members,
+            attempt_key=ctx.attempt_key,
+            now=ctx.now,
+            grace=ctx.policy.grace_seconds,
+        )
+        sent = [n for n in state.to_stop if _graceful(out, ctx, n)[1]]
+        if sent or state.waiting is not None:
+            wait = ctx.policy.grace_seconds if sent else state.waiting
+            assert wait is not None  # for mypy
+            out.recheck_after(wait + RECHECK_SLACK)
+            return None
+        names = ", ".join(members)
+        if state.took is None:
+            told.append(f"{names} first: nothing to await (ended, or no stop Tandem can send)")
+        elif state.late:
+            told.append(
+                f"{names} first: {', '.join(state.late)} still ran {state.took:.1f} s after its "
+                "stop, the next sidecars were stopped all the same"
+            )
+        else:
+            told.append(f"{names} first: ended {state.took:.1f} s after their stop")
+    return told
 
 
 def finish_by_phase(
@@ -139,9 +173,13 @@ def finish_by_phase(
         else:
             told = "written again: the pod had changed under the first write"
     else:
-        running = [n for n in sidecars if ctx.view.status(n).state == "running"]
-        stops = [_graceful(out, ctx, name) for name in running]
+        if (early := _in_order(out, ctx, sidecars)) is None:
+            return  # An early group of the stop order is stopping: the phase waits for it.
+        last = order.groups(ctx.view, ctx.policy.stop_order, sidecars)[-1]
+        stops = [_graceful(out, ctx, n)[0] for n in last if ctx.view.status(n).state == "running"]
         told = "; ".join(stops) if stops else "no sidecar still runs"
+        if early:
+            told = f"stop order: {'; '.join(early)}; then {told}"
         memory = dataclasses.replace(out.memory, finishes=0, written=False, put_backs=0)
     out.memory = dataclasses.replace(
         memory, finished=ctx.attempt_key, finished_at=ctx.now, finishes=memory.finishes + 1

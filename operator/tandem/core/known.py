@@ -50,6 +50,9 @@ class KnownSidecar:
     """Flags of which one must be in the argv for FAILURE_WITH to apply (empty string: an argv
     left to the image, whose entrypoint adds the flag)."""
     failure_with: StopAction | None = None
+    ships: bool = False
+    """It ships data the pod produced (logs, spans, metrics) and flushes it on its stop, maybe
+    through a proxy of the same pod: it stops, and is awaited, before the others (`order`)."""
 
     def success_for(self, argv: tuple[str, ...]) -> StopAction | None:
         for flag, stop in self.needs:
@@ -151,6 +154,7 @@ KNOWN: tuple[KnownSidecar, ...] = (
         failure=None,
         source="opentelemetry-collector otelcol/collector.go: SIGTERM shuts down gracefully, "
         "exit 0",
+        ships=True,
     ),
     KnownSidecar(
         "fluent-bit",
@@ -160,6 +164,17 @@ KNOWN: tuple[KnownSidecar, ...] = (
         failure=None,
         source="fluent-bit src/flb_engine.c: SIGTERM flushes for up to grace (5 s), then exits "
         "with exit_status_code, 0",
+        ships=True,
+    ),
+    KnownSidecar(
+        "vector",
+        ("timberio/vector",),
+        ("vector",),
+        success=TERM,
+        failure=None,
+        source="vector docs, administration/process-management: SIGTERM stops the sources, "
+        "closes connections, flushes the sinks' buffers and exits 0",
+        ships=True,
     ),
     KnownSidecar(
         "vault-agent",

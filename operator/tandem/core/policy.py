@@ -83,6 +83,8 @@ class Policy:
     default_explicit: bool = False
     """spec.defaultAction names a stop (it is neither absent nor empty): its stops are known
     graceful ones, like a sidecar's own."""
+    stop_order: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """sidecars[].stopOrder by container name; the others take the well-known table's (`order`)."""
 
     def explicit(self, sidecar: str) -> SidecarActions | None:
         """The actions the policy names for SIDECAR itself or through defaultAction, if any."""
@@ -201,11 +203,20 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
     entries = spec.get("sidecars") or []
     if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
         raise PolicyError("spec.sidecars: give a list of entries, each with a name")
+    named = [
+        (_names([e.get("name")], f"spec.sidecars[{i}].name")[0], e) for i, e in enumerate(entries)
+    ]
+    # An entry that names no stop of its own (a name, a stopOrder, the default path) leaves the
+    # sidecar its well-known clean stop, as an empty defaultAction does.
     actions = {
-        _names([item.get("name")], f"spec.sidecars[{i}].name")[0]: _sidecar_actions(
-            item, f"spec.sidecars[{i}]"
-        )
-        for i, item in enumerate(entries)
+        name: _sidecar_actions(item, f"spec.sidecars[{i}]")
+        for i, (name, item) in enumerate(named)
+        if _names_a_stop(item)
+    }
+    stop_order = {
+        name: _order(item["stopOrder"], f"spec.sidecars[{i}].stopOrder")
+        for i, (name, item) in enumerate(named)
+        if "stopOrder" in item
     }
     if not isinstance(spec.get("defaultAction") or {}, Mapping):
         raise PolicyError("spec.defaultAction: give onSuccess and onFailure")
@@ -228,7 +239,25 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         finish=_finish_mode(spec.get("finish", FinishMode.PHASE), "spec.finish"),
         # `defaultAction: {}` names no stop: well-known sidecars keep their own clean stops.
         default_explicit=bool(spec.get("defaultAction")),
+        stop_order=stop_order,
     )
+
+
+def _names_a_stop(entry: Mapping[str, Any]) -> bool:
+    return (
+        any(k in entry for k in ("onSuccess", "onFailure", "escalation"))
+        or entry.get("path", ForcedPath.AUTO) != ForcedPath.AUTO
+    )
+
+
+MAX_STOP_ORDER = 9
+"""As the CRD's maximum for stopOrder."""
+
+
+def _order(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STOP_ORDER:
+        raise PolicyError(f"{where}: give a whole number from 0 to {MAX_STOP_ORDER}")
+    return value
 
 
 def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Policy | None:
