@@ -24,7 +24,7 @@ compile() {  # OUTPUT INPUT... [options]: one lock, headed by the command that r
   "$UV" pip compile --no-header "$@" "${TARGET[@]}" -o "$out"
   local body
   body=$(cat "$out")
-  printf '# Compiled by `bash deploy/local/lock.sh` (README: Development); do not edit by hand.\n%s\n' \
+  printf '# Compiled by `bash deploy/local/lock.sh` (docs/development.md); do not edit by hand.\n%s\n' \
     "$body" >"$out"
 }
 

@@ -1,4 +1,4 @@
-"""Benchmarks: scripts that print figures and assert nothing (README, section Benchmark)."""
+"""Benchmarks: scripts that print figures and assert nothing (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

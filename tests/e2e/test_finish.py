@@ -145,8 +145,8 @@ def _written_and_kept(
     """Each pod of NAMES was finished by one status write of Tandem's (the audit log), and the
     watch saw it go from Running to PHASE and end in PHASE, never in the other terminal phase.
 
-    The kubelet sometimes puts a pod back to Running just after the write (README, How a pod
-    ends: its status manager's reconcile tick before its pod worker takes the phase). Then, and
+    The kubelet sometimes puts a pod back to Running just after the write (docs/how-a-pod-ends.md,
+    Put back: its status manager's reconcile tick before its pod worker takes the phase). Then, and
     only then, Tandem writes PHASE again, at most MAX_PUT_BACK_WRITES times, and the pod is back
     in PHASE within PUT_BACK_WITHIN. Each such pod is printed."""
     writes = wait_phase_writes(layout, ns.namespace, names)
@@ -604,7 +604,7 @@ def test_an_indexed_job_of_several_completions_finishes_each_pod_with_one_write(
     writes = wait_phase_writes(local_cluster, ns.namespace, names)
     assert all(1 <= writes[n] <= 1 + MAX_PUT_BACK_WRITES for n in names), writes
     # The Job controller deletes a finished Job's active pods: a pod the kubelet had put back to
-    # Running (README, How a pod ends) when the Job completed is one (2 of 4 in one CI run). It
+    # Running (docs/how-a-pod-ends.md) when the Job completed is one (2 of 4 in one CI run). It
     # was counted Succeeded all the same: the Job's status above says so.
     kept = [
         p["metadata"]["name"]

@@ -1,5 +1,5 @@
-"""Two operators as two releases of the chart on disjoint namespaces (README, *When one operator
-is not enough*): each watches only its own namespace and meets its standbys in its own
+"""Two operators as two releases of the chart on disjoint namespaces (docs/operating.md, *When one
+operator is not enough*): each watches only its own namespace and meets its standbys in its own
 ClusterKopfPeering, which only it may write. Each finishes its own Job, and neither acts in the
 other's namespace. And an operator whose peering is missing: Kopf keeps it paused, Tandem's check
 says why, and it acts once the peering exists."""
@@ -53,7 +53,7 @@ def test_two_releases_on_disjoint_namespaces_each_finish_only_their_own_jobs(
                 assert namespace.wait_job("j") == "Complete"
                 [pod] = namespace.job_pods("j")
                 # Read once the pod is done: the kubelet may put it back to Running for a moment
-                # after the write (README, How a pod ends), and so fail a read at Job Complete.
+                # after the write (docs/how-a-pod-ends.md), and so fail a read at Job Complete.
                 pod = namespace.wait_pod(
                     pod["metadata"]["name"],
                     "proxy ended",

@@ -1,5 +1,5 @@
-"""Two `helm install`s of deploy/helm/tandem on disjoint namespaces, as the README's *When one
-operator is not enough* tells a user to split a cluster: each release runs its two replicas under
+"""Two `helm install`s of deploy/helm/tandem on disjoint namespaces, as docs/operating.md (*When one
+operator is not enough*) tells a user to split a cluster: each release runs its two replicas under
 its own ServiceAccount with only the chart's RBAC, they meet in the release's own
 ClusterKopfPeering, and each finishes its own namespace's Job and touches nothing in the other's
 (the audit log names who wrote each pod's phase)."""

@@ -3,7 +3,7 @@ container, and the pod's terminal phase. Its configuration comes from `kubeconfi
 
 `stream()` swaps a method on the ApiClient it is given, so every exec gets a fresh ApiClient;
 sharing one between threads races. Patches share one pooled ApiClient per adapter: a fresh one
-per patch opened a TLS connection each time, a third of Tandem's CPU in a burst of phase writes.
+per patch would open a TLS connection each time (the cost: docs/benchmarks.md).
 Every call has a deadline and blocks: the runtime runs them off the event loop. Ephemeral
 containers can be added but never removed or changed, so the helper is added once per pod and
 reused.
@@ -133,9 +133,9 @@ def pooled_api(configuration: client.Configuration, connections: int) -> CoreV1A
     pooled = copy.copy(configuration)
     pooled.connection_pool_maxsize = max(1, connections)
     # Its calls are writes (PATCH), which urllib3's default retries may send again (its "other"
-    # errors, an SSL one among them, are retried for any method). An e2e run saw one phase write
-    # reach the API server twice, 13 ms apart: 200, then 409. The stopper retries only what
-    # surely never reached the pod.
+    # errors, an SSL one among them, are retried for any method), so one write could land twice
+    # (seen in e2e: docs/how-a-pod-ends.md). The stopper retries only what surely never reached
+    # the pod.
     pooled.retries = False
     return CoreV1Api(ApiClient(pooled))
 
@@ -153,8 +153,8 @@ def _patch(
     (ExecResult keeps one shape for every call the stopper makes)."""
     patch = getattr(api, f"patch_namespaced_pod_{subresource}")
     try:
-        # Unparsed: nobody reads the answer, and the client would build a pydantic V1Pod of it
-        # (the burst figures show no gain beyond their noise). A non-2xx answer still raises.
+        # Unparsed: nobody reads the answer, and the client would build a pydantic V1Pod of it.
+        # A non-2xx answer still raises.
         answer = patch(
             pod,
             namespace,

@@ -52,8 +52,8 @@ class Reads:
         selector: str = "",
         version: str = "v1",
     ) -> list[T]:
-        """What KEEP takes of each item, a page at a time: a list of 10,000 Jobs is over 100 MB
-        of dicts, of which the caller needs a few fields."""
+        """What KEEP takes of each item, a page at a time: a whole list of Jobs is large as
+        dicts (docs/benchmarks.md), and the caller needs a few fields of each."""
         params: dict[str, Any] = {"limit": PAGE_SIZE}
         if selector:
             params["labelSelector"] = selector

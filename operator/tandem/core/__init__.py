@@ -2,8 +2,8 @@
 
 A pod dict goes in (`parse_pod`), with the policy that applies (`resolve`); actions come out
 (`decide`), Reports (the Events) among them. The runtime carries the actions out and hands the
-plain results back (`report_delivery`, `after_delivery`). The README's Layout lists the modules
-in pipeline order; import-linter keeps that order.
+plain results back (`report_delivery`, `after_delivery`). docs/development.md (Layout) lists the
+modules in pipeline order; import-linter keeps that order.
 """
 
 from .actions import (

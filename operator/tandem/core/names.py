@@ -1,6 +1,6 @@
 """Annotation keys, labels and Event reasons: the names users and dashboards depend on.
 
-They are part of Tandem's public interface; docs/reference lists them. Change none without a
+They are part of Tandem's public interface; docs/configuration.md lists them. Change none without a
 deprecation.
 """
 

@@ -1,4 +1,4 @@
-"""HTTP shutdown endpoints of well-known sidecars, by name. Data, documented in the README.
+"""HTTP shutdown endpoints of well-known sidecars, by name. Data, documented in docs/sidecars.md.
 
 Each is called on 127.0.0.1 from inside the pod (the sidecar's container, or Tandem's helper, which
 shares the pod's network), so endpoints that listen on localhost only are reachable.

@@ -32,7 +32,7 @@ def configure(log_format: str, level: str) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # Kopf logs every handler's and timer's success per object at INFO: a line for each watch
-    # event of every Job pod, 5 % of Tandem's CPU in a burst (py-spy), while Tandem logs each of
+    # event of every Job pod, a cost in a burst (docs/benchmarks.md), while Tandem logs each of
     # its actions itself. Kopf's warnings and errors stay; --log-level=DEBUG brings all back.
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
