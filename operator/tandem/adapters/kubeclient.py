@@ -12,6 +12,7 @@ reused.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ from kubernetes import client
 # Bound once: the package resolves its attributes lazily, through importlib, on every access.
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import stream
+from kubernetes.stream import stream, ws_client
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
 from tandem.core import HELPER_COMMAND, HELPER_NAME, ExecResult, Finish, RunAs
@@ -52,6 +53,24 @@ class _Capped:
         self.overflowed += max(0, len(chunk) - room)
 
 
+_handshake = threading.local()
+"""The running exec's deadline for its handshake, per thread (each exec runs on its own)."""
+
+
+class _TimedWebSocket(websocket.WebSocket):
+    """The client's websocket, with a timeout on its connection and upgrade. kubernetes'
+    `create_websocket` calls `WebSocket(...).connect(url, header=...)` with no timeout, so the
+    socket blocks: a kubelet or API server that accepts the connection and never answers the
+    upgrade would hold the exec's thread for good (tests/unit/test_exec_handshake.py)."""
+
+    def connect(self, url: str, **options: Any) -> None:
+        options.setdefault("timeout", getattr(_handshake, "timeout", None))
+        super().connect(url, **options)
+
+
+ws_client.WebSocket = _TimedWebSocket  # type: ignore[attr-defined]  # the client's global
+
+
 class Executor:
     """Runs commands in containers. Blocking: the runtime calls it off the event loop."""
 
@@ -62,6 +81,7 @@ class Executor:
         self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
     ) -> ExecResult:
         deadline = time.monotonic() + timeout
+        _handshake.timeout = timeout
         with ApiClient(self._configuration) as api_client:
             try:
                 ws = stream(
@@ -80,6 +100,8 @@ class Executor:
             except ApiException as error:
                 reason = str(error.reason or error).strip()
                 status = status_of_handshake(int(error.status or 0), reason)
+                if not status and time.monotonic() >= deadline:
+                    reason = f"no answer to the exec's handshake in {timeout:g}s ({reason})"
                 return ExecResult(
                     None,
                     error=handshake_error(reason),
