@@ -24,7 +24,7 @@ from localcluster import Layout
 from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
-HELPER_IMAGE = "docker.io/tandem/busybox:local"
+HELPER_IMAGE = "local.invalid/tandem/busybox:local"
 OPERATOR_USER = "tandem-operator"
 """The user of operator.kubeconfig, whom only deploy/'s RBAC authorises."""
 
