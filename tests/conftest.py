@@ -4,9 +4,10 @@ The cluster is session-scoped: started once if it is not already up, reused acro
 stopped at the end only if this session started it.
 
 TANDEM_E2E_OPERATOR chooses where the e2e tier's `operator` runs: `host` (the default, a process
-on this machine as the tandem-operator user) or `incluster` (deploy/base as a user gets it, under
-its ServiceAccount). In-cluster, tests marked `host_operator` are skipped, and so is the
-in-cluster tier, which deploys Tandem itself.
+on this machine as the tandem-operator user) or `incluster` (deploy/overlays/local as a user gets
+it, under its ServiceAccount: deploy/base with exec opted into per namespace, and the helper).
+In-cluster, tests marked `host_operator` are skipped, and so is the in-cluster tier, which
+deploys Tandem itself.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             why = marker.args[0] if marker.args else "needs Tandem as a host process"
             item.add_marker(pytest.mark.skip(reason=f"TANDEM_E2E_OPERATOR=incluster: {why}"))
         elif tier == "incluster":
-            reason = "TANDEM_E2E_OPERATOR=incluster: the session's operator already is deploy/base"
+            reason = (
+                "TANDEM_E2E_OPERATOR=incluster: the session's operator already is "
+                "deploy/overlays/local"
+            )
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
@@ -74,9 +78,12 @@ def kube(local_cluster: Layout) -> Iterator[Kube]:
 
 
 def fresh_namespace(kube: Kube) -> Kube:
-    """A new namespace, ready for pods; the caller deletes it."""
+    """A new namespace, ready for pods; the caller deletes it. Opted into Tandem's exec
+    (tandem.dev/exec=allowed), which an in-cluster Tandem from deploy/overlays/local needs for
+    graceful stops and the exit-code path; the host operator is not subject to that policy."""
     name = f"t-{secrets.token_hex(4)}"
     kube.run("create", "namespace", name, namespaced=False)
+    kube.run("label", "namespace", name, "tandem.dev/exec=allowed", namespaced=False)
     # Pods need the namespace's default service account before they can be created.
     deadline = time.monotonic() + 30
     while kube.in_namespace(name).run("get", "sa", "default", check=False).returncode != 0:
@@ -113,7 +120,7 @@ def operator_rbac(kube: Kube, crd: None) -> None:
 
 @dataclass
 class DeployedOperator:
-    """Tandem deployed from deploy/base: two replicas in tandem-system (one acts)."""
+    """Tandem deployed from deploy/overlays/local: two replicas in tandem-system (one acts)."""
 
     system: Kube
 

@@ -1,7 +1,9 @@
-"""Tandem deployed from deploy/base the way a user gets it: its image imported into the node's
-containerd, the CRDs established, the rendered base applied, both replicas ready and met in the
-ClusterKopfPeering. Used by the in-cluster tier and by the e2e tier's `operator` fixture when
-TANDEM_E2E_OPERATOR=incluster."""
+"""Tandem deployed from deploy/ the way a user gets it: its image imported into the node's
+containerd, the CRDs established, the rendered overlay applied, both replicas ready and met in the
+ClusterKopfPeering. The tests' install is deploy/overlays/local (deploy/base, which finishes by
+phase only, plus exec opted into per namespace and the helper): the test namespaces carry
+tandem.dev/exec=allowed (tests/conftest.py). Used by the in-cluster tier and by the e2e tier's
+`operator` fixture when TANDEM_E2E_OPERATOR=incluster."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from .kube import Kube, wait_for
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = "tandem-system"
 SA = f"system:serviceaccount:{SYSTEM}:tandem"
+LOCAL = "overlays/local"
+"""The tests' install; its ClusterRole `tandem` is also what the host operator is granted."""
 TEST_MARK = "e2e.tandem.dev/operator"
 """In the args of a host operator's pod selector; as an annotation, on a Deployment that a
 test session made."""
@@ -80,7 +84,7 @@ def demo_paused(kube: Kube, layout: Layout) -> Iterator[None]:
         yield
     finally:
         print(f"\n[tests] deploying the demo's Tandem in {SYSTEM} again (deploy/base)")
-        deploy(kube, layout, by_tests=False)
+        deploy(kube, layout, by_tests=False, source="base")
 
 
 def remove_leftover(kube: Kube) -> None:
@@ -138,9 +142,9 @@ def import_image(layout: Layout) -> None:
 
 
 def deploy(
-    kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True, source: str = "base"
+    kube: Kube, layout: Layout, *extra_args: str, by_tests: bool = True, source: str = LOCAL
 ) -> Kube:
-    """Applies deploy/SOURCE (`base`, or an overlay such as `overlays/no-exec`), with EXTRA_ARGS
+    """Applies deploy/SOURCE (`overlays/local`, or `base`: no exec), with EXTRA_ARGS
     appended to the operator's args (before the first apply, so that one ReplicaSet ever
     exists); returns a client for tandem-system once both replicas are ready and both appear in
     the peering. BY_TESTS marks the Deployment as a test session's, which `demo_paused` never
@@ -161,7 +165,7 @@ def deploy(
             kube.run("kustomize", str(ROOT / "deploy" / source), namespaced=False).stdout
         )
     )
-    if source != "base":
+    if source != LOCAL and by_tests:
         _own_cluster_role(kube, objects, source.rsplit("/", 1)[-1])
     for obj in objects:
         if obj["kind"] == "Deployment":
@@ -190,9 +194,10 @@ def deploy(
 
 
 def _own_cluster_role(kube: Kube, objects: list[dict[str, Any]], suffix: str) -> None:
-    """An overlay's ClusterRole `tandem` under its own name: the session's host operator is
-    bound to the base's. The base's binding goes (a binding's roleRef cannot change), so the
-    ServiceAccount holds only what the overlay grants; the next deploy of base brings it back."""
+    """Another install's ClusterRole `tandem` under its own name: the session's host operator is
+    bound to overlays/local's (exec and the helper). The binding of `tandem` goes (a binding's
+    roleRef cannot change), so the ServiceAccount holds only what SOURCE grants; the next deploy
+    of overlays/local brings it back."""
     kube.run("delete", "clusterrolebinding", "tandem", "--ignore-not-found", namespaced=False)
     for obj in objects:
         if obj["kind"] in ("ClusterRole", "ClusterRoleBinding") and obj["metadata"]["name"] == (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-BUSYBOX = "docker.io/tandem/busybox:local"
-SHELLLESS = "docker.io/tandem/shellless:local"
-HAPROXY = "docker.io/tandem/haproxy:local"
-HTTPSTOP = "docker.io/tandem/httpstop:local"
+BUSYBOX = "local.invalid/tandem/busybox:local"
+SHELLLESS = "local.invalid/tandem/shellless:local"
+HAPROXY = "local.invalid/tandem/haproxy:local"
+HTTPSTOP = "local.invalid/tandem/httpstop:local"
 
 # Sidecars as they behave in the wild.
 SLEEP_FOREVER = ["sleep", "100000"]

@@ -24,7 +24,7 @@ from localcluster import Layout
 from .kube import Kube
 
 ROOT = Path(__file__).resolve().parent.parent
-HELPER_IMAGE = "docker.io/tandem/busybox:local"
+HELPER_IMAGE = "local.invalid/tandem/busybox:local"
 OPERATOR_USER = "tandem-operator"
 """The user of operator.kubeconfig, whom only deploy/'s RBAC authorises."""
 
@@ -110,12 +110,15 @@ def stop_operator(operator: Operator) -> None:
 
 
 def grant_operator_rbac(kube: Kube) -> None:
-    """deploy/'s ClusterRoles (the sweeper's delete included) bound to the operator's test user.
-    Only the roles: the files' own bindings are for the in-cluster ServiceAccount."""
-    for rbac in ("rbac.yaml", "rbac-sweeper-delete.yaml"):
-        for obj in yaml.safe_load_all((ROOT / "deploy" / "base" / rbac).read_text()):
-            if obj["kind"] == "ClusterRole":
-                kube.run("apply", "-f", "-", stdin=json.dumps(obj), namespaced=False)
+    """deploy/'s ClusterRoles bound to the operator's test user: overlays/local's (deploy/base's
+    with the exec and helper components, as the host operator execs and adds its helper) and the
+    sweeper's delete. Only the roles: the files' own bindings are for the in-cluster
+    ServiceAccount."""
+    local = kube.run("kustomize", str(ROOT / "deploy" / "overlays" / "local"), namespaced=False)
+    sweeper = (ROOT / "deploy" / "base" / "rbac-sweeper-delete.yaml").read_text()
+    for obj in [*yaml.safe_load_all(local.stdout), *yaml.safe_load_all(sweeper)]:
+        if obj["kind"] == "ClusterRole":
+            kube.run("apply", "-f", "-", stdin=json.dumps(obj), namespaced=False)
     for role in ("tandem", "tandem-node-reader", "tandem-sweeper-delete"):
         binding = kube.run(
             "create",

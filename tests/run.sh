@@ -2,7 +2,8 @@
 # The test command of the README, and what CI runs: from a fresh machine to every tier green.
 #   static checks (ruff, mypy strict, import-linter layers), unit, then the cluster tiers
 #   (cluster, adapters, e2e) on a real local cluster that this run starts and stops; then the
-#   core e2e scenarios again with Tandem deployed in the cluster from deploy/base.
+#   core e2e scenarios again with Tandem deployed in the cluster from deploy/overlays/local
+#   (deploy/base, plus exec opted into per namespace and the helper).
 # Extra arguments go to pytest (for example: tests/unit, or -k haproxy), and skip that second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ was_up=0
 if ((full)); then keep=1; else keep=${TANDEM_KEEP_CLUSTER:-}; fi
 TANDEM_KEEP_CLUSTER=$keep $PY/pytest "${@:-tests}" || status=$?
 if ((full)); then
-  echo "== core e2e scenarios, Tandem deployed from deploy/base under its ServiceAccount"
+  echo "== core e2e scenarios, Tandem deployed from deploy/overlays/local under its ServiceAccount"
   TANDEM_E2E_OPERATOR=incluster TANDEM_KEEP_CLUSTER=1 \
     $PY/pytest tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
   if ((!was_up)) && [[ -z ${TANDEM_KEEP_CLUSTER:-} ]]; then

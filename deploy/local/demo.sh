@@ -17,6 +17,10 @@ k() { "$KUBECTL" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 echo "== Tandem's image: deploy/local/images/operator_image.py, the Dockerfile's equivalent"
 "$PY" deploy/local/images/operator_image.py --import --address "$STATE/containerd/containerd.sock"
 
+# deploy/base is the default install, without exec (--no-exec): Tandem writes each pod's phase
+# once its report container ends, and the kubelet stops haproxy with TERM (the local image sets
+# no STOPSIGNAL), on which haproxy's master exits 0; the policy's USR1 needs exec
+# (deploy/overlays/exec and the label tandem.dev/exec=allowed on the namespace demo).
 echo "== deploy/base: the CRD first (the operator needs it at start), then everything else"
 k apply -k crds
 k wait --for=condition=Established crd/sidecarpolicies.tandem.dev crd/clusterkopfpeerings.kopf.dev \

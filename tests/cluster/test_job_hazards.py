@@ -158,6 +158,17 @@ def test_a_good_spec_is_created_without_a_warning(hazards: None, ns: Kube, case:
     assert "Warning" not in done.stderr, done.stderr
 
 
+def test_the_backoff_limit_is_checked_only_where_tandem_may_exec(hazards: None, ns: Kube) -> None:
+    """Without exec (the namespace not opted in), a failed pod is replaced, not restarted in
+    tandem: the Job counts one failure, and there is no hazard."""
+    manifest, message = HAZARDS["a backoffLimit the first failure uses up"]
+    ns.run("label", "namespace", ns.namespace, "tandem.dev/exec-", namespaced=False)
+    assert "Warning" not in ns.create(manifest).stderr
+    ns.run("label", "namespace", ns.namespace, "tandem.dev/exec=allowed", namespaced=False)
+    again = {**manifest, "metadata": {"name": "backoff-again"}}
+    assert message in ns.create(again).stderr  # the control: opted in again, warned
+
+
 def test_a_cronjob_is_checked_when_its_template_changes_not_otherwise(
     hazards: None, ns: Kube
 ) -> None:

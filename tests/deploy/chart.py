@@ -51,8 +51,18 @@ def set_args(values: dict[str, Any]) -> list[str]:
     ]
 
 
-def render_text(values: dict[str, Any] | None = None, crds: bool = True) -> str:
-    args = ["template", "tandem", str(CHART), *set_args(values or {})]
+LOCAL = {"localCluster": True}
+"""What the project's own installs set: the local.invalid placeholder images are allowed."""
+
+
+def render_text(values: dict[str, Any] | None = None, crds: bool = True, local: bool = True) -> str:
+    """The chart rendered with VALUES; LOCAL adds localCluster: true (the placeholder image)."""
+    args = [
+        "template",
+        "tandem",
+        str(CHART),
+        *set_args({**(LOCAL if local else {}), **(values or {})}),
+    ]
     return helm(*args, *(["--include-crds"] if crds else [])).stdout
 
 
@@ -60,8 +70,10 @@ def parse(text: str) -> list[Obj]:
     return [o for o in yaml.safe_load_all(text) if o]
 
 
-def render(values: dict[str, Any] | None = None, crds: bool = True) -> list[Obj]:
-    return parse(render_text(values, crds))
+def render(
+    values: dict[str, Any] | None = None, crds: bool = True, local: bool = True
+) -> list[Obj]:
+    return parse(render_text(values, crds, local))
 
 
 def kustomize(path: Path) -> list[Obj]:

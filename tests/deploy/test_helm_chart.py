@@ -5,6 +5,7 @@ deploy/base renders, and each value does what values.yaml says. No cluster neede
 from __future__ import annotations
 
 import copy
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import yaml
 
 from .chart import (
     CHART,
+    LOCAL,
     ROOT,
     Obj,
     args,
@@ -26,6 +28,7 @@ from .chart import (
     parse,
     render,
     rules,
+    set_args,
     the,
 )
 
@@ -35,12 +38,15 @@ VARIANTS: list[dict[str, Any]] = [
     {"watchNamespaces": ["jobs"], "sweeper": {"action": "Delete"}, "replicas": 1},
     {"sweeper": {"action": "Delete"}},
     {"sweeper": {"action": "Report"}, "helperImage": ""},
+    {"exec": {"enabled": True}},
+    {"exec": {"enabled": True}, "helperImage": "local.invalid/tandem/busybox:local"},
+    {"exec": {"enabled": True, "namespaceOptIn": False}, "helperImage": "registry.example/h:1"},
     {"replicas": 1, "metrics": {"enabled": False}},
     {"metrics": {"port": 9191, "service": {"enabled": True}}},
     {"namespace": {"name": "ops", "create": False}, "image": {"tag": "0.1.0"}},
     {"image": {"repository": "registry.example/tandem", "digest": "sha256:" + "ab" * 32}},
     {"exec": {"enabled": False}},
-    {"exec": {"namespaceOptIn": True}, "watchNamespaces": ["jobs"]},
+    {"exec": {"enabled": True}, "watchNamespaces": ["jobs"]},
 ]
 HELM_LABELS = ("app.kubernetes.io/instance", "app.kubernetes.io/managed-by")
 # kustomize gives every kind it does not know a namespace, the cluster-scoped ClusterKopfPeering
@@ -62,7 +68,7 @@ def _helm() -> None:
 @pytest.mark.parametrize("values", VARIANTS, ids=lambda v: ",".join(v) or "defaults")
 def test_the_chart_lints_strictly(values: dict[str, Any], tmp_path: Path) -> None:
     file = tmp_path / "values.yaml"
-    file.write_text(yaml.safe_dump(values))
+    file.write_text(yaml.safe_dump({**LOCAL, **values}))
     done = helm("lint", "--strict", str(CHART), "-f", str(file))
     assert "0 chart(s) failed" in done.stdout, done.stdout
 
@@ -113,14 +119,16 @@ def _comments(text: str) -> list[str]:
 
 def test_the_rbac_rules_keep_their_reasons() -> None:
     reasons = _comments((ROOT / "deploy" / "base" / "rbac.yaml").read_text())
-    # The chart names the value that drops the helper's rule, where the base names the flag.
+    # The chart names the value that adds exec, where the base names the component.
     reworded = {
-        "# to turn that path off.": "# rule, and the flag, to turn that path off.",
-        "# Tandem's helper for sidecars without a shell (--helper-image). Drop this rule, and the "
-        "flag,": "# Tandem's helper for sidecars without a shell (--helper-image). helperImage "
-        '"" drops this',
+        "# exec: this install finishes pods by their phase only (--no-exec). "
+        "deploy/components/exec adds": "# exec: this install finishes pods by their phase only "
+        "(--no-exec). exec.enabled adds",
     }
-    rendered = helm("template", "tandem", str(CHART), "--show-only", "templates/rbac.yaml").stdout
+    rendered = helm(
+        "template", "tandem", str(CHART), "--set", "localCluster=true",
+        "--show-only", "templates/rbac.yaml",
+    ).stdout  # fmt: skip
     assert [reworded.get(r, r) for r in reasons] == [
         c for c in _comments(rendered) if not c.startswith(("# Source:", "# Cluster-wide"))
     ]
@@ -273,10 +281,11 @@ def test_other_sweeps_delete_nothing(action: str) -> None:
 
 
 def test_without_a_helper_image_there_is_no_ephemeral_container_rule() -> None:
-    objs = render({"helperImage": ""}, crds=False)
+    objs = render({"helperImage": "", "exec": {"enabled": True}}, crds=False)
     assert not any("pods/ephemeralcontainers" in r["resources"] for *_, r in rules(objs))
     assert not any(a.startswith("--helper-image") for a in args(objs))
-    with_helper = render({"helperImage": "registry.example/helper:1"}, crds=False)
+    values = {"helperImage": "registry.example/helper:1", "exec": {"enabled": True}}
+    with_helper = render(values, crds=False)
     assert grants(with_helper, "patch", "pods/ephemeralcontainers") == [("ClusterRole", "")]
     assert "--helper-image=registry.example/helper:1" in args(with_helper)
 
@@ -291,11 +300,125 @@ def test_without_exec_there_is_no_exec_no_helper_and_the_flag(scope: list[str]) 
     assert grants(objs, "patch", "pods/status")
 
 
-def test_the_no_exec_overlay_and_the_chart_grant_the_same() -> None:
-    overlay = kustomize(ROOT / "deploy" / "overlays" / "no-exec")
-    chart = render({"exec": {"enabled": False}}, crds=False)
-    assert sorted(rules(overlay), key=str) == sorted(rules(chart), key=str)
-    assert "--no-exec" in args(overlay)
+def test_the_default_install_holds_no_exec() -> None:
+    """Issue #25: `kubectl kustomize deploy/base` and `helm template` with the defaults (and only
+    the local image allowed) grant no pods/exec and no pods/ephemeralcontainers in any Role or
+    ClusterRole, and start the operator with --no-exec and no helper."""
+    installs = {
+        "base": kustomize(ROOT / "deploy" / "base"),
+        "namespaced overlay": kustomize(ROOT / "deploy" / "overlays" / "namespaced"),
+        "chart": render(crds=False),
+        "chart, namespaced": render({"watchNamespaces": ["jobs"]}, crds=False),
+        "chart, with a helper image": render({"helperImage": "registry.example/h:1"}),
+    }
+    for install, objs in installs.items():
+        for _, _, name, rule in rules(objs):
+            for resource in ("pods/exec", "pods/ephemeralcontainers", "pods/*", "*"):
+                assert resource not in rule["resources"], (install, name, rule)
+        assert "--no-exec" in args(objs), install
+        assert not any(a.startswith("--helper-image") for a in args(objs)), install
+        assert not _exec_opt_in(objs), install
+
+
+def _comparable_all(objs: list[Obj]) -> dict[tuple[str, str, str, str], Obj]:
+    return by_key([_comparable(o) for o in objs if o["kind"] != "CustomResourceDefinition"])
+
+
+@pytest.mark.parametrize(
+    ("overlay", "values"),
+    [
+        ("exec", {"exec": {"enabled": True}}),
+        (
+            "local",
+            {
+                "exec": {"enabled": True},
+                "helperImage": "local.invalid/tandem/busybox:local",
+                "image": {"pullPolicy": "Never"},
+            },
+        ),
+    ],
+)
+def test_the_exec_overlays_render_what_the_chart_renders_with_exec(
+    overlay: str, values: dict[str, Any]
+) -> None:
+    """One switch each: deploy/components/exec (and helper) and exec.enabled (and helperImage)
+    give the same objects: pods/exec (and the helper's rule), no --no-exec, the admission
+    policy for the same ServiceAccount."""
+    kustomized = _comparable_all(kustomize(ROOT / "deploy" / "overlays" / overlay))
+    chart = _comparable_all(render(values, crds=False))
+    assert sorted(chart) == sorted(kustomized)
+    for k in kustomized:
+        assert chart[k] == kustomized[k], k
+    assert "--no-exec" not in args(list(kustomized.values()))
+    assert grants(list(kustomized.values()), "create", "pods/exec") == [("ClusterRole", "")]
+
+
+def _policy_user(objs: list[Obj]) -> str:
+    """The user name that the exec admission policy restricts, read back from its CEL."""
+    policy = the(objs, "ValidatingAdmissionPolicy", "tandem-exec-opt-in")
+    [condition] = policy["spec"]["matchConditions"]
+    # The quoted strings 2, 4 and 8 (from 1): the ones kustomize's replacements write.
+    parts = condition["expression"].split('"')
+    assert parts[::2] == ["request.userInfo.username == ", " + ", " + ", " + ", ""], condition
+    prefix, namespace, colon, name = parts[1::2]
+    assert (prefix, colon) == ("system:serviceaccount:", ":"), condition
+    return f"{prefix}{namespace}:{name}"
+
+
+def _service_account_user(objs: list[Obj]) -> str:
+    [account] = [o for o in objs if o["kind"] == "ServiceAccount"]
+    [deployment] = [o for o in objs if o["kind"] == "Deployment"]
+    assert (
+        deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        == (account["metadata"]["name"])
+    )
+    meta = account["metadata"]
+    return f"system:serviceaccount:{meta['namespace']}:{meta['name']}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.parent for p in (ROOT / "deploy" / "overlays").glob("*/kustomization.yaml"))
+)
+def test_every_overlays_exec_policy_keys_on_its_own_service_account(path: Path) -> None:
+    objs = kustomize(path)
+    if _exec_opt_in(objs):
+        assert (
+            _policy_user(objs)
+            == _service_account_user(objs)
+            == ("system:serviceaccount:tandem-system:tandem")
+        )
+
+
+def test_the_exec_component_follows_a_renamed_service_account(tmp_path: Path) -> None:
+    """Renamed below the component (as its kustomization.yaml says), the policy follows: the
+    component's replacements read the ServiceAccount itself, not a copy of its name."""
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "namespace": "ops",
+                "namePrefix": "team-",
+                "resources": [os.path.relpath(ROOT / "deploy" / "base", renamed)],
+            }
+        )
+    )
+    top = tmp_path / "exec"
+    top.mkdir()
+    (top / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": ["../renamed"],
+                "components": [os.path.relpath(ROOT / "deploy" / "components" / "exec", top)],
+            }
+        )
+    )
+    objs = kustomize(top)
+    assert (
+        _policy_user(objs)
+        == _service_account_user(objs)
+        == ("system:serviceaccount:ops:team-tandem")
+    )
 
 
 def _exec_opt_in(objs: list[Obj]) -> list[Obj]:
@@ -304,7 +427,8 @@ def _exec_opt_in(objs: list[Obj]) -> list[Obj]:
 
 def test_the_exec_opt_in_policy_is_the_overlays_for_the_releases_account() -> None:
     assert not _exec_opt_in(render(crds=False))
-    objs = render({"exec": {"namespaceOptIn": True}, "namespace": {"name": "ops"}}, crds=False)
+    objs = render({"exec": {"enabled": True}, "namespace": {"name": "ops"}}, crds=False)
+    assert _policy_user(objs) == _service_account_user(objs) == "system:serviceaccount:ops:tandem"
     policy = the(objs, "ValidatingAdmissionPolicy", "tandem-exec-opt-in")
     binding = the(objs, "ValidatingAdmissionPolicyBinding", "tandem-exec-opt-in")
     assert binding["spec"] == {
@@ -312,18 +436,21 @@ def test_the_exec_opt_in_policy_is_the_overlays_for_the_releases_account() -> No
         "validationActions": ["Deny"],
     }
     overlay = the(
-        kustomize(ROOT / "deploy" / "overlays" / "exec-opt-in"),
+        kustomize(ROOT / "deploy" / "overlays" / "exec"),
         "ValidatingAdmissionPolicy",
         "tandem-exec-opt-in",
     )
     [condition] = policy["spec"].pop("matchConditions")
     assert condition["expression"] == (
-        'request.userInfo.username == "system:serviceaccount:ops:tandem"'
+        'request.userInfo.username == "system:serviceaccount:" + "ops" + ":" + "tandem"'
     )
     overlay["spec"].pop("matchConditions")
     assert policy["spec"] == overlay["spec"]
     off = render({"exec": {"enabled": False, "namespaceOptIn": True}}, crds=False)
     assert not _exec_opt_in(off)
+    everywhere = render({"exec": {"enabled": True, "namespaceOptIn": False}}, crds=False)
+    assert not _exec_opt_in(everywhere)
+    assert grants(everywhere, "create", "pods/exec") == [("ClusterRole", "")]
 
 
 def test_the_job_hazards_policy_is_the_base_file_and_can_be_turned_off() -> None:
@@ -466,7 +593,30 @@ def test_a_digest_names_the_image_by_digest_instead_of_its_tag() -> None:
     values = {"image": {"repository": "registry.example/tandem", "tag": "0.1.0", "digest": DIGEST}}
     assert container(render(values, crds=False))["image"] == f"registry.example/tandem@{DIGEST}"
     # The default image is built locally and never pushed: it has no digest, so none is set.
-    assert container(render(crds=False))["image"] == "docker.io/tandem/operator:local"
+    assert container(render(crds=False))["image"] == "local.invalid/tandem/operator:local"
+
+
+def test_the_chart_refuses_the_local_placeholder_image_outside_the_local_cluster() -> None:
+    """Issue #25: with the defaults, the operator's image is local.invalid/tandem/operator:local,
+    which only the project's local cluster has: a real install must name its image."""
+    done = helm("template", "tandem", str(CHART), check=False)
+    assert done.returncode != 0
+    assert "image.repository is the placeholder local.invalid/tandem/operator" in done.stderr
+    # An explicit repository, or a digest, or the local cluster: each renders.
+    explicit = {"image": {"repository": "registry.example/tandem", "tag": "0.1.0"}}
+    assert container(render(explicit, local=False))["image"] == "registry.example/tandem:0.1.0"
+    pinned = {"image": {"repository": "local.invalid/tandem/operator", "digest": DIGEST}}
+    assert container(render(pinned, local=False))["image"].endswith(DIGEST)
+    # The helper's placeholder too, once exec would use it.
+    helper = {
+        **explicit,
+        "exec": {"enabled": True},
+        "helperImage": "local.invalid/tandem/busybox:local",
+    }
+    done = helm("template", "tandem", str(CHART), *set_args(helper), check=False)
+    assert done.returncode != 0 and "helperImage local.invalid/" in done.stderr
+    # Without exec, no helper: nothing to refuse.
+    render({**helper, "exec": {"enabled": False}}, local=False)
 
 
 @pytest.mark.parametrize(
@@ -537,5 +687,7 @@ def test_the_packaged_chart_carries_the_crds_themselves(tmp_path: Path) -> None:
             assert packed is not None
             assert packed.read() == (ROOT / "crds" / name).read_bytes()
     # The packaged chart renders what the directory renders.
-    packaged = helm("template", "tandem", str(package), "--include-crds").stdout
+    packaged = helm(
+        "template", "tandem", str(package), "--include-crds", "--set", "localCluster=true"
+    ).stdout
     assert by_key(parse(packaged)) == by_key(render())

@@ -1,5 +1,7 @@
-"""Tandem deployed from deploy/ as a pod, under its own ServiceAccount, in a namespace that
-enforces Pod Security "restricted": its RBAC, probes and metrics, proved on the real cluster."""
+"""Tandem deployed from deploy/overlays/local (deploy/base with exec opted into per namespace,
+and the helper) as a pod, under its own ServiceAccount, in a namespace that enforces Pod Security
+"restricted": its RBAC, probes and metrics, proved on the real cluster. The default install,
+without exec, is tests/incluster/test_least_privilege.py's."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from .checks import LABEL, can_i, execs_by_operator
 
 @pytest.fixture(scope="module")
 def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:
-    # deploy/base as rendered, with this tier's selector: the session's host operator handles
-    # the unlabelled pods.
+    # deploy/overlays/local as rendered, with this tier's selector: the session's host operator
+    # handles the unlabelled pods.
     yield deploy(kube, local_cluster, "--pod-selector=e2e.tandem.dev/operator=incluster")
     undeploy(kube)
 
@@ -159,7 +161,7 @@ def test_the_namespaced_overlay_grants_only_its_namespaces(
     binding["subjects"][0]["name"] = "tandem-namespaced"
     ns.apply(binding)
     who = "system:serviceaccount:tandem-system:tandem-namespaced"
-    for verb, resource in (("watch", "pods"), ("create", "pods/exec"), ("create", "events")):
+    for verb, resource in (("watch", "pods"), ("patch", "pods/status"), ("create", "events")):
         assert can_i(ns, verb, resource, "-n", ns.namespace, who=who), (verb, resource)
         assert not can_i(ns, verb, resource, "-n", "default", who=who), (verb, resource)
     kube.run(

@@ -54,7 +54,7 @@ def crds(kube: Kube, crd: None) -> None:
 
 def _variants(namespaces: list[str]) -> dict[str, dict[str, Any]]:
     own, *watched = namespaces
-    here = {"namespace": {"name": own, "create": True}}
+    here = {"namespace": {"name": own, "create": True}, "localCluster": True}
     return {
         "defaults": here,
         "namespaced-delete-service": {
@@ -70,11 +70,18 @@ def _variants(namespaces: list[str]) -> dict[str, dict[str, Any]]:
             "sweeper": {"action": "Report"},
             "metrics": {"enabled": False},
         },
+        # Exec opted into per namespace: the server compiles the admission policy's CEL.
+        "exec-helper": {
+            **here,
+            "exec": {"enabled": True},
+            "helperImage": "local.invalid/tandem/busybox:local",
+        },
     }
 
 
 @pytest.mark.parametrize(
-    "variant", ["defaults", "namespaced-delete-service", "standalone-report-no-metrics"]
+    "variant",
+    ["defaults", "namespaced-delete-service", "standalone-report-no-metrics", "exec-helper"],
 )
 def test_the_server_accepts_every_rendered_object(
     kube: Kube, crds: None, namespaces: list[str], variant: str
@@ -110,7 +117,11 @@ def test_helm_install_dry_run_against_the_cluster(
     release = f"tandem-{secrets.token_hex(3)}"
     kubeconfig = f"--kubeconfig={local_cluster.admin_kubeconfig}"
     own, *watched = namespaces
-    values = {"namespace": {"name": own, "create": False}, "watchNamespaces": watched}
+    values = {
+        "namespace": {"name": own, "create": False},
+        "watchNamespaces": watched,
+        "localCluster": True,
+    }
     done = helm(
         "install",
         release,

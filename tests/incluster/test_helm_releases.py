@@ -60,6 +60,7 @@ def releases(kube: Kube, local_cluster: Layout, crd: None) -> Iterator[list[Rele
                 "namespace": {"name": release.own.namespace, "create": True},
                 "watchNamespaces": [release.watched.namespace],
                 "extraArgs": [SELECTOR],
+                "localCluster": True,  # the image deploy/local imported
             }
             helm("install", release.name, str(CHART), kubeconfig, *set_args(values))
         for release in made:

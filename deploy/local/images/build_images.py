@@ -11,7 +11,7 @@ it copies and the compiler's version), so a second run with unchanged inputs bui
 Layers are written deterministically (sorted entries, mtime 0, uid/gid 0), so the same inputs
 give the same digests.
 
-Images, all `docker.io/tandem/NAME:local`:
+Images, all `local.invalid/tandem/NAME:local`:
   pause      static C PID 1 for pod sandboxes: reaps children, exits 0 on TERM and INT.
   busybox    static busybox with every applet linked in /bin, /etc/passwd (root, nobody), cmd sh.
   shellless  one static binary, /sleeper, and nothing else: no shell, no kill (distroless-like).
@@ -47,7 +47,7 @@ from typing import TypeAlias
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = Path("/var/cache/tandem/images")
-REGISTRY = "docker.io"
+REGISTRY = "local.invalid"  # a reserved TLD (RFC 2606): no registry serves these names
 TAG = "local"
 KEY_LENGTH = 12
 ENV_PATH = "PATH=/bin:/usr/bin:/usr/sbin:/sbin"

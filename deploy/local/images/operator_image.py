@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds docker.io/tandem/operator:local without a Docker engine, equivalent to the Dockerfile.
+"""Builds local.invalid/tandem/operator:local without a Docker engine, equivalent to the Dockerfile.
 
 Same base family (Debian bookworm's Python 3.11), same user (65532), same entrypoint
 (`python3 -m tandem`, command `run`). The root filesystem comes from `debootstrap` with Debian's
@@ -84,6 +84,7 @@ def base_rootfs(cache: Path) -> Path:
 
 def source_key() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"{images.REGISTRY}/{images.TAG}".encode())  # the name is in the archive
     files = [ROOT / "pyproject.toml", LOCK, BUILD_LOCK, *sorted((ROOT / "operator").rglob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
@@ -230,7 +231,7 @@ def main(argv: list[str]) -> int:
         return 1
     size = tarball.stat().st_size // (1 << 20)
     state = "built" if built else "cached"
-    print(f"docker.io/tandem/operator:local  {state}  {size} MiB  {tarball}")
+    print(f"{images.REGISTRY}/tandem/operator:{images.TAG}  {state}  {size} MiB  {tarball}")
     return 0
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 from .layout import Layout
 
-PAUSE_IMAGE = "docker.io/tandem/pause:local"
+PAUSE_IMAGE = "local.invalid/tandem/pause:local"
 
 
 def write_config(layout: Layout) -> None:

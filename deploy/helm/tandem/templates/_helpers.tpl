@@ -11,6 +11,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The operator's image: by digest when image.digest is set (what runs is then exactly the image
 that was pushed, whatever later happens to the tag), else by tag. */}}
 {{- define "tandem.image" -}}
+{{- if and (eq .Values.image.repository "local.invalid/tandem/operator") (not .Values.image.digest) (not .Values.localCluster) -}}
+{{- fail "image.repository is the placeholder local.invalid/tandem/operator, an image built only on the project's local cluster: set image.repository to your registry's (and image.digest to pin it), or localCluster=true on that local cluster" -}}
+{{- end -}}
 {{- if .Values.image.digest -}}
 {{ printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else -}}
@@ -42,12 +45,33 @@ tandem-peering
 {{- end -}}
 {{- end }}
 
+{{/* Tandem's ServiceAccount: its name, and the user name the API server gives its token. The
+ServiceAccount, every binding's subject, the pods and the exec admission policy all use these. */}}
+{{- define "tandem.serviceAccountName" -}}
+tandem
+{{- end }}
+
+{{- define "tandem.serviceAccountUser" -}}
+{{ printf "system:serviceaccount:%s:%s" .Values.namespace.name (include "tandem.serviceAccountName" .) }}
+{{- end }}
+
 {{/* The subject of every binding. */}}
 {{- define "tandem.subjects" -}}
 subjects:
   - kind: ServiceAccount
-    name: tandem
+    name: {{ include "tandem.serviceAccountName" . }}
     namespace: {{ .Values.namespace.name }}
+{{- end }}
+
+{{/* The rules' header: what the role leaves out. */}}
+{{- define "tandem.rbacHeader" -}}
+{{- if .Values.exec.enabled -}}
+# Least privilege: each rule says why it exists. No secrets, no wildcards, no delete.
+{{- else -}}
+# Least privilege: each rule says why it exists. No secrets, no wildcards, no delete, and no
+# exec: this install finishes pods by their phase only (--no-exec). exec.enabled adds
+# pods/exec, for namespaces that opt in (docs/exec-opt-in.md).
+{{- end -}}
 {{- end }}
 
 {{/* Tandem's rules, the same for a ClusterRole (cluster-wide) and a Role per watched namespace. */}}
@@ -57,25 +81,11 @@ rules:
   - apiGroups: [""]
     resources: [pods]
     verbs: [get, list, watch]
-  {{- if .Values.exec.enabled }}
-  # Deliver the stop from inside the sidecar's container. Exec needs both verbs: the websocket
-  # upgrade is a GET, a plain call is a POST (create).
-  - apiGroups: [""]
-    resources: [pods/exec]
-    verbs: [get, create]
-  {{- end }}
   # Finish a pod by its phase: the primaries' outcome written as status.phase (the kubelet then
   # stops what still runs). Only the status subresource: no write to a pod's spec or metadata.
   - apiGroups: [""]
     resources: [pods/status]
     verbs: [patch]
-  {{- if include "tandem.helperImage" . }}
-  # Tandem's helper for sidecars without a shell (--helper-image). helperImage "" drops this
-  # rule, and the flag, to turn that path off.
-  - apiGroups: [""]
-    resources: [pods/ephemeralcontainers]
-    verbs: [patch]
-  {{- end }}
   # Events on pods, Jobs and SidecarPolicies (kopf posts core/v1 Events).
   - apiGroups: [""]
     resources: [events]
@@ -92,6 +102,21 @@ rules:
   - apiGroups: [tandem.dev]
     resources: [sidecarpolicies/status]
     verbs: [get, patch]
+  {{- /* Only with exec.enabled (no exec: --no-exec), last as deploy/components/exec adds them. */}}
+  {{- if .Values.exec.enabled }}
+  # Deliver the stop from inside the sidecar's container. Exec needs both verbs: the websocket
+  # upgrade is a GET, a plain call is a POST (create).
+  - apiGroups: [""]
+    resources: [pods/exec]
+    verbs: [get, create]
+  {{- end }}
+  {{- if include "tandem.helperImage" . }}
+  # Tandem's helper for sidecars without a shell (--helper-image). helperImage "" drops this
+  # rule, and the flag, to turn that path off.
+  - apiGroups: [""]
+    resources: [pods/ephemeralcontainers]
+    verbs: [patch]
+  {{- end }}
 {{- end }}
 
 {{/* Only with sweeper.action Delete (the sweep deletes pods; --sweep-allow-delete). */}}
@@ -111,9 +136,15 @@ tandem-node-reader
 {{- end -}}
 {{- end }}
 
-{{/* The helper's image: none without exec (the helper is reached by exec). */}}
+{{/* The helper's image: none without exec (the helper is reached by exec). The local cluster's
+placeholder only with localCluster, as the operator's image. */}}
 {{- define "tandem.helperImage" -}}
-{{- if .Values.exec.enabled }}{{ .Values.helperImage }}{{ end -}}
+{{- if and .Values.exec.enabled .Values.helperImage -}}
+{{- if and (hasPrefix "local.invalid/" .Values.helperImage) (not .Values.localCluster) -}}
+{{- fail (printf "helperImage %s is a placeholder built only on the project's local cluster: set your helper image (name@sha256:<digest>), or localCluster=true on that local cluster" .Values.helperImage) -}}
+{{- end -}}
+{{ .Values.helperImage }}
+{{- end -}}
 {{- end }}
 
 {{/* The admission policy's cluster-scoped name, per release namespace like the node reader's. */}}
