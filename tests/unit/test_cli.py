@@ -177,9 +177,11 @@ def test_a_switch_is_set_by_its_flag_or_its_variable_and_nonsense_is_refused(
 
 
 def test_text_options_and_the_kubeconfig_take_their_variables(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    config = tmp_path / "config"
+    config, other = tmp_path / "config", tmp_path / "other"
+    config.touch()
+    other.touch()
     settings = parse(
         monkeypatch,
         [],
@@ -196,9 +198,9 @@ def test_text_options_and_the_kubeconfig_take_their_variables(
         7,
     )
     assert settings.kubeconfig == str(config)
-    assert parse(monkeypatch, [f"--kubeconfig={tmp_path / 'other'}"]).kubeconfig == str(
-        tmp_path / "other"
-    )
+    assert parse(monkeypatch, [f"--kubeconfig={other}"]).kubeconfig == str(other)
+    error = refused(monkeypatch, capsys, [], {"KUBECONFIG": str(tmp_path / "missing")})
+    assert "'--kubeconfig'" in error and "'KUBECONFIG'" in error and "does not exist" in error
 
 
 def test_every_setting_but_the_peering_lifetime_has_a_flag_a_variable_and_help() -> None:

@@ -115,7 +115,7 @@ def cli() -> None:
     "kubeconfig",
     "Kubeconfig file (none: the pod's service account).",
     envvar="KUBECONFIG",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
 )
 @setting(
     "peering",
@@ -236,7 +236,7 @@ def run(no_exec: bool, **fields: Any) -> None:
     "--kubeconfig",
     envvar="KUBECONFIG",
     show_envvar=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="Kubeconfig file (none: the pod's service account).",
 )
 def explain(pod: str, namespace: str, output: str, kubeconfig: str | None) -> int:
