@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.cli import main as cli
 from tandem.core import (
     Decision,
     Monotonic,
@@ -171,85 +170,6 @@ def test_a_policys_command_runs_only_when_the_cluster_admin_allows_it() -> None:
     allowed = _exec_policy_decision(allowed=True)
     [stop] = [a for a in allowed.actions if type(a).__name__ == "Stop"]
     assert stop.argv == ("/bin/stop", "x")
-
-
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("TANDEM_SWEEP_ACTION", "Bogus"),
-        ("TANDEM_LOG_FORMAT", "xml"),
-        ("TANDEM_EXEC_TIMEOUT", "nan"),
-        ("TANDEM_PEERING", "tandem/../../namespaces"),
-        ("TANDEM_PEERING", "Tandem"),
-        ("TANDEM_PEERING", "a" * 254),
-    ],
-)
-def test_environment_defaults_are_checked_like_flags(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
-) -> None:
-    monkeypatch.setenv(variable, value)
-    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
-    with pytest.raises(SystemExit) as exited:
-        cli.main(["run"])
-    assert exited.value.code == 2
-
-
-@pytest.mark.parametrize(
-    ("flag", "says"),
-    [
-        ("--exec-retries", "at least 1"),
-        ("--exec-concurrency", "at least 1"),
-        ("--exec-timeout", "more than 0"),
-    ],
-)
-def test_settings_that_would_break_every_stop_are_refused_at_startup(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flag: str, says: str
-) -> None:
-    """0 tries is no exec and no phase write at all (the stopper's loop never runs), 0 threads
-    crash the operator's start with a traceback, and with a deadline of 0 s every exec counts as
-    timed out before its answer is read."""
-    variable = "TANDEM_" + flag.removeprefix("--").replace("-", "_").upper()
-    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
-    for argv, env in (([flag, "0"], {}), ([], {variable: "0"})):
-        for name, setting in env.items():
-            monkeypatch.setenv(name, setting)
-        with pytest.raises(SystemExit) as exited:
-            cli.main(["run", *argv])
-        assert exited.value.code == 2
-        error = capsys.readouterr().err
-        assert flag in error and says in error, error
-        monkeypatch.delenv(variable, raising=False)
-    started: list[object] = []
-    monkeypatch.setattr(cli, "serve", started.append)
-    monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
-    monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
-    assert cli.main(["run", flag, "1"]) == 0 and len(started) == 1
-
-
-@pytest.mark.parametrize("namespace", ["team-*", "!kube-system", "jobs?", "Jobs", "a" * 64, ""])
-def test_a_namespace_that_is_not_an_exact_name_is_refused_at_startup(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], namespace: str
-) -> None:
-    """Tandem watches namespaces by exact name: kopf, which does not scan namespaces here
-    (`scanning.disabled`), drops a pattern without a word, so the operator would watch nothing
-    there, and the core's gate (`managed_job_pod`) compares exact names."""
-    monkeypatch.setattr(cli, "serve", lambda settings: pytest.fail("started with bad settings"))
-    with pytest.raises(SystemExit) as exited:
-        cli.main(["run", "--namespace", "jobs", "--namespace", namespace])
-    assert exited.value.code == 2
-    assert "--namespace / TANDEM_NAMESPACES" in capsys.readouterr().err
-    if namespace:  # the variable is split on commas, and empty items are dropped
-        monkeypatch.setenv("TANDEM_NAMESPACES", f"jobs,{namespace}")
-        with pytest.raises(SystemExit):
-            cli.main(["run"])
-    started: list[Any] = []
-    monkeypatch.setattr(cli, "serve", started.append)
-    monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
-    monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
-    monkeypatch.setenv("TANDEM_NAMESPACES", "jobs,team-a")
-    assert cli.main(["run"]) == 0
-    [settings_] = started
-    assert settings_.namespaces == ("jobs", "team-a")
 
 
 def test_a_view_keeps_only_tandems_annotations_and_a_bounded_argv() -> None:

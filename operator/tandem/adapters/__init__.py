@@ -1,7 +1,7 @@
 """Adapters: the only code that talks to the Kubernetes API outside kopf.
 
-`kubeconfig` reads the credentials once for every client (the service account's token again
-when the kubelet replaces it). `kubernetes` (exec, ephemeral containers) lives behind
+`kubeconfig` says where each client finds the cluster (a kubeconfig file, else the service
+account), each by its own library's loader. `kubernetes` (exec, ephemeral containers) lives behind
 `kubeclient`, `pykube` (plain reads and deletes) behind `pykube_reads`; nothing above this layer
 imports either.
 """

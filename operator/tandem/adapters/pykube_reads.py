@@ -9,40 +9,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import pykube
-from kubernetes import client
-from requests import PreparedRequest
+import requests
 
-from .kubeconfig import bearer, pykube_config
+from .kubeconfig import pykube_config
 
 PAGE_SIZE = 500
 T = TypeVar("T")
 
 
-class CurrentBearer:
-    """requests' auth for pykube's session: the configuration's token at each request. pykube
-    sends the token its KubeConfig held when it was made, for as long as it lives, and reads no
-    token file; a service account's token expires within hours (see kubeconfig.TokenFile). An
-    Authorization header set here is one that pykube leaves as it is."""
-
-    def __init__(self, configuration: client.Configuration) -> None:
-        self._configuration = configuration
-
-    def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        scheme, token = bearer(self._configuration)
-        if token:
-            request.headers["Authorization"] = f"{scheme or 'Bearer'} {token}"
-        return request
-
-
 class Reads:
     """Blocking: the runtime calls it off the event loop."""
 
-    def __init__(self, configuration: client.Configuration) -> None:
-        self._api = pykube.HTTPClient(pykube_config(configuration), timeout=30)
-        self._api.session.auth = CurrentBearer(configuration)
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        self._kubeconfig = kubeconfig
+        self._api = self._client()
+
+    def _client(self) -> pykube.HTTPClient:
+        return pykube.HTTPClient(pykube_config(self._kubeconfig), timeout=30)
+
+    def _send(self, method: str, **kwargs: Any) -> requests.Response:
+        """pykube's METHOD; on a 401, once more with the configuration loaded again. pykube
+        sends the token its KubeConfig read when it was made, for as long as it lives; a
+        service account's token is replaced while Tandem runs (see `kubeconfig`)."""
+        response: requests.Response = getattr(self._api, method)(**kwargs)
+        if response.status_code == HTTPStatus.UNAUTHORIZED:
+            self._api = self._client()
+            response = getattr(self._api, method)(**kwargs)
+        return response
 
     def _list(
         self,
@@ -62,7 +59,7 @@ class Reads:
             kwargs: dict[str, Any] = {"url": url, "params": params, "version": version}
             if namespace:
                 kwargs["namespace"] = namespace
-            response = self._api.get(**kwargs)
+            response = self._send("get", **kwargs)
             self._api.raise_for_status(response)
             page = response.json()
             items.extend(keep(item) for item in page.get("items") or ())
@@ -92,14 +89,16 @@ class Reads:
         }
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
-        response = self._api.delete(url=f"pods/{name}", namespace=namespace, data=json.dumps(body))
+        response = self._send(
+            "delete", url=f"pods/{name}", namespace=namespace, data=json.dumps(body)
+        )
         if response.status_code in (404, 409):
             return False
         self._api.raise_for_status(response)
         return True
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        response = self._api.get(url=f"pods/{name}", namespace=namespace)
+        response = self._send("get", url=f"pods/{name}", namespace=namespace)
         if response.status_code == 404:
             return None
         self._api.raise_for_status(response)
@@ -107,7 +106,7 @@ class Reads:
 
     def kubelet_version(self, node: str) -> str | None:
         """The node's `status.nodeInfo.kubeletVersion`; None when the node is gone."""
-        response = self._api.get(url=f"nodes/{node}")
+        response = self._send("get", url=f"nodes/{node}")
         if response.status_code == 404:
             return None
         self._api.raise_for_status(response)
@@ -117,7 +116,7 @@ class Reads:
 
     def peering_answer(self, name: str) -> int:
         """The API server's HTTP status for a GET of the ClusterKopfPeering NAME."""
-        response = self._api.get(url=f"clusterkopfpeerings/{name}", version="kopf.dev/v1")
+        response = self._send("get", url=f"clusterkopfpeerings/{name}", version="kopf.dev/v1")
         return int(response.status_code)
 
     def may(self, verb: str, group: str, resource: str, name: str = "") -> bool:
@@ -129,7 +128,8 @@ class Reads:
             "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": attributes},
         }
-        response = self._api.post(
+        response = self._send(
+            "post",
             url="selfsubjectaccessreviews",
             version="authorization.k8s.io/v1",
             data=json.dumps(review),
@@ -142,6 +142,6 @@ class Reads:
 
     def events_about(self, namespace: str, uid: str) -> list[dict[str, Any]]:
         params = {"fieldSelector": f"involvedObject.uid={uid}"}
-        response = self._api.get(url="events", namespace=namespace, params=params)
+        response = self._send("get", url="events", namespace=namespace, params=params)
         self._api.raise_for_status(response)
         return list(response.json().get("items") or ())

@@ -6,7 +6,7 @@ import json
 import sys
 import unicodedata
 
-from tandem.adapters import Reads, load_configuration
+from tandem.adapters import Reads
 from tandem.core import parse_pod
 from tandem.core.explain import Explanation, explain
 
@@ -48,7 +48,7 @@ def render(found: Explanation) -> str:
 
 
 def run(pod: str, namespace: str, output: str, kubeconfig: str | None) -> int:
-    reads = Reads(load_configuration(kubeconfig))
+    reads = Reads(kubeconfig)
     body = reads.pod(namespace, pod)
     if body is None:
         print(f"tandem explain: pod {namespace}/{pod} not found", file=sys.stderr)

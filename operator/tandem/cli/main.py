@@ -1,233 +1,260 @@
-"""`tandem run`: flags and environment map onto Settings here, and only here."""
+"""`tandem run` and `tandem explain`: one click group. Each of run's flags has its TANDEM_*
+variable, its bounds and the Settings default; flags and environment map onto Settings here, and
+only here (`run`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import dataclasses
 import math
-import os
 import re
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
 
 from tandem.runtime import Settings, configure_logging, serve
 
 from . import explain as explain_command
 
 _DEFAULTS = Settings()
-
-
-_NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
-    # Settings field: (type, help). The flag is --field-name, the variable TANDEM_FIELD_NAME.
-    "sweep_interval": (
-        float,
-        "seconds between sweeps for stuck and orphaned pods; 0 turns the sweeper off",
-    ),
-    "stuck_after": (
-        float,
-        "seconds after the primaries ended at which a running pod counts as stuck",
-    ),
-    "sweep_max_actions": (int, "most pods one sweep acts on"),
-    "exec_timeout": (float, "seconds one exec into a sidecar may take, connection included"),
-    "exec_concurrency": (int, "execs in flight at once, when many Jobs end together"),
-    "exec_retries": (
-        int,
-        "tries per stop when the API server answers 429 or 5xx or cannot be reached "
-        "(never after a timeout: the command may have run)",
-    ),
-    "exec_backoff": (float, "seconds before the first retry of an exec; doubled after each"),
-    "liveness_port": (int, "port of Kopf's liveness endpoint, /healthz"),
-    "metrics_port": (int, "port of the Prometheus endpoint, /metrics"),
-    "policy_status_interval": (
-        float,
-        "seconds between writes of SidecarPolicy status counters",
-    ),
-}
-
-
-_POSITIVE: dict[str, tuple[int, str]] = {
-    # Settings field: (the least value, why 0 cannot work). 0 would pass startup, then fail
-    # every stop and every phase write.
-    "exec_retries": (1, "it counts the tries of each exec and phase write, the first included"),
-    "exec_concurrency": (1, "execs into pods run on that many threads"),
-    "exec_timeout": (0, "every exec would count as timed out before its answer is read"),
-}
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"TANDEM_{name}", default)
-
-
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="tandem",
-        description=("Finishes Job pods whose sidecars outlive their primary containers."),
-    )
-    sub = root.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the operator")
-    run.add_argument(
-        "--namespace",
-        "-n",
-        action="append",
-        default=None,
-        help="watch this namespace (repeatable; default: the whole cluster; "
-        "env TANDEM_NAMESPACES, comma-separated)",
-    )
-    run.add_argument(
-        "--pod-selector",
-        default=_env("POD_SELECTOR", ""),
-        help="extra label selector for Job pods, applied by the API server",
-    )
-    run.add_argument(
-        "--kubeconfig",
-        default=os.environ.get("KUBECONFIG"),
-        help="kubeconfig file (default: $KUBECONFIG, else the service account)",
-    )
-    run.add_argument(
-        "--peering",
-        default=_env("PEERING", ""),
-        help="name of the ClusterKopfPeering (also when watching namespaces) where replicas "
-        "meet, so that exactly one acts (empty: standalone)",
-    )
-    run.add_argument(
-        "--priority",
-        type=int,
-        default=None,
-        help="this replica's peering priority (default: random, so that replicas never tie)",
-    )
-    run.add_argument(
-        "--helper-image",
-        default=_env("HELPER_IMAGE", ""),
-        help="image of the ephemeral helper for sidecars without a shell (with sh, kill and "
-        "wget); empty turns the helper path off",
-    )
-    run.add_argument(
-        "--sweep-action",
-        choices=["Terminate", "Delete", "Report"],
-        default=_env("SWEEP_ACTION", _DEFAULTS.sweep_action),
-        help="what the sweep does to annotation-only pods (policies set their own)",
-    )
-    run.add_argument(
-        "--sweep-allow-delete",
-        action="store_true",
-        default=_env("SWEEP_ALLOW_DELETE", "") == "true",
-        help="let the sweep delete pods (needs delete on pods in RBAC)",
-    )
-    run.add_argument(
-        "--allow-exec-actions",
-        action="store_true",
-        default=_env("ALLOW_EXEC_ACTIONS", "") == "true",
-        help="let SidecarPolicies' exec actions run commands in sidecars (off: whoever may write "
-        "policies cannot make Tandem run commands)",
-    )
-    run.add_argument(
-        "--no-exec",
-        action="store_true",
-        default=_env("NO_EXEC", "") == "true",
-        help="never exec into pods, so RBAC needs no pods/exec: pods finish by phase only and "
-        "the kubelet stops their sidecars (nodes v1.23+)",
-    )
-    for attribute, (kind, text) in _NUMBERS.items():
-        variable = attribute.upper()
-        run.add_argument(
-            f"--{attribute.replace('_', '-')}",
-            type=kind,
-            default=kind(_env(variable, str(getattr(_DEFAULTS, attribute)))),
-            help=f"{text} (env TANDEM_{variable})",
-        )
-    run.add_argument(
-        "--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", _DEFAULTS.log_format)
-    )
-    run.add_argument("--log-level", default=_env("LOG_LEVEL", _DEFAULTS.log_level))
-    explain = sub.add_parser("explain", help="say why a Job pod is where it is")
-    explain.add_argument("pod")
-    explain.add_argument("--namespace", "-n", default="default")
-    explain.add_argument("--output", "-o", choices=["text", "json"], default="text")
-    explain.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
-    return root
-
-
-def _namespaces(args: argparse.Namespace) -> tuple[str, ...]:
-    return tuple(args.namespace or [n for n in _env("NAMESPACES", "").split(",") if n])
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    return dataclasses.replace(
-        _DEFAULTS,
-        namespaces=_namespaces(args),
-        pod_selector=args.pod_selector,
-        kubeconfig=args.kubeconfig,
-        helper_image=args.helper_image,
-        peering=args.peering,
-        priority=args.priority,
-        sweep_action=args.sweep_action,
-        sweep_allow_delete=args.sweep_allow_delete,
-        allow_exec_actions=args.allow_exec_actions,
-        exec_stops=not args.no_exec,
-        **{attribute: getattr(args, attribute) for attribute in _NUMBERS},
-        log_format=args.log_format,
-        log_level=args.log_level,
-    )
-
-
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_OBJECT_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
-"""A DNS-1123 subdomain, as Kubernetes names cluster-scoped objects: the peering's name goes into
-the path of Tandem's own requests for it."""
 
 
-def _check(run: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """What argparse leaves unchecked: defaults from the environment skip `choices`, and every
-    number must be finite and not negative."""
-    if args.sweep_action not in ("Terminate", "Delete", "Report"):
-        run.error(
-            f"--sweep-action / TANDEM_SWEEP_ACTION: {args.sweep_action!r} is not one of "
-            "Terminate, Delete, Report"
+class Name(click.ParamType[str]):
+    """An exact Kubernetes name: a DNS-1123 label (a namespace) or subdomain (a cluster-scoped
+    object, a pod). In a variable, several are comma-separated, and empty items are dropped."""
+
+    envvar_list_splitter = ","
+
+    def __init__(self, name: str, pattern: str, longest: int, *, rules: str, empty: bool = False):
+        self.name, self.rules, self.empty = name, rules, empty
+        self._pattern, self._longest = re.compile(pattern), longest
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text == "" and self.empty:
+            return text
+        if len(text) > self._longest or not self._pattern.fullmatch(text):
+            self.fail(f"{text!r} is not {self.name}: {self.rules}", param, ctx)
+        return text
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return [item for item in rv.split(",") if item]
+
+
+NAMESPACE = Name(
+    "a namespace name",
+    _LABEL,
+    63,
+    rules="lowercase letters, digits and '-', at most 63. Tandem watches namespaces by exact "
+    "name: a pattern would be dropped, and the operator would watch nothing there",
+)
+_SUBDOMAIN = rf"{_LABEL}(\.{_LABEL})*"
+_SUBDOMAIN_RULES = "lowercase letters, digits, '-' and '.', at most 253"
+OBJECT_NAME = Name("an object name", _SUBDOMAIN, 253, rules=_SUBDOMAIN_RULES)
+"""A DNS-1123 subdomain, as Kubernetes names pods and cluster-scoped objects."""
+PEERING = Name("an object name", _SUBDOMAIN, 253, rules=_SUBDOMAIN_RULES, empty=True)
+"""An object name (it goes into the path of Tandem's own requests for the peering), or empty:
+standalone."""
+
+
+class Finite(click.FloatRange):
+    """A FloatRange that also refuses nan and infinity."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+SECONDS = Finite(min=0)
+PORT = click.IntRange(0, 65535)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def setting(field: str, help: str, *names: str, **kwargs: Any) -> Decorator:
+    """An option of `run` for the Settings FIELD: the flag --field-name (or NAMES), the variable
+    TANDEM_FIELD_NAME, the dataclass's default."""
+    flag = "--" + field.replace("_", "-")
+    kwargs.setdefault("default", getattr(_DEFAULTS, field))
+    return click.option(
+        *(names or (flag,)),
+        field,
+        envvar=kwargs.pop("envvar", "TANDEM_" + field.upper()),
+        show_default=True,
+        show_envvar=True,
+        help=help,
+        **kwargs,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def cli() -> None:
+    """Finishes Job pods whose sidecars outlive their primary containers."""
+
+
+@cli.command()
+@setting(
+    "namespaces",
+    "Watch this namespace, by its exact name (repeatable; none: the whole cluster). In the "
+    "variable, comma-separated.",
+    "--namespace",
+    "-n",
+    type=NAMESPACE,
+    metavar="NAME",
+    multiple=True,
+)
+@setting("pod_selector", "Extra label selector for Job pods, applied by the API server.")
+@setting(
+    "kubeconfig",
+    "Kubeconfig file (none: the pod's service account).",
+    envvar="KUBECONFIG",
+    type=click.Path(exists=True, dir_okay=False),
+)
+@setting(
+    "peering",
+    "Name of the ClusterKopfPeering (also when watching namespaces) where replicas meet, so "
+    "that exactly one acts (empty: standalone).",
+    type=PEERING,
+    metavar="NAME",
+)
+@setting(
+    "priority",
+    "This replica's peering priority (none: random, so that replicas never tie).",
+    type=int,
+)
+@setting(
+    "helper_image",
+    "Image of the ephemeral helper for sidecars without a shell (with sh, kill and wget); "
+    "empty turns the helper path off.",
+)
+@setting(
+    "sweep_action",
+    "What the sweep does to annotation-only pods (policies set their own).",
+    type=click.Choice(["Terminate", "Delete", "Report"]),
+)
+@setting(
+    "sweep_allow_delete",
+    "Let the sweep delete pods (needs delete on pods in RBAC).",
+    is_flag=True,
+)
+@setting(
+    "allow_exec_actions",
+    "Let SidecarPolicies' exec actions run commands in sidecars (off: whoever may write "
+    "policies cannot make Tandem run commands).",
+    is_flag=True,
+)
+@click.option(
+    "--no-exec",
+    is_flag=True,
+    envvar="TANDEM_NO_EXEC",
+    show_envvar=True,
+    help="Never exec into pods, so RBAC needs no pods/exec: pods finish by phase only and the "
+    "kubelet stops their sidecars (nodes v1.23+).",
+)
+@setting(
+    "sweep_interval",
+    "Seconds between sweeps for stuck and orphaned pods; 0 turns the sweeper off.",
+    type=SECONDS,
+)
+@setting(
+    "stuck_after",
+    "Seconds after the primaries ended at which a running pod counts as stuck.",
+    type=SECONDS,
+)
+@setting("sweep_max_actions", "Most pods one sweep acts on.", type=click.IntRange(min=0))
+@setting(
+    "exec_timeout",
+    "Seconds one exec into a sidecar (or one phase write) may take, connection included; more "
+    "than 0, or every exec counts as timed out before its answer is read.",
+    type=Finite(min=0, min_open=True),
+)
+@setting(
+    "exec_concurrency",
+    "Execs in flight at once, when many Jobs end together (each on its own thread).",
+    type=click.IntRange(min=1),
+)
+@setting(
+    "exec_retries",
+    "Tries per stop and phase write, the first included, when the API server answers 429 or "
+    "5xx or cannot be reached (never after a timeout: the command may have run).",
+    type=click.IntRange(min=1),
+)
+@setting(
+    "exec_backoff",
+    "Seconds before the first retry of an exec; doubled after each.",
+    type=SECONDS,
+)
+@setting("liveness_port", "Port of Kopf's liveness endpoint, /healthz; 0 turns it off.", type=PORT)
+@setting("metrics_port", "Port of the Prometheus endpoint, /metrics; 0 turns it off.", type=PORT)
+@setting(
+    "policy_status_interval",
+    "Seconds between writes of SidecarPolicy status counters.",
+    type=SECONDS,
+)
+@setting("log_format", "Log lines as text or JSON objects.", type=click.Choice(["text", "json"]))
+@setting("log_level", "Least level logged.", type=click.Choice(LOG_LEVELS, case_sensitive=False))
+def run(no_exec: bool, **fields: Any) -> None:
+    """Run the operator."""
+    if no_exec and (fields["helper_image"] or fields["allow_exec_actions"]):
+        raise click.UsageError(
+            "--no-exec / TANDEM_NO_EXEC: the helper (--helper-image / TANDEM_HELPER_IMAGE) and "
+            "policies' exec actions (--allow-exec-actions / TANDEM_ALLOW_EXEC_ACTIONS) both exec "
+            "into pods; leave them off, or drop --no-exec"
         )
-    if args.peering and not _OBJECT_NAME.fullmatch(args.peering):
-        run.error(
-            f"--peering / TANDEM_PEERING: {args.peering!r} is not an object name (lowercase "
-            "letters, digits, '-' and '.', at most 253)"
-        )
-    for namespace in _namespaces(args):
-        if len(namespace) > 63 or not re.fullmatch(_LABEL, namespace):
-            run.error(
-                f"--namespace / TANDEM_NAMESPACES: {namespace!r} is not a namespace name "
-                "(lowercase letters, digits and '-', at most 63). Tandem watches namespaces by "
-                "exact name: a pattern would be dropped, and the operator would watch nothing there"
-            )
-    if args.log_format not in ("text", "json"):
-        run.error(f"--log-format / TANDEM_LOG_FORMAT: {args.log_format!r} is not text or json")
-    if args.no_exec and (args.helper_image or args.allow_exec_actions):
-        run.error(
-            "--no-exec: the helper (--helper-image) and policies' exec actions "
-            "(--allow-exec-actions) both exec into pods; leave them off, or drop --no-exec"
-        )
-    for attribute in _NUMBERS:
-        value = getattr(args, attribute)
-        if not math.isfinite(value) or value < 0:
-            flag = attribute.replace("_", "-")
-            run.error(f"--{flag}: {value!r} is not a finite number of at least 0")
-    for attribute, (minimum, why) in _POSITIVE.items():
-        value = getattr(args, attribute)
-        if value < minimum if minimum else value <= 0:
-            flag, variable = attribute.replace("_", "-"), attribute.upper()
-            least = "more than 0" if minimum == 0 else f"at least {minimum}"
-            run.error(f"--{flag} / TANDEM_{variable}: {value!r} must be {least}: {why}")
+    settings = Settings(exec_stops=not no_exec, **fields)
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(serve(settings))
 
 
-def main(argv: list[str] | None = None) -> int:
-    root = parser()
-    args = root.parse_args(argv)
-    if args.command == "run":
-        _check(root, args)
-    if args.command == "explain":
-        return explain_command.run(args.pod, args.namespace, args.output, args.kubeconfig)
-    if args.command == "run":
-        settings = settings_from(args)
-        configure_logging(settings.log_format, settings.log_level)
-        asyncio.run(serve(settings))
-    return 0
+@cli.command()
+@click.argument("pod", type=OBJECT_NAME)
+@click.option(
+    "--namespace",
+    "-n",
+    type=NAMESPACE,
+    metavar="NAME",
+    default="default",
+    show_default=True,
+    help="The pod's namespace.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="For people, or for programs.",
+)
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Kubeconfig file (none: the pod's service account).",
+)
+def explain(pod: str, namespace: str, output: str, kubeconfig: str | None) -> int:
+    """Say why a Job pod is where it is."""
+    return explain_command.run(pod, namespace, output, kubeconfig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """0, or explain's answer; a bad option or value exits 2 with click's message, which names
+    the flag and its variable."""
+    try:
+        return int(cli.main(args=argv, prog_name="tandem", standalone_mode=False) or 0)
+    except click.ClickException as error:
+        error.show()
+        raise SystemExit(error.exit_code) from None
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
         if settings.helper_image
         else None
     )
-    reads = Reads(configuration)
+    reads = Reads(settings.kubeconfig)
     stopper = Stopper(
         Executor(configuration), helper, settings, StatusWriter(configuration, WRITE_CONCURRENCY)
     )

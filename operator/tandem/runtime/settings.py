@@ -1,4 +1,5 @@
-"""The operator's settings: one dataclass, filled from flags and environment in `tandem.cli`."""
+"""The operator's settings: one dataclass, filled from flags and their TANDEM_* variables in one
+place, `tandem.cli.main.run` (where each option's bounds are)."""
 
 from __future__ import annotations
 
@@ -87,9 +88,11 @@ class Settings:
     the active one died without saying goodbye."""
 
     log_format: str = "text"
-    """`text` or `json`."""
+    """`text` for people, or `json`: one object per line for log pipelines."""
 
     log_level: str = "INFO"
+    """The least level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL. At any level but DEBUG,
+    kopf's per-object INFO lines are left out."""
 
     @property
     def clusterwide(self) -> bool:
