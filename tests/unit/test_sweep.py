@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -14,8 +15,11 @@ from tandem.core import (
     Monotonic,
     Outcome,
     PodMemory,
+    PodView,
     Policy,
+    PolicySource,
     Reason,
+    Report,
     SidecarRecord,
     parse_pod,
     primaries_ended,
@@ -24,8 +28,10 @@ from tandem.core.memory import MAX_RERUNS
 from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
+from tandem.runtime.events import Publisher
 from tandem.runtime.sweeper import Sweeper, rules_from
 
+from .fakes import Kept, MockReads, stopper
 from .pods import pod, running, status, terminated
 
 ENDED_AT = datetime.datetime(2026, 1, 1, 0, 1, tzinfo=datetime.UTC).timestamp()
@@ -110,33 +116,25 @@ def test_the_cap_is_shared_round_robin_between_namespaces() -> None:
     assert [f.view.namespace for f in later[:3]] == ["c", "a", "b"]  # the round goes on after b
 
 
-class _Watched:
-    """The reconciler as the sweeper sees it: kept views, and the pods it was told to restart."""
-
-    def __init__(self, bodies: list[Any]) -> None:
-        self.views = [parse_pod(b) for b in bodies]
-        self.restarted: list[str] = []
-        self.publisher = self
-
-    def sweepable(self, namespace: str | None = None) -> list[Any]:
-        return self.views
-
-    def last_acted(self) -> dict[str, float]:
-        return {}
-
-    def memories(self) -> dict[str, Any]:
-        return {}
-
-    def publish(self, *_: Any) -> None:
+class _Silent(Publisher):
+    def publish(self, view: PodView, report: Report, policy_name: str | None = None) -> None:
         pass
 
-    async def restart(self, view: Any, sources: Any, forget: Any) -> None:
+
+class _Watched(Kept):
+    """The reconciler as the sweeper sees it: kept views, and the pods it was told to restart."""
+
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        super().__init__(stopper(), [parse_pod(b) for b in bodies], publisher=_Silent())
+        self.restarted: list[str] = []
+
+    async def restart(
+        self,
+        view: PodView,
+        candidates: Iterable[PolicySource],
+        forget: Callable[[PodMemory], PodMemory],
+    ) -> None:
         self.restarted.append(view.namespace)
-
-
-class _NoJobs:
-    def jobs(self, namespace: str | None, keep: Any) -> list[Any]:
-        return []
 
 
 def test_with_more_namespaces_than_the_cap_each_gets_its_turn_over_sweeps() -> None:
@@ -144,7 +142,7 @@ def test_with_more_namespaces_than_the_cap_each_gets_its_turn_over_sweeps() -> N
     for body in bodies:
         body["metadata"]["annotations"] = {PRIMARY_ANNOTATION: "main"}
     watched = _Watched(bodies)
-    sweeper = Sweeper(_NoJobs(), watched, SweepRules(max_actions=2))  # type: ignore[arg-type]
+    sweeper = Sweeper(MockReads(), watched, SweepRules(max_actions=2))
 
     async def three_sweeps() -> None:
         for _ in range(3):
