@@ -20,6 +20,7 @@ from tandem.core import (
     PolicySource,
     Reason,
     Report,
+    Stop,
     handle,
     parse_pod,
     parse_spec,
@@ -164,12 +165,12 @@ def _exec_policy_decision(allowed: bool) -> Decision:
 
 def test_a_policys_command_runs_only_when_the_cluster_admin_allows_it() -> None:
     refused = _exec_policy_decision(allowed=False)
-    assert not [a for a in refused.actions if type(a).__name__ == "Stop"]
+    assert not [a for a in refused.actions if isinstance(a, Stop)]
     [warning] = [a for a in refused.actions if isinstance(a, Report)]
     assert warning.reason is Reason.SIDECAR_UNSTOPPABLE
     assert "--allow-exec-actions" in warning.message and "/bin/stop" not in warning.message
     allowed = _exec_policy_decision(allowed=True)
-    [stop] = [a for a in allowed.actions if type(a).__name__ == "Stop"]
+    [stop] = [a for a in allowed.actions if isinstance(a, Stop)]
     assert stop.argv == ("/bin/stop", "x")
 
 
@@ -221,7 +222,7 @@ def test_settings_that_would_break_every_stop_are_refused_at_startup(
         monkeypatch.delenv(variable, raising=False)
     started: list[object] = []
     monkeypatch.setattr(cli, "serve", started.append)
-    monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
+    monkeypatch.setattr("tandem.cli.main.asyncio.run", lambda coroutine: None)
     monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
     assert cli.main(["run", flag, "1"]) == 0 and len(started) == 1
 
@@ -244,7 +245,7 @@ def test_a_namespace_that_is_not_an_exact_name_is_refused_at_startup(
             cli.main(["run"])
     started: list[Any] = []
     monkeypatch.setattr(cli, "serve", started.append)
-    monkeypatch.setattr(cli.asyncio, "run", lambda coroutine: None)
+    monkeypatch.setattr("tandem.cli.main.asyncio.run", lambda coroutine: None)
     monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
     monkeypatch.setenv("TANDEM_NAMESPACES", "jobs,team-a")
     assert cli.main(["run"]) == 0

@@ -21,6 +21,7 @@ from tandem.core import (
     Reason,
     Report,
     SidecarRecord,
+    WallTime,
     parse_pod,
     primaries_ended,
 )
@@ -51,7 +52,7 @@ def _stuck(name: str, code: int = 0, main_running: bool = False, namespace: str 
 
 
 def _select(views: list[Any], rules: SweepRules, jobs: Any = JOBS, after: float = 700) -> Any:
-    return select([(v, POLICY) for v in views], jobs, ENDED_AT + after, rules)
+    return select([(v, POLICY) for v in views], jobs, WallTime(ENDED_AT + after), rules)
 
 
 def test_stuck_after_the_threshold_only() -> None:
@@ -112,7 +113,7 @@ def test_the_cap_is_shared_round_robin_between_namespaces() -> None:
     assert acted == [("a", "p0"), ("b", "p0"), ("c", "p0"), ("a", "p1"), ("b", "p1")]
     assert all(f.view.namespace == "a" and "cap of 5" in f.skipped for f in found[5:])
     rules = SweepRules(max_actions=3)
-    later = select([(v, POLICY) for v in views], JOBS, ENDED_AT + 700, rules, after="b")
+    later = select([(v, POLICY) for v in views], JOBS, WallTime(ENDED_AT + 700), rules, after="b")
     assert [f.view.namespace for f in later[:3]] == ["c", "a", "b"]  # the round goes on after b
 
 
@@ -192,7 +193,11 @@ def test_a_pod_no_job_controls_is_never_swept(owners: list[Any], action: SweepAc
 def _remembering(memory: PodMemory, view: Any = None, rules: Any = None) -> Any:
     view = view or _stuck("a")
     [found] = select(
-        [(view, POLICY)], JOBS, ENDED_AT + 700, rules or SweepRules(), memories={view.uid: memory}
+        [(view, POLICY)],
+        JOBS,
+        WallTime(ENDED_AT + 700),
+        rules or SweepRules(),
+        memories={view.uid: memory},
     )
     return found
 
