@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tandem.adapters import ExecResult
-from tandem.core import Monotonic, PolicySource, parse_pod
+from tandem.core import Monotonic, PodMemory, PolicySource, parse_pod
 from tandem.core.sweep import SweepAction, SweepRules
 from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
@@ -195,16 +195,21 @@ def test_a_pod_deleted_while_its_phase_is_written_is_forgotten_after_the_write()
     updated = copy.deepcopy(ended)  # another status write, before the phase shows
     updated["metadata"]["resourceVersion"] = "43"
 
+    kept: list[tuple[int, list[str]]] = []
+
     async def scenario() -> None:
         await reconciler.react(ended, [policy], Monotonic(time.monotonic()))
         await asyncio.sleep(0.2)  # the write is under way
         await reconciler.react(updated, [policy], Monotonic(time.monotonic()))
         reconciler.gone("u1")
+        # The control: until the write is carried out, the pod is remembered.
+        kept.append((reconciler.remembered, list(reconciler.memories())))
         release.set()
         await reconciler.settle()
 
     asyncio.run(scenario())
     assert status_writer.phases == ["Succeeded"]
+    assert kept == [(1, ["u1"])]
     assert reconciler.remembered == 0 and dict(reconciler.memories()) == {}
 
 
@@ -228,19 +233,33 @@ def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes
     assert status_writer.phases == ["Succeeded"]
     assert (result.swept, result.skipped) == (0, 0)
     assert "PodSwept" not in [e["reason"] for e in POSTED]
+    # The control: the same sweep of the same view, once Tandem's write is no longer recent
+    # (stuckAfter 0), does take the pod for an orphan of its Complete Job and Terminates it.
+    sweeper.defaults = SweepRules(stuck_after=0.0)
+    again = asyncio.run(sweeper.sweep_policy("a", "p", spec))
+    assert again.swept == 1 and "PodSwept" in [e["reason"] for e in POSTED]
+    assert status_writer.phases == ["Succeeded"] * 2  # the Terminate ran the finish again
 
 
 def test_the_sweeps_terminate_uses_the_newest_view_and_not_a_pod_that_has_ended() -> None:
-    reconciler = Reconciler(stopper())
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     stale = parse_pod(_ended("a", "u1"))
     succeeded = _ended("a", "u1")
     succeeded["status"]["phase"] = "Succeeded"
 
+    # The control: a twin whose newest view still has its sidecar running is handled afresh
+    # by the same call, its stop sent again.
+    twin = _ended("a", "u2")
+    executor = MockExec()
+    reconciler = Reconciler(stopper(executor))
+
     async def scenario() -> None:
         await reconciler.reconcile(succeeded, [policy], Monotonic(time.monotonic()))
         await reconciler.restart(stale, [policy], lambda memory: memory)
+        await reconciler.reconcile(twin, [policy], Monotonic(time.monotonic()))
+        await reconciler.restart(parse_pod(twin), [policy], lambda _: PodMemory())
 
     asyncio.run(scenario())
-    assert reconciler.remembered == 0 and reconciler.sweepable() == []
-    assert POSTED == []
+    assert [call.pod for call in executor.calls] == ["job-x-abcde"] * 2  # the twin's, twice
+    assert [v.uid for v in reconciler.sweepable()] == ["u2"]
+    assert {e["body"]["metadata"]["uid"] for e in POSTED if e["body"]["kind"] == "Pod"} == {"u2"}
