@@ -130,7 +130,12 @@ def test_an_annotation_naming_a_missing_container_is_reported(operator: Operator
             "typo",
             pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)]),
             annotations={"tandem.dev/primary": "mian"},
-        )
+        ),
+        # The positive control: the same Job spelled right is finished by Tandem, so the
+        # operator was up and acting in this namespace while it left the typo's pod alone.
+        job(
+            "opted", pod_spec([primary(), container("proxy", EXITS_0_ON_TERM)]), annotations=PRIMARY
+        ),
     )
     name = _only_pod(ns, "typo")["metadata"]["name"]
     events = ns.wait_for_reasons("Pod", name, "UnknownContainer")
@@ -139,6 +144,8 @@ def test_an_annotation_naming_a_missing_container_is_reported(operator: Operator
     assert "mian" in warning["message"] and "main, proxy" in warning["message"]
     pod = ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
     time.sleep(3)
+    assert ns.wait_job("opted") == "Complete"
+    assert _tandem_events(ns, _only_pod(ns, "opted")["metadata"]["name"]) != []
     assert "running" in container_state(ns.get("pod", name), "proxy")["state"]
     assert [e["reason"] for e in _tandem_events(ns, name)] == ["UnknownContainer"]
     assert pod["status"]["phase"] == "Running"

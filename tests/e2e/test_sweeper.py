@@ -132,7 +132,17 @@ def test_a_pod_no_job_controls_is_left_alone(operator: Operator, ns: Kube) -> No
     # Deleting its Job with --cascade=orphan leaves the pod without its ownerReference: only a
     # job-name label says it was a Job's, and anyone can set that label. So Tandem says once
     # that it lets the pod go, and neither stops, sweeps nor deletes it (issues 16 and 25).
-    name = _primary_ended(ns, "orphan", SLEEP_FOREVER, _policy("orphan", {"action": "Delete"}))
+    # The positive control: a twin under the same policy, stuck (its sidecar ignores TERM) and
+    # still its Job's, is judged by the same sweeps (SweepSkipped: Delete will not re-run
+    # succeeded work, as in test_delete_refuses_to_rerun_succeeded_work).
+    twin = job(
+        "twin",
+        pod_spec([primary(exit_code=0), container("proxy", SLEEP_FOREVER)]),
+        labels={"app": "orphan"},
+    )
+    name = _primary_ended(
+        ns, "orphan", SLEEP_FOREVER, _policy("orphan", {"action": "Delete"}), twin
+    )
     ns.wait_for_reasons("Pod", name, "PrimariesFinished", timeout=30)  # Tandem stopped proxy
     ns.run("delete", "job", "j", "--cascade=orphan")
     wait_for(
@@ -150,6 +160,7 @@ def test_a_pod_no_job_controls_is_left_alone(operator: Operator, ns: Kube) -> No
     reasons = ns.reasons("Pod", name)
     assert "PodSwept" not in reasons and "SweepSkipped" not in reasons, reasons
     assert reasons.count("NotAJobPod") == 1
+    ns.wait_for_reasons("Pod", _pod(ns, "twin")["metadata"]["name"], "SweepSkipped", timeout=30)
 
 
 def test_the_cap_bounds_each_sweep(operator: Operator, ns: Kube) -> None:

@@ -73,6 +73,12 @@ def times_of(*entries: dict[str, Any]) -> dict[tuple[str, str], PodTimes]:
     return pod_times(request(e) for e in entries)
 
 
+def _after_primary(t: PodTimes, when: float | None) -> float:
+    """Seconds from the primary's end to WHEN, to the millisecond; both must have been seen."""
+    assert t.primary_ended is not None and when is not None, t
+    return round(when - t.primary_ended, 3)
+
+
 def test_the_reaction_line_of_either_path_is_read_once_per_pod() -> None:
     log = "\n".join(
         [
@@ -103,9 +109,9 @@ def test_a_phase_path_pod_from_the_primarys_end_to_its_sidecars() -> None:
     )
     t = times[(NS, "j00001")]
     assert t.action == "phase"
-    assert round(t.acted - t.primary_ended, 3) == 0.025
-    assert round(t.terminal - t.primary_ended, 3) == 0.030
-    assert round(t.sidecar_ended - t.primary_ended, 3) == 0.050
+    assert _after_primary(t, t.acted) == 0.025
+    assert _after_primary(t, t.terminal) == 0.030
+    assert _after_primary(t, t.sidecar_ended) == 0.050
     assert (t.phase_writes, t.phase_writes_refused) == (1, 0)
 
 
@@ -117,7 +123,7 @@ def test_an_exec_path_pod_is_terminal_when_the_kubelets_write_ends_its_sidecar()
     )
     t = times[(NS, "j00001")]
     assert t.action == "exec"
-    assert round(t.terminal - t.primary_ended, 3) == 0.300
+    assert _after_primary(t, t.terminal) == 0.300
     assert t.terminal == t.sidecar_ended
 
 
@@ -129,8 +135,8 @@ def test_a_refused_phase_write_is_not_the_pods_end() -> None:
         kubelet_write("j00001", 40.600),
     )
     t = times[(NS, "j00001")]
-    assert round(t.acted - t.primary_ended, 3) == 0.015  # the first request is the reaction
-    assert round(t.terminal - t.primary_ended, 3) == 0.500
+    assert _after_primary(t, t.acted) == 0.015  # the first request is the reaction
+    assert _after_primary(t, t.terminal) == 0.500
     assert (t.phase_writes, t.phase_writes_refused) == (2, 1)
 
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import click
 import pytest
-import yaml
 
 from tandem.cli import main as cli
 from tandem.runtime import Settings
+
+from ..deploy.chart import args as operator_args
+from ..deploy.chart import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = ROOT / "deploy"
@@ -38,7 +40,7 @@ def parse(
         monkeypatch.setenv(name, value)
     started: list[Settings] = []
     monkeypatch.setattr(cli, "serve", started.append)
-    monkeypatch.setattr(cli.asyncio, "run", lambda _: None)
+    monkeypatch.setattr("tandem.cli.main.asyncio.run", lambda _: None)
     monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
     assert cli.main(["run", *argv]) == 0
     [settings] = started
@@ -212,22 +214,15 @@ def test_every_setting_but_the_peering_lifetime_has_a_flag_a_variable_and_help()
 
 
 def _manifest_args() -> list[list[str]]:
-    """The operator's args in deploy/base and in each overlay that sets or adds to them."""
-    base = yaml.safe_load((DEPLOY / "base" / "deployment.yaml").read_text())
-    [container] = base["spec"]["template"]["spec"]["containers"]
-    found = [list(container["args"])]
-    for kustomization in sorted((DEPLOY / "overlays").glob("*/kustomization.yaml")):
-        for patch in yaml.safe_load(kustomization.read_text()).get("patches") or ():
-            for op in yaml.safe_load(patch.get("patch") or "[]") or ():
-                if isinstance(op, dict) and "/containers/0/args" in op.get("path", ""):
-                    value = op["value"]
-                    found.append(value if isinstance(value, list) else [*found[0], value])
-    return found
+    """The operator's args as deploy/base and each overlay render them (`kubectl kustomize`,
+    offline; skipped where the local cluster's kubectl is not built)."""
+    overlays = sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
+    return [operator_args(kustomize(path)) for path in (DEPLOY / "base", *overlays)]
 
 
 CHART_SAMPLES = {
     "--peering": "tandem",
-    "--helper-image": "docker.io/tandem/busybox:local",
+    "--helper-image": "local.invalid/tandem/busybox:local",
     "--namespace": "jobs",
     "--sweep-action": "Delete",
     "--metrics-port": "9091",

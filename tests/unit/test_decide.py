@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from tandem.core import (
+    ActionKind,
+    Decision,
     EventType,
     Finish,
     Monotonic,
@@ -31,25 +33,26 @@ from tandem.core.policy import SidecarActions
 from .pods import PRIMARY, pod, running, status, terminated, waiting
 
 
-def policy_for(body: dict) -> Policy | None:  # type: ignore[type-arg]
+def policy_for(body: dict[str, Any]) -> Policy | None:
     view = parse_pod(body)
     return resolve(view.labels, view.annotations, []).policy
 
 
 def run(
-    body: dict,
+    body: dict[str, Any],
     memory: PodMemory | None = None,
-    now: float = 100.0,  # type: ignore[type-arg]
+    now: float = 100.0,
     policy: Policy | None = None,
-):  # type: ignore[no-untyped-def]
-    return decide(parse_pod(body), policy or policy_for(body), memory or PodMemory(), now)
+) -> Decision:
+    policy = policy or policy_for(body)
+    return decide(parse_pod(body), policy, memory or PodMemory(), Monotonic(now))
 
 
-def stops(decision) -> list[Stop]:  # type: ignore[no-untyped-def]
+def stops(decision: Decision) -> list[Stop]:
     return [a for a in decision.actions if isinstance(a, Stop)]
 
 
-def reports(decision) -> list[Report]:  # type: ignore[no-untyped-def]
+def reports(decision: Decision) -> list[Report]:
     return [a for a in decision.actions if isinstance(a, Report)]
 
 
@@ -160,7 +163,7 @@ def test_restart_together_does_not_stop_the_restarted_sidecar_again() -> None:
 
 
 def test_mismatch_on_success_is_a_warning_with_a_fix() -> None:
-    base = dict(annotations=PRIMARY)
+    base: dict[str, Any] = {"annotations": PRIMARY}
     d1 = run(
         pod(
             ["main", "proxy"],
@@ -266,7 +269,7 @@ def test_http_action_uses_wget_or_curl_on_loopback() -> None:
         primaries=("main",),
         actions={
             "proxy": SidecarActions(
-                on_success=StopAction(kind="httpPost", port=9091, path="/quitquitquit")
+                on_success=StopAction(kind=ActionKind.HTTP_POST, port=9091, path="/quitquitquit")
             )
         },
     )

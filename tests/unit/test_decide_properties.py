@@ -9,7 +9,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.core import Finish, Phase, PodMemory, Stop, decide, parse_pod, resolve
+from tandem.core import (
+    Finish,
+    Monotonic,
+    Phase,
+    PodMemory,
+    Stop,
+    WallTime,
+    decide,
+    parse_pod,
+    resolve,
+)
 from tandem.core.sweep import SweepAction, SweepRules, select
 
 from .pods import pod, running, status, terminated, waiting
@@ -54,7 +64,7 @@ def pod_sequence(draw: st.DrawFn) -> tuple[bool, list[dict[str, Any]]]:
     images = {
         n: draw(st.sampled_from(["busybox", "docker.io/library/haproxy:2.8"])) for n in sidecars
     }
-    sequence = []
+    sequence: list[dict[str, Any]] = []
     for _ in range(draw(st.integers(1, 12))):
         statuses = [draw(container_state(n)) for n in primaries + sidecars]
         sequence.append(
@@ -119,7 +129,7 @@ def test_invariants_hold_over_any_sequence(generated: tuple[bool, list[dict[str,
     for body in sequence:
         view = parse_pod(body)
         policy = resolve(view.labels, view.annotations, []).policy
-        decision = decide(view, policy, memory, now, kubelet_keeps_phase=keeps_phase)
+        decision = decide(view, policy, memory, Monotonic(now), kubelet_keeps_phase=keeps_phase)
         memory, now = decision.memory, now + 7.0
         stops = [a for a in decision.actions if isinstance(a, Stop)]
         for finish in (a for a in decision.actions if isinstance(a, Finish)):
@@ -136,7 +146,7 @@ def test_invariants_hold_over_any_sequence(generated: tuple[bool, list[dict[str,
             continue
         # The runtime keeps bodies only of sweepable pods, and the sweep sees nothing else: an
         # orphan with a dry-run rule is the widest net the sweep has.
-        widest = select([(view, policy)], {}, 1e10, SweepRules(action=SweepAction.REPORT))
+        widest = select([(view, policy)], {}, WallTime(1e10), SweepRules(action=SweepAction.REPORT))
         assert decision.sweepable >= bool(widest), "the sweep would miss a pod it must see"
         if stops:
             assert not _primary_still_runs(body), "acted while a primary runs"

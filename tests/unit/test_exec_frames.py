@@ -47,7 +47,7 @@ def _exited(code: int) -> bytes:
 def test_an_endless_stream_is_cut_after_the_cap_without_holding_it() -> None:
     chunk = b"\x01" + b"\0" * 32768
     sock = Played(itertools.repeat((BINARY, chunk)))
-    result = _drain(sock, time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    result = _drain(sock, time.monotonic() + 10, 10)
     assert result.exit_code is None and f"more than {OUTPUT_CAP} bytes" in result.error
     assert sock.read < OUTPUT_CAP + OUTPUT_LIMIT + 2 * len(chunk)
     assert len(result.stdout) <= OUTPUT_LIMIT
@@ -55,19 +55,19 @@ def test_an_endless_stream_is_cut_after_the_cap_without_holding_it() -> None:
 
 def test_the_exit_code_comes_from_the_error_channel_and_output_is_kept_up_to_the_limit() -> None:
     frames = [(BINARY, b"\x01hello\n"), (BINARY, b"\x02oops\n"), (BINARY, _exited(3)), (CLOSE, b"")]
-    result = _drain(Played(iter(frames)), time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    result = _drain(Played(iter(frames)), time.monotonic() + 10, 10)
     assert (result.exit_code, result.stdout, result.stderr) == (3, "hello\n", "oops\n")
     success = [(BINARY, b'\x03{"status": "Success"}'), (CLOSE, b"")]
-    assert _drain(Played(iter(success)), time.monotonic() + 10, 10).exit_code == 0  # type: ignore[arg-type]
+    assert _drain(Played(iter(success)), time.monotonic() + 10, 10).exit_code == 0
 
 
 def test_silence_until_the_deadline_is_a_timeout_and_a_dropped_stream_has_no_status() -> None:
-    quiet = _drain(Played(iter([])), time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    quiet = _drain(Played(iter([])), time.monotonic() + 10, 10)
     assert quiet.exit_code is None and "did not finish in 10s" in quiet.error
 
     class Dropped(Played):
         def recv_data_frame(self, control: bool) -> tuple[int, Frame]:
             raise websocket.WebSocketConnectionClosedException("gone")
 
-    dropped = _drain(Dropped(iter([])), time.monotonic() + 10, 10)  # type: ignore[arg-type]
+    dropped = _drain(Dropped(iter([])), time.monotonic() + 10, 10)
     assert dropped.exit_code is None and "without a status" in dropped.error

@@ -13,6 +13,7 @@ from tandem.runtime import Settings
 from tandem.runtime.fairness import FairSlots
 from tandem.runtime.stopper import Stopper
 
+from .fakes import MockExec, gated
 from .pods import pod, running, status, terminated
 from .test_stopper import CID, STOP
 
@@ -27,22 +28,9 @@ def _view(namespace: str) -> PodView:
     return parse_pod(body)
 
 
-class Gated:
-    """An executor whose execs all block until the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        self.gate.wait(10)
-        return ExecResult(0)
-
-
 def test_a_burst_in_one_namespace_does_not_hold_up_another() -> None:
-    executor = Gated()
-    stopper = Stopper(executor, None, Settings(exec_concurrency=SLOTS))  # type: ignore[arg-type]
+    gate = threading.Event()  # every exec blocks until the test opens it
+    stopper = Stopper(MockExec(gated(gate)), None, Settings(exec_concurrency=SLOTS))
     starts: list[str] = []
 
     def deliver(namespace: str) -> asyncio.Task[ExecResult]:
@@ -55,7 +43,7 @@ def test_a_burst_in_one_namespace_does_not_hold_up_another() -> None:
         await asyncio.sleep(0.05)  # a's first SLOTS hold every slot, its other 46 wait
         tasks += [deliver("b") for _ in range(2)]
         await asyncio.sleep(0.05)
-        executor.gate.set()
+        gate.set()
         await asyncio.gather(*tasks)
 
     asyncio.run(burst())
@@ -92,7 +80,8 @@ async def _use(pool: FairSlots, key: str, ran: list[str], until: asyncio.Event |
 def _cancelled(granted: bool) -> tuple[list[str], int, int]:
     """One slot, held; a and then b wait; a is cancelled, still queued or just GRANTED the slot
     (its task not yet run). What ran, and the pool's free slots and waiters at the end."""
-    pool, ran, release = FairSlots(1), [], asyncio.Event()
+    pool, release = FairSlots(1), asyncio.Event()
+    ran: list[str] = []
 
     async def scenario() -> None:
         holder = asyncio.create_task(_use(pool, "holder", ran, release))

@@ -14,6 +14,7 @@ from tandem.core import (
     Decision,
     Delivery,
     ExecResult,
+    Monotonic,
     Path,
     PodMemory,
     Reason,
@@ -56,7 +57,7 @@ def _pod(
 
 
 def _decide(body: dict[str, Any], memory: PodMemory = NO_SHELL, now: float = 1.0) -> Decision:
-    return decide(parse_pod(body), POLICY, memory, now, helper_image=HELPER_IMAGE)
+    return decide(parse_pod(body), POLICY, memory, Monotonic(now), helper_image=HELPER_IMAGE)
 
 
 def _of(decision: Decision, kind: type[Any]) -> list[Any]:
@@ -124,7 +125,8 @@ def _helper_stop(helper_context: dict[str, Any] | None = None) -> Stop:
     helper = helper_container()
     if helper_context is not None:
         helper["securityContext"] = helper_context
-    [stop] = _of(_decide(_pod(helper=helper), PodMemory(no_shell=frozenset({"proxy"}))), Stop)
+    decision = _decide(_pod(helper=helper), PodMemory(no_shell=frozenset({"proxy"})))
+    [stop] = [a for a in decision.actions if isinstance(a, Stop)]
     assert (stop.container, stop.path) == (HELPER_NAME, Path.HELPER)
     return stop
 
@@ -144,7 +146,10 @@ def test_a_refused_signal_from_the_helper_names_its_user_and_the_fix() -> None:
 def test_a_refused_signal_is_not_tried_again() -> None:
     stop = _helper_stop({"runAsUser": 65532})
     memory = after_delivery(
-        _decide(_pod(helper=helper_container())).memory, stop, report_delivery(stop, EPERM)[0], 1.5
+        _decide(_pod(helper=helper_container())).memory,
+        stop,
+        report_delivery(stop, EPERM)[0],
+        Monotonic(1.5),
     )
     for later in (12.0, 30.0, 60.0):
         assert _of(_decide(_pod(helper=helper_container()), memory, later), Stop) == []

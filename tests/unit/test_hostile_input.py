@@ -19,6 +19,7 @@ from tandem.core import (
     PolicySource,
     Reason,
     Report,
+    Stop,
     handle,
     parse_pod,
     parse_spec,
@@ -163,12 +164,12 @@ def _exec_policy_decision(allowed: bool) -> Decision:
 
 def test_a_policys_command_runs_only_when_the_cluster_admin_allows_it() -> None:
     refused = _exec_policy_decision(allowed=False)
-    assert not [a for a in refused.actions if type(a).__name__ == "Stop"]
+    assert not [a for a in refused.actions if isinstance(a, Stop)]
     [warning] = [a for a in refused.actions if isinstance(a, Report)]
     assert warning.reason is Reason.SIDECAR_UNSTOPPABLE
     assert "--allow-exec-actions" in warning.message and "/bin/stop" not in warning.message
     allowed = _exec_policy_decision(allowed=True)
-    [stop] = [a for a in allowed.actions if type(a).__name__ == "Stop"]
+    [stop] = [a for a in allowed.actions if isinstance(a, Stop)]
     assert stop.argv == ("/bin/stop", "x")
 
 

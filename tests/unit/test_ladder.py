@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from tandem.core import (
     HELPER_NAME,
+    ActionKind,
     AddHelper,
+    Decision,
     Delivery,
+    Monotonic,
     Path,
     PodMemory,
     Reason,
@@ -50,15 +54,16 @@ def _pod(
 POLICY = parse_spec("p", {"primaryContainers": ["main"], "gracePeriodSeconds": 10})
 
 
-def _run(body: dict[str, Any], memory: PodMemory, now: float, helper: bool = True):  # type: ignore[no-untyped-def]
-    return decide(parse_pod(body), POLICY, memory, now, helper_image=HELPER_IMAGE if helper else "")
+def _run(body: dict[str, Any], memory: PodMemory, now: float, helper: bool = True) -> Decision:
+    image = HELPER_IMAGE if helper else ""
+    return decide(parse_pod(body), POLICY, memory, Monotonic(now), helper_image=image)
 
 
-def _stops(decision) -> list[Stop]:  # type: ignore[no-untyped-def]
+def _stops(decision: Decision) -> list[Stop]:
     return [a for a in decision.actions if isinstance(a, Stop)]
 
 
-def _reasons(decision) -> list[Reason]:  # type: ignore[no-untyped-def]
+def _reasons(decision: Decision) -> list[Reason]:
     return [a.reason for a in decision.actions if isinstance(a, Report)]
 
 
@@ -91,7 +96,7 @@ def test_kill_is_skipped_without_shared_pid_and_the_cause_is_named() -> None:
 def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
     d1 = _run(_pod(0), PodMemory(), 0.0)
     [first] = _stops(d1)
-    memory = after_delivery(d1.memory, first, Delivery.NO_SHELL, 0.1)
+    memory = after_delivery(d1.memory, first, Delivery.NO_SHELL, Monotonic(0.1))
     d2 = _run(_pod(0), memory, 0.5)
     [add] = [a for a in d2.actions if isinstance(a, AddHelper)]
     assert add.target == "proxy" and _stops(d2) == []
@@ -105,7 +110,7 @@ def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
 
 def test_without_the_helper_a_shell_less_sidecar_is_unstoppable() -> None:
     d1 = _run(_pod(0), PodMemory(), 0.0, helper=False)
-    memory = after_delivery(d1.memory, _stops(d1)[0], Delivery.NO_SHELL, 0.1)
+    memory = after_delivery(d1.memory, _stops(d1)[0], Delivery.NO_SHELL, Monotonic(0.1))
     d2 = _run(_pod(0), memory, 0.5, helper=False)
     assert _stops(d2) == [] and _reasons(d2) == [Reason.SIDECAR_UNSTOPPABLE]
 
@@ -118,7 +123,7 @@ def test_a_stop_the_api_refused_is_not_followed_by_blame_or_escalation() -> None
         body = _pod(main_code, share_pid=share_pid)
         d1 = _run(body, PodMemory(), 0.0)
         [stop] = _stops(d1)
-        memory = after_delivery(d1.memory, stop, Delivery.FAILED, 7.5)
+        memory = after_delivery(d1.memory, stop, Delivery.FAILED, Monotonic(7.5))
         assert memory.sidecars["proxy"].exhausted
         for later in (11.0, 22.0, 60.0):
             decision = _run(body, memory, later)
@@ -133,7 +138,7 @@ def test_the_grace_period_runs_from_when_a_retried_stop_got_through() -> None:
     body = _pod(3, share_pid=True)
     d1 = _run(body, PodMemory(), 0.0)
     [term] = _stops(d1)
-    memory = after_delivery(d1.memory, term, Delivery.DELIVERED, 7.5)
+    memory = after_delivery(d1.memory, term, Delivery.DELIVERED, Monotonic(7.5))
     assert _run(body, memory, 11.0).actions == (Recheck(7.5),)  # the end of its grace period
     [kill] = _stops(_run(body, memory, 17.5))
     assert kill.action == KILL
@@ -145,7 +150,7 @@ def test_a_late_result_of_an_older_stop_leaves_the_newer_one_alone() -> None:
     [stop] = _stops(d1)
     older = dataclasses.replace(stop, attempt=stop.attempt - 1)
     for delivery in (Delivery.FAILED, Delivery.DELIVERED):
-        assert after_delivery(d1.memory, older, delivery, 7.5) == d1.memory
+        assert after_delivery(d1.memory, older, delivery, Monotonic(7.5)) == d1.memory
 
 
 def test_presets_are_http_posts_on_loopback() -> None:
@@ -164,14 +169,13 @@ def test_presets_are_http_posts_on_loopback() -> None:
 
 
 def test_path_choice() -> None:
-    http = StopAction(kind="httpPost", port=1, path="/")
-    cmd = StopAction(kind="exec", command=("/bin/stop",))
-    kw = {"shared_pid": False, "has_shell": True, "helper_enabled": True}
-    assert choose_path(DEFAULT_STOP, **kw) is Path.EXEC
-    assert choose_path(DEFAULT_STOP, **{**kw, "shared_pid": True}) is Path.SHARED_PID
-    assert choose_path(DEFAULT_STOP, **{**kw, "has_shell": False}) is Path.HELPER
-    assert choose_path(http, **{**kw, "has_shell": False, "helper_enabled": False}) is None
-    assert choose_path(cmd, **{**kw, "has_shell": False}) is Path.EXEC
-    assert choose_path(DEFAULT_STOP, **kw, forced=ForcedPath.SHARED_PID) is None
-    shared = {**kw, "shared_pid": True}
-    assert choose_path(DEFAULT_STOP, **shared, forced=ForcedPath.EXEC) is Path.EXEC
+    http = StopAction(kind=ActionKind.HTTP_POST, port=1, path="/")
+    cmd = StopAction(kind=ActionKind.EXEC, command=("/bin/stop",))
+    kw = functools.partial(choose_path, shared_pid=False, has_shell=True, helper_enabled=True)
+    assert kw(DEFAULT_STOP) is Path.EXEC
+    assert kw(DEFAULT_STOP, shared_pid=True) is Path.SHARED_PID
+    assert kw(DEFAULT_STOP, has_shell=False) is Path.HELPER
+    assert kw(http, has_shell=False, helper_enabled=False) is None
+    assert kw(cmd, has_shell=False) is Path.EXEC
+    assert kw(DEFAULT_STOP, forced=ForcedPath.SHARED_PID) is None
+    assert kw(DEFAULT_STOP, shared_pid=True, forced=ForcedPath.EXEC) is Path.EXEC

@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tandem.adapters import ExecResult
 from tandem.core import (
     AddHelper,
     Decision,
@@ -38,10 +36,12 @@ from tandem.core.explain import explain
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 from tandem.runtime import Settings
 from tandem.runtime.events import Publisher, job_reference
+from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.stopper import Stopper
 from tandem.runtime.sweeper import Sweeper
 
+from .fakes import Kept, MockExec, MockReads, MockStatus
 from .pods import HELPER_IMAGE, PRIMARY, pod, running, status, terminated
 
 JOB = {
@@ -319,31 +319,22 @@ def test_tandem_acts_exactly_on_job_pods(
 
 
 class Recording:
-    """The executor, the status writer and the reads in one: records each call."""
+    """The executor, the status writer and the reads, recording what reached the API: every
+    Job gone, so a forged pod would be an orphan."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+        self.execs, self.writes, self.reads = MockExec(), MockStatus(), MockReads()
 
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        self.calls.append(("exec", pod))
-        return ExecResult(0)
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        return (
+            [("exec", call.pod) for call in self.execs.calls]
+            + [("phase", call.pod) for call in self.writes.calls]
+            + [("delete", name) for name in self.reads.deleted]
+        )
 
-    def finish(self, namespace: str, pod: str, finish: Any, timeout: float) -> ExecResult:
-        self.calls.append(("phase", pod))
-        return ExecResult(0)
-
-    def jobs(self, namespace: str | None, keep: Callable[[dict[str, Any]], Any]) -> list[Any]:
-        return []  # every Job gone: a forged pod would be an orphan
-
-    def delete_pod(self, namespace: str, name: str, *_: Any) -> None:
-        self.calls.append(("delete", name))
-
-
-class Keeps:
-    async def keeps_phase(self, node: str) -> bool:
-        return True
+    def stopper(self) -> Stopper:
+        return Stopper(self.execs, None, Settings(), status=self.writes)
 
 
 class Quiet(Publisher):
@@ -363,11 +354,10 @@ def _named(body: dict[str, Any], name: str, uid: str) -> dict[str, Any]:
 @pytest.mark.parametrize("keeps", [False, True], ids=["exec", "phase"])
 def test_the_runtime_carries_out_nothing_on_a_forged_pod(keeps: bool) -> None:
     recording, publisher = Recording(), Quiet()
-    stopper = Stopper(recording, None, Settings(), status=recording)  # type: ignore[arg-type]
     reconciler = Reconciler(
-        stopper,
+        recording.stopper(),
         publisher,
-        nodes=Keeps() if keeps else None,  # type: ignore[arg-type]
+        nodes=NodeVersions(MockReads(kubelet="v1.34.4")) if keeps else None,
         watched=("ns",),
     )
     real = _named(_ended(), "real", "u-real")
@@ -398,23 +388,21 @@ def test_the_sweep_deletes_no_forged_view_even_one_the_watch_has_just_changed() 
     between reads it. A Job deleted with --cascade=orphan drops the pod's ownerReference: that
     view must not be deleted as an orphan."""
     recording, publisher = Recording(), Quiet()
-    stopper = Stopper(recording, None, Settings(), status=recording)  # type: ignore[arg-type]
-    reconciler = Reconciler(stopper, publisher)
     views = [
         parse_pod(_named(_ended(owners, restart_policy), f"f{i}", f"u-f{i}"))
         for i, (owners, restart_policy) in enumerate(FORGED.values())
     ]
-    reconciler.sweepable = lambda namespace=None: views  # type: ignore[method-assign]
+    reconciler = Kept(recording.stopper(), views, publisher=publisher)
     rules = SweepRules(
         action=SweepAction.DELETE,
         stuck_after=0.0,
         deletion_enabled=True,
         allow_deleting_succeeded=True,
     )
-    sweeper = Sweeper(recording, reconciler, rules)  # type: ignore[arg-type]
+    sweeper = Sweeper(recording.reads, reconciler, rules)
     result = asyncio.run(sweeper.sweep_annotated(lambda _: ()))
     assert (result.swept, result.skipped) == (0, 0)
     assert recording.calls == [] and publisher.reasons == []
-    reconciler.sweepable = lambda namespace=None: [parse_pod(_ended())]  # type: ignore[method-assign]
+    reconciler.views = [parse_pod(_ended())]
     assert asyncio.run(sweeper.sweep_annotated(lambda _: ())).swept == 1
     assert recording.calls == [("delete", "job-x-abcde")]

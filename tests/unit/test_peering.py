@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,7 +18,10 @@ from kopf._core.intents.causes import Activity
 from tandem.adapters import Configuration
 from tandem.runtime import peering
 from tandem.runtime.operator import build_registry, kopf_settings
+from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.settings import Settings
+
+from .fakes import MockReads, stopper
 
 CLUSTER_PEERINGS = [references.CLUSTER_PEERINGS_K, references.CLUSTER_PEERINGS_Z]
 
@@ -28,10 +32,13 @@ def started(settings: Settings) -> kopf.OperatorSettings:
     config = kopf_settings(settings)
     config.peering.clusterwide = settings.clusterwide  # kopf.operator(namespaces=...) does this
     # The reconciler is only captured by the pod handlers, never called here.
-    registry = build_registry(settings, Configuration(), reconciler=None, sweeper=None, reads=None)
+    registry = build_registry(
+        settings, Configuration(), Reconciler(stopper()), sweeper=None, reads=MockReads()
+    )
     for handler in registry._activities.get_handlers(activity=Activity.STARTUP):
-        if not inspect.iscoroutinefunction(handler.fn):  # The peering check asks the API.
-            handler.fn(settings=config, logger=None, memo=None)
+        fn: Callable[..., object] = handler.fn  # called with what the handlers here take
+        if not inspect.iscoroutinefunction(fn):  # The peering check asks the API.
+            fn(settings=config, logger=None, memo=None)
     return config
 
 
@@ -77,39 +84,23 @@ def test_the_peering_check_says_what_is_wrong_and_how_to_fix_it(
         assert not any(s in found for s in not_says), found
 
 
-class _Reads:
-    """What the check asks of the API: a GET's status, and access reviews."""
-
-    def __init__(
-        self, answer: int | Exception, denied: tuple[str, ...] = (), review: Exception | None = None
-    ) -> None:
-        self.answer, self.denied, self.review = answer, denied, review
-        self.asked: list[tuple[str, ...]] = []
-
-    def peering_answer(self, name: str) -> int:
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
-
-    def may(self, verb: str, group: str, resource: str, name: str = "") -> bool:
-        if self.review is not None:
-            raise self.review
-        self.asked.append((verb, group, resource, name))
-        return verb not in self.denied
+def _asked(reads: MockReads) -> list[tuple[Any, ...]]:
+    """The access reviews the check made."""
+    return [call for call in reads.calls if call[0] != "peering"]
 
 
-def _logged(caplog: pytest.LogCaptureFixture, reads: _Reads) -> list[logging.LogRecord]:
+def _logged(caplog: pytest.LogCaptureFixture, reads: MockReads) -> list[logging.LogRecord]:
     with caplog.at_level(logging.INFO, logger="tandem.peering"):
-        asyncio.run(peering.check(reads, "tandem-a"))  # type: ignore[arg-type]
+        asyncio.run(peering.check(reads, "tandem-a"))
     return caplog.records
 
 
 def test_a_missing_peering_is_one_error_line(caplog: pytest.LogCaptureFixture) -> None:
-    reads = _Reads(404)
+    reads = MockReads(peering=404)
     [record] = _logged(caplog, reads)
     assert record.levelno == logging.ERROR and "does not exist" in record.getMessage()
     kind = ("kopf.dev", "clusterkopfpeerings")
-    assert reads.asked == [
+    assert _asked(reads) == [
         ("get", *kind, "tandem-a"),
         ("patch", *kind, "tandem-a"),
         ("list", *kind, ""),
@@ -120,27 +111,28 @@ def test_a_missing_peering_is_one_error_line(caplog: pytest.LogCaptureFixture) -
 def test_a_peering_that_is_there_and_writable_logs_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    assert _logged(caplog, _Reads(200)) == []
+    assert _logged(caplog, MockReads(peering=200)) == []
 
 
 def test_a_failed_review_does_not_hide_a_missing_peering(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    records = _logged(caplog, _Reads(404, review=PermissionError("no reviews here")))
+    records = _logged(caplog, MockReads(peering=404, review=PermissionError("no reviews here")))
     assert [r.levelno for r in records] == [logging.WARNING, logging.ERROR]
     assert "no reviews here" in records[0].getMessage()
     assert "does not exist" in records[1].getMessage()
 
 
 def test_a_check_that_cannot_ask_warns(caplog: pytest.LogCaptureFixture) -> None:
-    records = _logged(caplog, _Reads(ConnectionError("refused")))
+    records = _logged(caplog, MockReads(peering=ConnectionError("refused")))
     assert [r.levelno for r in records] == [logging.WARNING, logging.WARNING]
     assert "refused" in records[0].getMessage()
     assert "could not tell" in records[1].getMessage()
 
 
 def _startup_checks(settings: Settings) -> list[Any]:
-    registry = build_registry(settings, Configuration(), None, None, reads=_Reads(404))  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper())
+    registry = build_registry(settings, Configuration(), reconciler, None, MockReads(peering=404))
     return [
         h.fn
         for h in registry._activities.get_handlers(activity=Activity.STARTUP)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tandem.core import OnPrimaryFailure, PolicyError, PolicySource, StopAction, parse_spec, resolve
+from tandem.core import (
+    ActionKind,
+    OnPrimaryFailure,
+    PolicyError,
+    PolicySource,
+    StopAction,
+    parse_spec,
+    resolve,
+)
 from tandem.core.selector import selector_matches
 
 from .crd import spec_schema
@@ -25,8 +35,10 @@ def test_spec_with_per_sidecar_actions() -> None:
     assert policy.policy_name == "p" and policy.on_primary_failure is OnPrimaryFailure.KEEP
     actions = policy.explicit("sql")
     assert actions is not None
-    assert actions.on_success == StopAction(kind="httpPost", port=9091, path="/quitquitquit")
-    assert actions.on_failure == StopAction(kind="signal", signal="TERM")
+    assert actions.on_success == StopAction(
+        kind=ActionKind.HTTP_POST, port=9091, path="/quitquitquit"
+    )
+    assert actions.on_failure == StopAction(kind=ActionKind.SIGNAL, signal="TERM")
     assert policy.explicit("other") is None  # no defaultAction given: the defaults apply
 
 
@@ -54,7 +66,7 @@ def test_spec_with_per_sidecar_actions() -> None:
         ),
     ],
 )
-def test_unusable_specs_name_the_field(spec: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_unusable_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(PolicyError, match=field.replace("[", r"\[").replace("]", r"\]")):
         parse_spec("p", spec)
 
@@ -119,8 +131,8 @@ def test_bad_annotations_raise_with_the_key(annotations: dict[str, str]) -> None
     ],
 )
 def test_selectors(
-    selector: dict | None,
-    labels: dict[str, str],  # type: ignore[type-arg]
+    selector: dict[str, Any] | None,
+    labels: dict[str, str],
     matches: bool,
 ) -> None:
     assert selector_matches(selector, labels) is matches
@@ -143,8 +155,8 @@ def test_default_action_has_only_what_the_crd_keeps() -> None:
         },
     )
     defaults = policy.default_actions
-    assert defaults.on_success == StopAction(kind="signal", signal="USR1")
+    assert defaults.on_success == StopAction(kind=ActionKind.SIGNAL, signal="USR1")
     assert defaults.ladder(True) == (defaults.on_success,)  # no KILL on success
-    assert defaults.ladder(False)[1:] == (StopAction(kind="signal", signal="KILL"),)
+    assert defaults.ladder(False)[1:] == (StopAction(kind=ActionKind.SIGNAL, signal="KILL"),)
     plain = {"primaryContainers": ["m"], "defaultAction": {"onSuccess": {"signal": "USR1"}}}
     assert defaults == parse_spec("p", plain).default_actions

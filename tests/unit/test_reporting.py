@@ -10,7 +10,7 @@ import gc
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -18,14 +18,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tandem.adapters import ExecResult
-from tandem.core import Monotonic, PolicySource, parse_pod
+from tandem.core import Monotonic, PodMemory, PolicySource, parse_pod
 from tandem.core.sweep import SweepAction, SweepRules
-from tandem.runtime import Settings
 from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
-from tandem.runtime.stopper import Stopper
 from tandem.runtime.sweeper import Sweeper, SweepResult
 
+from .fakes import ExecCall, Kept, MockExec, MockReads, MockStatus, gated, job, stopper
 from .pods import pod, running, status, terminated
 
 POSTED: list[dict[str, Any]] = []
@@ -40,13 +39,6 @@ def _no_kopf_context(monkeypatch: pytest.MonkeyPatch) -> None:
         POSTED.append({"body": body, "type": type, "reason": reason, "message": message})
 
     monkeypatch.setattr(kopf, "event", event)
-
-
-class Succeeds:
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        return ExecResult(0)
 
 
 def _events_total(reason: str) -> float:
@@ -67,12 +59,11 @@ def _ended(namespace: str, uid: str, labels: Mapping[str, str] | None = None) ->
 
 def test_policies_with_one_name_in_two_namespaces_keep_their_own_counters() -> None:
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
-    reconciler = Reconciler(Stopper(Succeeds(), None, Settings()))  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper())
 
     async def two_pods() -> None:
-        await reconciler.reconcile(_ended("a", "u1"), [policy], 0.0)
-        await reconciler.reconcile(_ended("a", "u2"), [policy], 0.0)
-        await reconciler.reconcile(_ended("b", "u3"), [policy], 0.0)
+        for namespace, uid in (("a", "u1"), ("a", "u2"), ("b", "u3")):
+            await reconciler.reconcile(_ended(namespace, uid), [policy], Monotonic(0.0))
         await reconciler.close()
 
     asyncio.run(two_pods())
@@ -81,21 +72,11 @@ def test_policies_with_one_name_in_two_namespaces_keep_their_own_counters() -> N
     assert not any(reconciler.take_tally(("a", "p")).values())  # taken: the next write adds 0
 
 
-class _NoJobs:
-    def jobs(self, namespace: str | None, keep: Any) -> list[Any]:
-        return []
-
-
 def test_the_sweepers_events_are_counted() -> None:
     body = _ended("ns", "orphan")
     body["metadata"]["annotations"] = {"tandem.dev/primary": "main"}
-    reconciler = Reconciler(Stopper(Succeeds(), None, Settings()))  # type: ignore[arg-type]
-    reconciler.sweepable = lambda namespace=None: [parse_pod(body)]  # type: ignore[method-assign]
-    sweeper = Sweeper(
-        _NoJobs(),  # type: ignore[arg-type]
-        reconciler,
-        SweepRules(action=SweepAction.REPORT),
-    )
+    reconciler = Kept(stopper(), [parse_pod(body)])
+    sweeper = Sweeper(MockReads(), reconciler, SweepRules(action=SweepAction.REPORT))
     before = _events_total("PodSwept")
     result = asyncio.run(sweeper.sweep_annotated(lambda _: ()))
     assert result.swept == 0  # a dry run
@@ -104,9 +85,9 @@ def test_the_sweepers_events_are_counted() -> None:
 
 
 def test_the_reconciler_keeps_one_pending_recheck_per_pod_the_earliest() -> None:
-    reconciler = Reconciler(Stopper(Succeeds(), None, Settings()))  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper())
 
-    async def three() -> list[float]:
+    async def three() -> list[Monotonic]:
         for after in (30.0, 40.0, 10.0):
             reconciler._schedule_recheck("u1", after)
         pending = [due for due, _ in reconciler._rechecks.values()]
@@ -121,33 +102,19 @@ class _Body(dict[str, Any]):
     """A pod body that a weak reference can watch."""
 
 
-class _Gated:
-    """An exec that waits until the test lets it end."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.containers: list[str] = []
-
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        self.containers.append(container)
-        self.release.wait(10)
-        return ExecResult(0)
-
-
 def test_the_pod_handler_returns_once_decided_and_nothing_keeps_the_body() -> None:
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
-    executor = _Gated()
-    reconciler = Reconciler(Stopper(executor, None, Settings()))  # type: ignore[arg-type]
+    release = threading.Event()  # the exec waits until the test lets it end
+    executor = MockExec(gated(release))
+    reconciler = Reconciler(stopper(executor))
     body = _Body(_ended("a", "u1"))
     kept = weakref.ref(body)
 
     async def scenario(pod: Mapping[str, Any]) -> list[str]:
         await reconciler.react(pod, [policy], Monotonic(time.monotonic()))
         await asyncio.sleep(0.2)  # the stop has begun, and waits in its exec
-        stopping = list(executor.containers)
-        executor.release.set()
+        stopping = [call.container for call in executor.calls]
+        release.set()
         await reconciler.settle()
         return stopping
 
@@ -165,12 +132,11 @@ def test_the_pod_handler_returns_once_decided_and_nothing_keeps_the_body() -> No
 
 
 def test_a_failure_while_carrying_out_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    class Broken:
-        def run(self, *_: Any) -> ExecResult:
-            raise RuntimeError("the adapter broke")
+    def broken(_: ExecCall) -> ExecResult:
+        raise RuntimeError("the adapter broke")
 
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
-    reconciler = Reconciler(Stopper(Broken(), None, Settings()))  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper(MockExec(broken)))
 
     async def scenario() -> None:
         await reconciler.react(_ended("a", "u1"), [policy], Monotonic(time.monotonic()))
@@ -180,31 +146,17 @@ def test_a_failure_while_carrying_out_is_logged(caplog: pytest.LogCaptureFixture
     assert "the adapter broke" in caplog.text
 
 
-class _Kubelet134:
-    def kubelet_version(self, node: str) -> str:
-        return "v1.34.4"
-
-
-class _GatedStatus:
-    """A pods/status write that waits until the test lets it land."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.phases: list[str] = []
-
-    def finish(self, namespace: str, pod: str, finish: Any, timeout: float) -> ExecResult:
-        self.phases.append(finish.phase.value)
-        self.release.wait(10)
-        return ExecResult(0)
+def _kubelet_134() -> MockReads:
+    """Every node's kubelet keeps an API-set phase."""
+    return MockReads(kubelet="v1.34.4")
 
 
 def _finishing_by_phase(
-    status_writer: _GatedStatus,
+    status_writer: MockStatus,
 ) -> tuple[Reconciler, PolicySource, dict[str, Any]]:
     """A reconciler whose node keeps an API-set phase, writing through STATUS_WRITER, and a pod
     on that node whose primary has just succeeded."""
-    stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
-    reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
+    reconciler = Reconciler(stopper(status=status_writer), nodes=NodeVersions(_kubelet_134()))
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     ended = _ended("a", "u1")
     ended["spec"]["nodeName"] = "n1"
@@ -214,7 +166,8 @@ def _finishing_by_phase(
 def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_the_write() -> None:
     """The write's own watch event can come before the write's answer: decided at once, it would
     find the write unrecorded and tell PodFinished a second time ("ended by itself")."""
-    status_writer = _GatedStatus()
+    release = threading.Event()  # the pods/status write waits until the test lets it land
+    status_writer = MockStatus(gated(release))
     reconciler, policy, ended = _finishing_by_phase(status_writer)
     written = copy.deepcopy(ended)
     written["status"]["phase"] = "Succeeded"
@@ -224,7 +177,7 @@ def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_th
         await reconciler.react(ended, [policy], Monotonic(time.monotonic()))
         await asyncio.sleep(0.2)  # the write is under way
         await reconciler.react(written, [policy], Monotonic(time.monotonic()))
-        status_writer.release.set()
+        release.set()
         await reconciler.settle()
 
     asyncio.run(scenario())
@@ -236,39 +189,37 @@ def test_an_event_that_comes_while_the_pods_phase_is_written_is_decided_after_th
 
 
 def test_a_pod_deleted_while_its_phase_is_written_is_forgotten_after_the_write() -> None:
-    status_writer = _GatedStatus()
+    release = threading.Event()  # the pods/status write waits until the test lets it land
+    status_writer = MockStatus(gated(release))
     reconciler, policy, ended = _finishing_by_phase(status_writer)
     updated = copy.deepcopy(ended)  # another status write, before the phase shows
     updated["metadata"]["resourceVersion"] = "43"
+
+    kept: list[tuple[int, list[str]]] = []
 
     async def scenario() -> None:
         await reconciler.react(ended, [policy], Monotonic(time.monotonic()))
         await asyncio.sleep(0.2)  # the write is under way
         await reconciler.react(updated, [policy], Monotonic(time.monotonic()))
         reconciler.gone("u1")
-        status_writer.release.set()
+        # The control: until the write is carried out, the pod is remembered.
+        kept.append((reconciler.remembered, list(reconciler.memories())))
+        release.set()
         await reconciler.settle()
 
     asyncio.run(scenario())
     assert status_writer.phases == ["Succeeded"]
+    assert kept == [(1, ["u1"])]
     assert reconciler.remembered == 0 and dict(reconciler.memories()) == {}
-
-
-class _CompleteJob:
-    def jobs(self, namespace: str | None, keep: Callable[[dict[str, Any]], Any]) -> list[Any]:
-        complete = {"type": "Complete", "status": "True"}
-        return [keep({"metadata": {"uid": "job-uid"}, "status": {"conditions": [complete]}})]
 
 
 def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes() -> None:
     """Tandem has just written the pod's phase, and its Job is Complete. A sweep that runs before
     the write's own watch event must not take the pod for an orphan and Terminate it from the
     older view."""
-    status_writer = _GatedStatus()
-    status_writer.release.set()
-    stopper = Stopper(Succeeds(), None, Settings(), status=status_writer)  # type: ignore[arg-type]
-    reconciler = Reconciler(stopper, nodes=NodeVersions(_Kubelet134()))  # type: ignore[arg-type]
-    sweeper = Sweeper(_CompleteJob(), reconciler, SweepRules())  # type: ignore[arg-type]
+    status_writer = MockStatus()
+    reconciler = Reconciler(stopper(status=status_writer), nodes=NodeVersions(_kubelet_134()))
+    sweeper = Sweeper(MockReads([job("job-uid", "Complete")]), reconciler, SweepRules())
     spec = {"selector": {}, "primaryContainers": ["main"]}
     ended = _ended("a", "u1")
     ended["spec"]["nodeName"] = "n1"
@@ -282,19 +233,33 @@ def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes
     assert status_writer.phases == ["Succeeded"]
     assert (result.swept, result.skipped) == (0, 0)
     assert "PodSwept" not in [e["reason"] for e in POSTED]
+    # The control: the same sweep of the same view, once Tandem's write is no longer recent
+    # (stuckAfter 0), does take the pod for an orphan of its Complete Job and Terminates it.
+    sweeper.defaults = SweepRules(stuck_after=0.0)
+    again = asyncio.run(sweeper.sweep_policy("a", "p", spec))
+    assert again.swept == 1 and "PodSwept" in [e["reason"] for e in POSTED]
+    assert status_writer.phases == ["Succeeded"] * 2  # the Terminate ran the finish again
 
 
 def test_the_sweeps_terminate_uses_the_newest_view_and_not_a_pod_that_has_ended() -> None:
-    reconciler = Reconciler(Stopper(Succeeds(), None, Settings()))  # type: ignore[arg-type]
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     stale = parse_pod(_ended("a", "u1"))
     succeeded = _ended("a", "u1")
     succeeded["status"]["phase"] = "Succeeded"
 
+    # The control: a twin whose newest view still has its sidecar running is handled afresh
+    # by the same call, its stop sent again.
+    twin = _ended("a", "u2")
+    executor = MockExec()
+    reconciler = Reconciler(stopper(executor))
+
     async def scenario() -> None:
         await reconciler.reconcile(succeeded, [policy], Monotonic(time.monotonic()))
         await reconciler.restart(stale, [policy], lambda memory: memory)
+        await reconciler.reconcile(twin, [policy], Monotonic(time.monotonic()))
+        await reconciler.restart(parse_pod(twin), [policy], lambda _: PodMemory())
 
     asyncio.run(scenario())
-    assert reconciler.remembered == 0 and reconciler.sweepable() == []
-    assert POSTED == []
+    assert [call.pod for call in executor.calls] == ["job-x-abcde"] * 2  # the twin's, twice
+    assert [v.uid for v in reconciler.sweepable()] == ["u2"]
+    assert {e["body"]["metadata"]["uid"] for e in POSTED if e["body"]["kind"] == "Pod"} == {"u2"}

@@ -19,6 +19,7 @@ from tandem.core import (
     Phase,
     PodMemory,
     Reason,
+    Report,
     Stop,
     parse_pod,
     report_delivery,
@@ -28,6 +29,7 @@ from tandem.core.policy import DEFAULT_STOP
 from tandem.runtime import Settings
 from tandem.runtime.stopper import Stopper
 
+from .fakes import ExecCall, MockExec, MockStatus, gated, script
 from .pods import pod, running, status, terminated
 
 CID = "containerd://abc123"
@@ -53,23 +55,16 @@ REFUSED = ExecResult(
 )
 
 
-class Script:
-    """An executor that answers from a list, the last answer repeating; it notes when it ran."""
-
-    def __init__(self, *answers: ExecResult) -> None:
-        self.answers = list(answers)
-        self.calls: list[float] = []
-
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        self.calls.append(time.monotonic())
-        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+def _answering(*answers: ExecResult) -> MockExec:
+    """An executor that answers from a list, the last answer repeating."""
+    return MockExec(script(*answers))
 
 
-def _deliver(script: Script, retries: int = 4, backoff: float = 0.05):  # type: ignore[no-untyped-def]
+def _deliver(
+    executor: MockExec, retries: int = 4, backoff: float = 0.05
+) -> tuple[Delivery, Report | None]:
     settings = Settings(exec_retries=retries, exec_backoff=backoff)
-    stopper = Stopper(script, None, settings)  # type: ignore[arg-type]
+    stopper = Stopper(executor, None, settings)
     return report_delivery(STOP, asyncio.run(stopper.deliver(VIEW, STOP)))
 
 
@@ -77,17 +72,17 @@ def test_throttling_is_retried_with_doubling_backoff_until_it_gets_through() -> 
     throttled = ExecResult(
         None, error="Handshake status 429 Too Many Requests", status=429, refused=True
     )
-    script = Script(throttled, throttled, ExecResult(0))
+    script = _answering(throttled, throttled, ExecResult(0))
     delivery, report = _deliver(script)
     assert delivery is Delivery.DELIVERED and report is not None
     assert report.reason is Reason.SIDECAR_STOP_SENT
-    gaps = [b - a for a, b in itertools.pairwise(script.calls)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(script.calls)]
     assert len(script.calls) == 3
     assert 0.05 <= gaps[0] < 0.09 and 0.1 <= gaps[1] < 0.15
 
 
 def test_a_persistent_server_error_ends_in_a_warning_naming_it() -> None:
-    script = Script(REFUSED)
+    script = _answering(REFUSED)
     delivery, report = _deliver(script, retries=3)
     assert len(script.calls) == 3 and delivery is Delivery.FAILED
     assert report is not None and report.type is EventType.WARNING
@@ -100,7 +95,7 @@ def test_refusals_that_retrying_cannot_fix_are_not_retried() -> None:
     forbidden = ExecResult(None, error="Handshake status 403 Forbidden", status=403, refused=True)
     gone = ExecResult(None, error="x", status=404, refused=True)
     for answer in (forbidden, ExecResult(1), gone):
-        script = Script(answer)
+        script = _answering(answer)
         _deliver(script)
         assert len(script.calls) == 1, answer
 
@@ -119,7 +114,7 @@ def test_the_same_refusal_of_one_sidecar_run_is_told_once() -> None:
 
 def test_no_connection_is_retried() -> None:
     refused = ExecResult(None, error="[Errno 111] Connection refused", refused=True)
-    script = Script(refused, ExecResult(0))
+    script = _answering(refused, ExecResult(0))
     assert _deliver(script)[0] is Delivery.DELIVERED and len(script.calls) == 2
 
 
@@ -130,30 +125,23 @@ def test_a_call_that_may_have_run_is_not_tried_again() -> None:
     gateway = ExecResult(None, error="Handshake status 504 Gateway Timeout", status=504)
     dropped = ExecResult(None, error="the exec stream closed without a status")
     for answer in (timed_out, gateway, dropped):
-        script = Script(answer)
+        script = _answering(answer)
         delivery, report = _deliver(script)
         assert len(script.calls) == 1 and delivery is Delivery.FAILED, answer
         assert report is not None and "may have run, so Tandem did not repeat it" in report.message
 
 
-class Slow:
-    """An executor whose every exec takes SECONDS and succeeds."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        time.sleep(self.seconds)
-        return ExecResult(0)
+def _slow(_: ExecCall) -> ExecResult:
+    """Every exec takes 2 s and succeeds."""
+    time.sleep(2.0)
+    return ExecResult(0)
 
 
 def test_waiting_for_a_free_exec_thread_does_not_count_toward_the_deadline() -> None:
     # One thread, four stops of 2 s each: the last waits 6 s for the thread, longer than the
     # deadline (0.1 s, plus the 5 s grace for a blocked call), and must still get through once.
     settings = Settings(exec_concurrency=1, exec_timeout=0.1, exec_retries=1)
-    stopper = Stopper(Slow(2.0), None, settings)  # type: ignore[arg-type]
+    stopper = Stopper(MockExec(_slow), None, settings)
     started: list[float] = []
 
     async def burst() -> list[ExecResult]:
@@ -167,28 +155,12 @@ def test_waiting_for_a_free_exec_thread_does_not_count_toward_the_deadline() -> 
     assert all(gap >= 1.9 for gap in gaps), gaps  # one at a time, each told when it began
 
 
-class _Hung:
-    """An executor whose every exec hangs until released: a wedged kubelet, a half-open socket."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.started = 0
-
-    def run(self, *_: object) -> ExecResult:
-        self.started += 1
-        self.release.wait(30)
-        return ExecResult(0)
-
-
-class _Writes:
-    def finish(self, *_: object) -> ExecResult:
-        return ExecResult(0)
-
-
 def test_hung_execs_filling_every_exec_thread_do_not_delay_a_phase_write() -> None:
-    hung = _Hung()
+    # Every exec hangs until released: a wedged kubelet, a half-open socket.
+    release = threading.Event()
+    hung = MockExec(gated(release))
     settings = Settings(exec_concurrency=2, exec_timeout=20.0)
-    stopper = Stopper(hung, None, settings, status=_Writes())  # type: ignore[arg-type]
+    stopper = Stopper(hung, None, settings, status=MockStatus())
     finish = Finish(Phase.SUCCEEDED, "key", "uid", "1", "done")
 
     async def scenario() -> tuple[float, ExecResult, int, bool]:
@@ -197,8 +169,8 @@ def test_hung_execs_filling_every_exec_thread_do_not_delay_a_phase_write() -> No
         begun = time.monotonic()
         written = await asyncio.wait_for(stopper.finish(VIEW, finish), 5)
         took = time.monotonic() - begun
-        pending, started = not any(task.done() for task in execs), hung.started
-        hung.release.set()
+        pending, started = not any(task.done() for task in execs), len(hung.calls)
+        release.set()
         await asyncio.gather(*execs)
         return took, written, started, pending
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -14,9 +15,13 @@ from tandem.core import (
     Monotonic,
     Outcome,
     PodMemory,
+    PodView,
     Policy,
+    PolicySource,
     Reason,
+    Report,
     SidecarRecord,
+    WallTime,
     parse_pod,
     primaries_ended,
 )
@@ -24,8 +29,10 @@ from tandem.core.memory import MAX_RERUNS
 from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
+from tandem.runtime.events import Publisher
 from tandem.runtime.sweeper import Sweeper, rules_from
 
+from .fakes import Kept, MockReads, stopper
 from .pods import pod, running, status, terminated
 
 ENDED_AT = datetime.datetime(2026, 1, 1, 0, 1, tzinfo=datetime.UTC).timestamp()
@@ -45,7 +52,7 @@ def _stuck(name: str, code: int = 0, main_running: bool = False, namespace: str 
 
 
 def _select(views: list[Any], rules: SweepRules, jobs: Any = JOBS, after: float = 700) -> Any:
-    return select([(v, POLICY) for v in views], jobs, ENDED_AT + after, rules)
+    return select([(v, POLICY) for v in views], jobs, WallTime(ENDED_AT + after), rules)
 
 
 def test_stuck_after_the_threshold_only() -> None:
@@ -106,37 +113,29 @@ def test_the_cap_is_shared_round_robin_between_namespaces() -> None:
     assert acted == [("a", "p0"), ("b", "p0"), ("c", "p0"), ("a", "p1"), ("b", "p1")]
     assert all(f.view.namespace == "a" and "cap of 5" in f.skipped for f in found[5:])
     rules = SweepRules(max_actions=3)
-    later = select([(v, POLICY) for v in views], JOBS, ENDED_AT + 700, rules, after="b")
+    later = select([(v, POLICY) for v in views], JOBS, WallTime(ENDED_AT + 700), rules, after="b")
     assert [f.view.namespace for f in later[:3]] == ["c", "a", "b"]  # the round goes on after b
 
 
-class _Watched:
-    """The reconciler as the sweeper sees it: kept views, and the pods it was told to restart."""
-
-    def __init__(self, bodies: list[Any]) -> None:
-        self.views = [parse_pod(b) for b in bodies]
-        self.restarted: list[str] = []
-        self.publisher = self
-
-    def sweepable(self, namespace: str | None = None) -> list[Any]:
-        return self.views
-
-    def last_acted(self) -> dict[str, float]:
-        return {}
-
-    def memories(self) -> dict[str, Any]:
-        return {}
-
-    def publish(self, *_: Any) -> None:
+class _Silent(Publisher):
+    def publish(self, view: PodView, report: Report, policy_name: str | None = None) -> None:
         pass
 
-    async def restart(self, view: Any, sources: Any, forget: Any) -> None:
+
+class _Watched(Kept):
+    """The reconciler as the sweeper sees it: kept views, and the pods it was told to restart."""
+
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        super().__init__(stopper(), [parse_pod(b) for b in bodies], publisher=_Silent())
+        self.restarted: list[str] = []
+
+    async def restart(
+        self,
+        view: PodView,
+        candidates: Iterable[PolicySource],
+        forget: Callable[[PodMemory], PodMemory],
+    ) -> None:
         self.restarted.append(view.namespace)
-
-
-class _NoJobs:
-    def jobs(self, namespace: str | None, keep: Any) -> list[Any]:
-        return []
 
 
 def test_with_more_namespaces_than_the_cap_each_gets_its_turn_over_sweeps() -> None:
@@ -144,7 +143,7 @@ def test_with_more_namespaces_than_the_cap_each_gets_its_turn_over_sweeps() -> N
     for body in bodies:
         body["metadata"]["annotations"] = {PRIMARY_ANNOTATION: "main"}
     watched = _Watched(bodies)
-    sweeper = Sweeper(_NoJobs(), watched, SweepRules(max_actions=2))  # type: ignore[arg-type]
+    sweeper = Sweeper(MockReads(), watched, SweepRules(max_actions=2))
 
     async def three_sweeps() -> None:
         for _ in range(3):
@@ -194,7 +193,11 @@ def test_a_pod_no_job_controls_is_never_swept(owners: list[Any], action: SweepAc
 def _remembering(memory: PodMemory, view: Any = None, rules: Any = None) -> Any:
     view = view or _stuck("a")
     [found] = select(
-        [(view, POLICY)], JOBS, ENDED_AT + 700, rules or SweepRules(), memories={view.uid: memory}
+        [(view, POLICY)],
+        JOBS,
+        WallTime(ENDED_AT + 700),
+        rules or SweepRules(),
+        memories={view.uid: memory},
     )
     return found
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from tandem.adapters import ExecResult
@@ -20,22 +19,15 @@ from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.stopper import Stopper
 from tandem.runtime.sweeper import Sweeper
 
+from .fakes import MockExec, MockReads, job
 from .pods import pod, running, status, terminated, waiting
 
 FORBIDDEN = ExecResult(None, error="Handshake status 403 Forbidden", status=403)
 
 
-class Refusing:
+def refusing() -> MockExec:
     """An executor the API server refuses every exec: the sidecar runs on, the pod stays stuck."""
-
-    def __init__(self) -> None:
-        self.execs = 0
-
-    def run(
-        self, namespace: str, pod: str, container: str, argv: tuple[str, ...], timeout: float
-    ) -> ExecResult:
-        self.execs += 1
-        return FORBIDDEN
+    return MockExec(lambda _: FORBIDDEN)
 
 
 class Recorded(Publisher):
@@ -47,11 +39,9 @@ class Recorded(Publisher):
         self.reports.append(report)
 
 
-class Jobs:
+def jobs() -> MockReads:
     """The Job is there and not finished: the pod is stuck, not orphaned."""
-
-    def jobs(self, namespace: str | None, keep: Callable[[dict[str, Any]], Any]) -> list[Any]:
-        return [keep({"metadata": {"uid": "job-uid"}, "status": {}})]
+    return MockReads(jobs_listed=[job("job-uid")])
 
 
 def _ended(code: int, cid: str) -> dict[str, Any]:
@@ -75,10 +65,10 @@ SECOND_RUN = _run(status("main", _ended(0, "m2"), last=_ended(3, "m1"), restarts
 
 
 def test_terminate_reruns_a_stuck_pod_a_bounded_number_of_times_per_run() -> None:
-    executor, publisher = Refusing(), Recorded()
-    stopper = Stopper(executor, None, Settings(exec_retries=1))  # type: ignore[arg-type]
+    executor, publisher = refusing(), Recorded()
+    stopper = Stopper(executor, None, Settings(exec_retries=1))
     reconciler = Reconciler(stopper, publisher)
-    sweeper = Sweeper(Jobs(), reconciler, SweepRules(stuck_after=0.0))  # type: ignore[arg-type]
+    sweeper = Sweeper(jobs(), reconciler, SweepRules(stuck_after=0.0))
     told: list[Counter[Reason]] = []
 
     async def scenario() -> None:
@@ -91,7 +81,7 @@ def test_terminate_reruns_a_stuck_pod_a_bounded_number_of_times_per_run() -> Non
 
     asyncio.run(scenario())
     first, both = told
-    assert executor.execs == 2 * (1 + MAX_RERUNS)  # the first stop and the re-runs, per run
+    assert len(executor.calls) == 2 * (1 + MAX_RERUNS)  # the first stop and the re-runs, per run
     assert first[Reason.PRIMARIES_FINISHED] == 1 and first[Reason.SIDECAR_STOP_FAILED] == 1
     assert first[Reason.POD_SWEPT] == MAX_RERUNS and first[Reason.SWEEP_SKIPPED] == 1
     # A new run of the primaries is told, and may be re-run again; the same refusal, to the
@@ -106,22 +96,22 @@ def test_terminate_reruns_a_stuck_pod_a_bounded_number_of_times_per_run() -> Non
 
 
 def test_a_deleted_pod_is_forgotten_whatever_the_sweep_kept() -> None:
-    executor = Refusing()
-    stopper = Stopper(executor, None, Settings(exec_retries=1))  # type: ignore[arg-type]
+    executor = refusing()
+    stopper = Stopper(executor, None, Settings(exec_retries=1))
     reconciler = Reconciler(stopper, Recorded())
-    sweeper = Sweeper(Jobs(), reconciler, SweepRules(stuck_after=0.0))  # type: ignore[arg-type]
+    sweeper = Sweeper(jobs(), reconciler, SweepRules(stuck_after=0.0))
 
     async def scenario() -> tuple[int, int]:
         await reconciler.reconcile(FAILED_RUN, (), Monotonic(time.monotonic()))
         await sweeper.sweep_annotated(lambda namespace: ())
         assert reconciler.memories()["uid-1"].reruns == 1
         assert [v.uid for v in reconciler.sweepable()] == ["uid-1"]  # kept, before the delete
-        swept = executor.execs
+        swept = len(executor.calls)
         reconciler.forget("uid-1")
         # The next sweep finds nothing to re-run: no exec into the deleted pod.
         await sweeper.sweep_annotated(lambda namespace: ())
         await reconciler.close()
-        return swept, executor.execs
+        return swept, len(executor.calls)
 
     swept, after = asyncio.run(scenario())
     assert dict(reconciler.memories()) == {} and reconciler.sweepable() == []

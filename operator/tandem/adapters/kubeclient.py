@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 import websocket
@@ -114,7 +114,15 @@ class Executor:
                 ws.close()
 
 
-def _drain(sock: websocket.WebSocket, deadline: float, timeout: float) -> ExecResult:
+class FrameSocket(Protocol):
+    """What `_drain` reads an exec's frames from: the websocket client's socket (or a test's)."""
+
+    def settimeout(self, timeout: float, /) -> None: ...
+
+    def recv_data_frame(self, control_frame: bool, /) -> tuple[Any, ...]: ...
+
+
+def _drain(sock: FrameSocket, deadline: float, timeout: float) -> ExecResult:
     """The exec's frames, read one at a time until the stream closes or DEADLINE. Not the
     client's WSClient.update: it returns only once no frame is waiting, and keeps all output in
     memory, so a sidecar's shell streaming fast would hold Tandem's thread and grow its memory

@@ -7,8 +7,9 @@ import asyncio
 import logging
 import time
 
-from tandem.adapters import Reads
 from tandem.core import kubelet_keeps_phase
+
+from .ports import NodeReads
 
 logger = logging.getLogger("tandem.nodes")
 
@@ -18,7 +19,7 @@ UNREAD_RETRY = 60.0
 
 
 class NodeVersions:
-    def __init__(self, reads: Reads, keep_for: float = 600.0) -> None:
+    def __init__(self, reads: NodeReads, keep_for: float = 600.0) -> None:
         self._reads = reads
         self._keep_for = keep_for
         self._known: dict[str, tuple[bool, float]] = {}

@@ -26,6 +26,7 @@ from tandem.core.sweep import SweepAction, SweepRules
 
 from . import handlers, metrics, peering
 from .nodes import NodeVersions
+from .ports import PeeringReads
 from .reconciler import Reconciler
 from .settings import Settings
 from .stopper import WRITE_CONCURRENCY, Stopper
@@ -113,7 +114,7 @@ def build_registry(
     configuration: Configuration,
     reconciler: Reconciler,
     sweeper: Sweeper | None,
-    reads: Reads,
+    reads: PeeringReads,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     annotated_sweep = handlers.register(registry, reconciler, sweeper, settings)

@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from tandem.adapters import Reads
+from .ports import PeeringReads
 
 logger = logging.getLogger("tandem.peering")
 
@@ -56,12 +56,12 @@ def _exists(answer: int) -> bool | None:
     return {200: True, 404: False}.get(answer)
 
 
-def _denied(reads: Reads, name: str) -> list[str]:
+def _denied(reads: PeeringReads, name: str) -> list[str]:
     verbs = [*NAMED_VERBS, "list", "watch"]
     return [v for v in verbs if not reads.may(v, GROUP, RESOURCE, name if v in NAMED_VERBS else "")]
 
 
-async def check(reads: Reads, name: str) -> None:
+async def check(reads: PeeringReads, name: str) -> None:
     """Logs what is wrong with the peering NAME, if anything; never raises."""
     exists: bool | None = None
     try:
@@ -77,7 +77,7 @@ async def check(reads: Reads, name: str) -> None:
         logger.log(level, "peering: %s.", found)
 
 
-def register(registry: kopf.OperatorRegistry, reads: Reads, name: str) -> None:
+def register(registry: kopf.OperatorRegistry, reads: PeeringReads, name: str) -> None:
     running: set[asyncio.Task[None]] = set()
 
     @kopf.on.startup(registry=registry)

@@ -9,10 +9,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from tandem.adapters import ExecResult, Executor, HelperAdder, StatusWriter
-from tandem.core import AddHelper, Finish, PodView, Stop
+from tandem.core import AddHelper, ExecResult, Finish, PodView, Stop
 
 from .fairness import FairSlots
+from .ports import Exec, HelperAdd, StatusWrite
 from .settings import Settings
 
 logger = logging.getLogger("tandem.stopper")
@@ -32,10 +32,10 @@ def _transient(result: ExecResult) -> bool:
 class Stopper:
     def __init__(
         self,
-        executor: Executor,
-        helper: HelperAdder | None,
+        executor: Exec,
+        helper: HelperAdd | None,
         settings: Settings,
-        status: StatusWriter | None = None,
+        status: StatusWrite | None = None,
     ) -> None:
         self._executor = executor
         self._helper = helper

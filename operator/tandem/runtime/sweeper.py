@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from tandem.adapters import Reads
 from tandem.core import PodView, PolicyError, PolicySource, WallTime, resolve
 from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
 
 from . import metrics
+from .ports import SweepReads
 from .reconciler import Reconciler
 from .settings import Settings
 
@@ -69,7 +69,7 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, reads: Reads, reconciler: Reconciler, defaults: SweepRules) -> None:
+    def __init__(self, reads: SweepReads, reconciler: Reconciler, defaults: SweepRules) -> None:
         self._reads = reads
         self._reconciler = reconciler
         self.defaults = defaults
