@@ -150,6 +150,12 @@ def cli() -> None:
     "policies cannot make Tandem run commands).",
     is_flag=True,
 )
+@setting(
+    "pods_without_job",
+    "Let SidecarPolicies opt in pods that no Job owns (podsWithoutJob); the pod watch then "
+    "covers every pod, not only Job pods.",
+    is_flag=True,
+)
 @click.option(
     "--no-exec",
     is_flag=True,

@@ -10,7 +10,7 @@ from .clocks import Monotonic
 from .decide import Decision, decide
 from .memory import PodMemory
 from .names import PRIMARY_ANNOTATION, EventType, Reason
-from .ownership import managed_job_pod
+from .ownership import managed_job_pod, without_job
 from .policy import PolicyError, PolicySource, resolve
 from .view import PodView
 
@@ -22,7 +22,7 @@ def _once(memory: PodMemory, key: str, report: Report) -> Decision:
 
 
 def _not_a_job_pod(
-    view: PodView, memory: PodMemory, why: str, watched: Collection[str]
+    view: PodView, memory: PodMemory, why: str, watched: Collection[str], opt_in: bool = False
 ) -> Decision:
     """No action, and one Event only where it helps: a pod Tandem acted on while a Job controlled
     it (its Job was deleted with --cascade=orphan) is told Tandem lets it go; a pod whose author
@@ -42,7 +42,12 @@ def _not_a_job_pod(
             EventType.WARNING,
             Reason.NOT_A_JOB_POD,
             f"Tandem leaves this pod alone although it carries {PRIMARY_ANNOTATION}: {why}. "
-            "Tandem acts only on pods that a Job creates.",
+            + (
+                "Tandem acts only on pods that a Job creates, and on those that a SidecarPolicy "
+                "opts in with podsWithoutJob."
+                if opt_in
+                else "Tandem acts only on pods that a Job creates."
+            ),
         )
     else:
         return Decision((), memory)
@@ -60,18 +65,23 @@ def handle(
     exec_actions: bool = False,
     exec_stops: bool = True,
     watched: Collection[str] = (),
+    pods_without_job: bool = False,
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
-    Only for a Job's pod in a WATCHED namespace (empty: all): any other gets no action at all
-    (`managed_job_pod`), and at most one Event (`_not_a_job_pod`).
+    Only for a Job's pod in a WATCHED namespace (empty: all), or, with PODS_WITHOUT_JOB (the
+    operator's opt-in), a pod no Job owns that its SidecarPolicy opts in (`without_job`): any
+    other gets no action at all, and at most one Event (`_not_a_job_pod`).
     Unusable annotations and several matching policies are reported once per pod, not per event.
     """
-    if why := managed_job_pod(view, watched):
+    why = managed_job_pod(view, watched)
+    if why and (not pods_without_job or (watched and view.namespace not in watched)):
         return _not_a_job_pod(view, memory, why, watched)
     try:
         resolution = resolve(view.labels, view.annotations, candidates)
     except PolicyError as error:
+        if why:  # No Job's pod, and no policy to say otherwise.
+            return _not_a_job_pod(view, memory, why, watched, opt_in=True)
         return _once(
             memory,
             "invalid-annotation",
@@ -81,6 +91,8 @@ def handle(
                 f"{error}. Tandem leaves this pod alone until the annotation is fixed.",
             ),
         )
+    if why and (why := without_job(view, resolution.policy)):
+        return _not_a_job_pod(view, memory, why, watched, opt_in=True)
     notes: tuple[Action, ...] = ()
     if resolution.conflict:
         conflict = _once(

@@ -9,12 +9,18 @@ to run on, and its controller makes another.
 
 `handle` asks before deciding (every pod event, re-check and sweep re-run goes through it), and the
 sweep's `select` asks again before it deletes or reports.
+
+Pods that no Job owns (`without_job`) are a double opt-in: the operator's (--pods-without-job)
+and a SidecarPolicy's in the pod's namespace (`podsWithoutJob`), never an annotation alone; and
+never a pod whose controller replaces it (a ReplicaSet's), nor one whose kubelet restarts its
+containers. The sweep leaves them alone: with no Job, nothing says a pod is orphaned.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
+from .policy import REPLACING_CONTROLLERS, Policy
 from .view import JOB_CONTROLLER, PodView
 
 JOB_RESTART_POLICIES = ("Never", "OnFailure")
@@ -46,3 +52,35 @@ def managed_job_pod(view: PodView, watched: Collection[str] = ()) -> str:
             "exit, which no Job's pod does (a Job allows Never or OnFailure)"
         )
     return ""
+
+
+def without_job(view: PodView, policy: Policy | None) -> str:
+    """'' when VIEW, a pod no Job controls, is one that POLICY opts in (spec.podsWithoutJob), the
+    operator allowing such pods; otherwise why not, in words for an Event."""
+    if view.restart_policy not in JOB_RESTART_POLICIES:
+        return (
+            f"its restartPolicy is {view.restart_policy}: its kubelet restarts containers that "
+            "exit, so it does not run to completion"
+        )
+    owner = view.controller
+    if owner is not None and owner.kind in REPLACING_CONTROLLERS:
+        return f"its controller, {owner.kind} {owner.name}, replaces the pods it loses"
+    if policy is None or policy.policy_name is None or policy.without_job is None:
+        return (
+            "no Job controls it, and no SidecarPolicy in its namespace opts in pods without a "
+            "Job (podsWithoutJob; an annotation alone never does)"
+        )
+    allowed = policy.without_job
+    if owner is None:
+        if allowed.bare:
+            return ""
+        return (
+            f"no controller owns it, and SidecarPolicy {policy.policy_name} does not opt bare "
+            "pods in (podsWithoutJob.bare)"
+        )
+    if (owner.kind, owner.api_version) in allowed.controllers:
+        return ""
+    return (
+        f"its controller is {owner.kind} {owner.name} ({owner.api_version}), which SidecarPolicy "
+        f"{policy.policy_name} does not name in podsWithoutJob.controllers"
+    )

@@ -29,6 +29,7 @@ __all__ = [
     "Resolution",
     "SidecarActions",
     "StopAction",
+    "WithoutJob",
     "parse_spec",
     "resolve",
 ]
@@ -65,6 +66,25 @@ class SidecarActions:
         return (self.on_failure, *self.escalate_failure)
 
 
+REPLACING_CONTROLLERS = frozenset(
+    {"ReplicaSet", "StatefulSet", "DaemonSet", "Deployment", "ReplicationController"}
+)
+"""Kinds whose pods are never finished, named or not: each replaces a pod it loses, so a phase
+written there ends a pod meant to run on, and its controller makes another."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WithoutJob:
+    """spec.podsWithoutJob: the run-to-completion pods no Job owns that the policy opts in, in its
+    namespace, when the operator allows it (--pods-without-job)."""
+
+    bare: bool = False
+    """Pods with no controller ownerReference (Airflow's KubernetesPodOperator, Spark drivers)."""
+    controllers: frozenset[tuple[str, str]] = frozenset()
+    """(kind, apiVersion) of controllers whose pods it opts in (a Tekton TaskRun, a custom
+    resource)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Policy:
     source: str
@@ -83,6 +103,8 @@ class Policy:
     default_explicit: bool = False
     """spec.defaultAction names a stop (it is neither absent nor empty): its stops are known
     graceful ones, like a sidecar's own."""
+    without_job: WithoutJob | None = None
+    """spec.podsWithoutJob, if the policy opts in pods that no Job owns."""
     stop_order: Mapping[str, int] = dataclasses.field(default_factory=dict)
     """sidecars[].stopOrder by container name; the others take the well-known table's (`order`)."""
 
@@ -240,7 +262,32 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
         # `defaultAction: {}` names no stop: well-known sidecars keep their own clean stops.
         default_explicit=bool(spec.get("defaultAction")),
         stop_order=stop_order,
+        without_job=_without_job(spec.get("podsWithoutJob")),
     )
+
+
+def _without_job(raw: Any) -> WithoutJob | None:
+    where = "spec.podsWithoutJob"
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("bare", False), bool):
+        raise PolicyError(f"{where}: give bare (true or false) and controllers")
+    controllers = raw.get("controllers") or []
+    if not isinstance(controllers, list):
+        raise PolicyError(f"{where}.controllers: give a list of apiVersion and kind")
+    kinds = set()
+    for i, item in enumerate(controllers):
+        at = f"{where}.controllers[{i}]"
+        if not isinstance(item, Mapping) or not all(
+            isinstance(item.get(k), str) and item.get(k) for k in ("apiVersion", "kind")
+        ):
+            raise PolicyError(f"{at}: give apiVersion and kind")
+        if item["kind"] in REPLACING_CONTROLLERS:
+            raise PolicyError(
+                f"{at}: a {item['kind']} replaces the pods it loses; its pods are never finished"
+            )
+        kinds.add((item["kind"], item["apiVersion"]))
+    return WithoutJob(bare=raw.get("bare", False), controllers=frozenset(kinds))
 
 
 def _names_a_stop(entry: Mapping[str, Any]) -> bool:

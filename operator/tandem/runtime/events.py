@@ -1,6 +1,7 @@
 """Reports, published: each one the core writes is posted as a Kubernetes Event (through kopf, on
-the pod and, for the important ones, on its Job), counted in the metrics, and added to its
-SidecarPolicy's status counters. `Publisher.publish` is the one way the runtime reports."""
+the pod and, for the important ones, on its Job or other owner), counted in the metrics, and
+added to its SidecarPolicy's status counters. `Publisher.publish` is the one way the runtime
+reports."""
 
 from __future__ import annotations
 
@@ -35,6 +36,21 @@ def job_reference(view: PodView) -> dict[str, Any] | None:
     }
 
 
+def owner_reference(view: PodView) -> dict[str, Any] | None:
+    """Where the important Events go besides the pod: its Job; for a pod no Job owns (opted in
+    by a SidecarPolicy's podsWithoutJob), its controller, if it has one."""
+    if view.job is not None:
+        return job_reference(view)
+    owner = view.controller
+    if owner is None or not (owner.kind and owner.api_version and owner.name and owner.uid):
+        return None
+    return {
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "metadata": {"name": owner.name, "namespace": view.namespace, "uid": owner.uid},
+    }
+
+
 def _body(reference: dict[str, Any]) -> kopf.Body:
     # kopf reads only apiVersion, kind and metadata of the objects it posts Events for.
     return cast(kopf.Body, reference)
@@ -52,10 +68,10 @@ def post(view: PodView, report: Report) -> None:
         reason=report.reason.value,
         message=report.message,
     )
-    job = job_reference(view) if report.on_job else None
-    if job is not None:
+    owner = owner_reference(view) if report.on_job else None
+    if owner is not None:
         kopf.event(
-            _body(job),
+            _body(owner),
             type=report.type.value,
             reason=report.reason.value,
             message=f"pod {view.name}: {report.message}",

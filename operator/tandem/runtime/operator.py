@@ -57,8 +57,10 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     config.persistence.finalizer = f"{GROUP}/finalizer"
     config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     config.persistence.diffbase_storage = NoDiffBase()
-    # Non-Job pods never reach the operator: the API server filters them.
-    selector = ",".join(s for s in (JOB_NAME_LABEL, settings.pod_selector) if s)
+    # Non-Job pods never reach the operator: the API server filters them. With pods without a
+    # Job allowed, every pod does (the cost: docs/pods-without-job.md).
+    job_pods = "" if settings.pods_without_job else JOB_NAME_LABEL
+    selector = ",".join(s for s in (job_pods, settings.pod_selector) if s)
     config.watching.label_selectors["v1", "pods"] = selector
     # The initial list in pages: the heap keeps the high-water mark of one huge response.
     config.watching.chunk_size = 500
@@ -147,7 +149,12 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     stopper = Stopper(
         Executor(configuration), helper, settings, StatusWriter(configuration, WRITE_CONCURRENCY)
     )
-    reconciler = Reconciler(stopper, nodes=NodeVersions(reads), watched=settings.namespaces)
+    reconciler = Reconciler(
+        stopper,
+        nodes=NodeVersions(reads),
+        watched=settings.namespaces,
+        pods_without_job=settings.pods_without_job,
+    )
     sweeper = (
         Sweeper(reads, reconciler, sweep_rules(settings)) if settings.sweep_interval > 0 else None
     )

@@ -60,11 +60,13 @@ class Reconciler:
         publisher: Publisher | None = None,
         nodes: NodeVersions | None = None,
         watched: tuple[str, ...] = (),
+        pods_without_job: bool = False,
     ) -> None:
         self._stopper = stopper
         self._nodes = nodes
         self._watched = watched
         """The namespaces the operator watches (empty: all): the core acts on no pod outside."""
+        self._pods_without_job = pods_without_job
         self.publisher = publisher or Publisher()
         self._memory: dict[str, PodMemory] = {}
         self._latest: dict[str, tuple[PodView, tuple[PolicySource, ...]]] = {}
@@ -221,6 +223,7 @@ class Reconciler:
                 exec_actions=self._stopper.exec_actions,
                 exec_stops=self._stopper.exec_stops,
                 watched=self._watched,
+                pods_without_job=self._pods_without_job,
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)

@@ -31,6 +31,11 @@ class Settings:
     pods finish by phase only, and the kubelet stops their sidecars (each image's STOPSIGNAL,
     then KILL when the grace period ends). Needs nodes whose kubelet keeps an API-set phase."""
 
+    pods_without_job: bool = False
+    """Whether a SidecarPolicy may opt in run-to-completion pods that no Job owns (its
+    podsWithoutJob: bare pods, pods of the controller kinds it names). The cluster admin's
+    decision: it widens the pod watch from Job pods to every pod."""
+
     exec_timeout: float = 10.0
     """Seconds one exec into a sidecar (or one phase write) may take, connection included; more
     than 0."""
