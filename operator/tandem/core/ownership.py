@@ -57,14 +57,14 @@ def managed_job_pod(view: PodView, watched: Collection[str] = ()) -> str:
 def without_job(view: PodView, policy: Policy | None) -> str:
     """'' when VIEW, a pod no Job controls, is one that POLICY opts in (spec.podsWithoutJob), the
     operator allowing such pods; otherwise why not, in words for an Event."""
+    owner = view.controller
+    if owner is not None and owner.kind in REPLACING_CONTROLLERS:
+        return f"its controller, {owner.kind} {owner.name}, replaces the pods it loses"
     if view.restart_policy not in JOB_RESTART_POLICIES:
         return (
             f"its restartPolicy is {view.restart_policy}: its kubelet restarts containers that "
             "exit, so it does not run to completion"
         )
-    owner = view.controller
-    if owner is not None and owner.kind in REPLACING_CONTROLLERS:
-        return f"its controller, {owner.kind} {owner.name}, replaces the pods it loses"
     if policy is None or policy.policy_name is None or policy.without_job is None:
         return (
             "no Job controls it, and no SidecarPolicy in its namespace opts in pods without a "
