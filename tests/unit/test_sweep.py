@@ -30,7 +30,7 @@ from tandem.core.names import PRIMARY_ANNOTATION
 from tandem.core.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 from tandem.runtime.events import Publisher
-from tandem.runtime.sweeper import Sweeper, rules_from
+from tandem.runtime.sweeper import NamespaceBudget, Sweeper, rules_from
 
 from .fakes import Kept, MockReads, stopper
 from .pods import pod, running, status, terminated
@@ -266,3 +266,30 @@ def test_a_policy_may_lower_the_operators_sweep_cap_but_never_raise_it() -> None
     assert rules_from({"sweep": {"maxActionsPerSweep": 1000}}, False, operators).max_actions == 20
     assert rules_from({"sweep": {"maxActionsPerSweep": 5}}, False, operators).max_actions == 5
     assert rules_from({}, False, operators).max_actions == 20
+
+
+def test_a_namespaces_policies_share_one_sweep_budget() -> None:
+    """Each SidecarPolicy sweeps on its own timer: three policies in one namespace, each allowed
+    2 actions, act on 2 pods in all per window, not 6; the next window acts again, and another
+    namespace has its own budget."""
+    now = [0.0]
+    budget = NamespaceBudget(2, window=60.0, clock=lambda: now[0])
+    assert [budget.take("a") for _ in range(3)] == [True, True, False]
+    assert budget.take("b")  # another namespace: its own budget
+    now[0] = 60.0
+    assert budget.take("a")  # the next window
+
+    bodies = [_body(f"p{i}", namespace="a") for i in range(6)]
+    for body in bodies:
+        body["metadata"]["annotations"] = {PRIMARY_ANNOTATION: "main"}
+    watched = _Watched(bodies)
+    sweeper = Sweeper(
+        MockReads(), watched, SweepRules(max_actions=2), NamespaceBudget(2, window=60.0)
+    )
+
+    async def three_policies() -> None:
+        for _ in range(3):
+            await sweeper.sweep_annotated(lambda _: ())
+
+    asyncio.run(three_policies())
+    assert watched.restarted == ["a", "a"]  # without the budget: 6

@@ -30,7 +30,7 @@ from .ports import PeeringReads
 from .reconciler import Reconciler
 from .settings import Settings
 from .stopper import WRITE_CONCURRENCY, Stopper
-from .sweeper import Sweeper
+from .sweeper import NamespaceBudget, Sweeper
 
 logger = logging.getLogger("tandem")
 
@@ -156,7 +156,14 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
         pods_without_job=settings.pods_without_job,
     )
     sweeper = (
-        Sweeper(reads, reconciler, sweep_rules(settings)) if settings.sweep_interval > 0 else None
+        Sweeper(
+            reads,
+            reconciler,
+            sweep_rules(settings),
+            NamespaceBudget(settings.sweep_max_actions, settings.sweep_interval),
+        )
+        if settings.sweep_interval > 0
+        else None
     )
     metrics.serve(settings.metrics_port)
     liveness = (

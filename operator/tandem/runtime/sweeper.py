@@ -59,6 +59,29 @@ def rules_from(spec: Mapping[str, Any], deletion_enabled: bool, defaults: SweepR
     )
 
 
+class NamespaceBudget:
+    """At most LIMIT sweep actions (Terminate or Delete) in one namespace per WINDOW seconds, the
+    operator's --sweep-max-actions per --sweep-interval: each SidecarPolicy sweeps on its own
+    timer, so without it a namespace's N policies would act N times as often as one."""
+
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window, self._clock = limit, window, clock
+        self._spent: dict[str, tuple[float, int]] = {}
+
+    def take(self, namespace: str) -> bool:
+        """Spends one action of NAMESPACE's budget; False when none is left in this window."""
+        now = self._clock()
+        began, spent = self._spent.get(namespace, (now, 0))
+        if now - began >= self.window:
+            began, spent = now, 0
+        if spent >= self.limit:
+            return False
+        self._spent[namespace] = (began, spent + 1)
+        return True
+
+
 @dataclasses.dataclass
 class SweepResult:
     swept: int = 0
@@ -69,10 +92,17 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, reads: SweepReads, reconciler: Reconciler, defaults: SweepRules) -> None:
+    def __init__(
+        self,
+        reads: SweepReads,
+        reconciler: Reconciler,
+        defaults: SweepRules,
+        budget: NamespaceBudget | None = None,
+    ) -> None:
         self._reads = reads
         self._reconciler = reconciler
         self.defaults = defaults
+        self.budget = budget or NamespaceBudget(defaults.max_actions, window=60.0)
         self._skips: dict[tuple[str, str], None] = {}
         self._annotated_round_end = ""
 
@@ -171,6 +201,9 @@ class Sweeper:
                 continue
             if item.action is SweepAction.REPORT and not self._first_skip(item, "report"):
                 continue  # A dry run reports each pod once, not at every sweep.
+            if item.action is not SweepAction.REPORT and not self.budget.take(view.namespace):
+                result.skipped += 1  # The namespace's budget is spent: the next window acts.
+                continue
             if item.action is not SweepAction.REPORT:
                 result.swept += 1
                 result.round_end = view.namespace  # select lists those acted on in turn order
