@@ -25,7 +25,8 @@ from tandem.core import (
     parse_spec,
 )
 from tandem.core.policy import DEFAULT_STOP, KILL, StopAction
-from tandem.core.routes import ForcedPath, argv_for, choose_path
+from tandem.core.routes import argv_for, choose_path
+from tandem.core.stop_action import ForcedPath
 
 from .pods import HELPER_IMAGE, helper_container, pod, running, status, terminated
 

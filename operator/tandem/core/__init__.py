@@ -46,8 +46,9 @@ from .policy import (
     parse_spec,
     resolve,
 )
-from .routes import HELPER_NAME, ForcedPath, Path
-from .stop_action import ActionKind
+from .routes import HELPER_NAME
+from .stop import ActionKind, Path
+from .stop_action import ForcedPath
 from .view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod
 
 __all__ = [

@@ -7,8 +7,7 @@ import dataclasses
 from enum import StrEnum
 
 from .names import EventType, Reason
-from .routes import Path
-from .stop_action import StopAction
+from .stop import Path, StopAction
 from .view import RunAs
 
 

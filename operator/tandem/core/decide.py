@@ -11,12 +11,13 @@ import dataclasses
 from .actions import Outcome, Phase, Report, Stop
 from .builder import Builder, Decision
 from .clocks import Monotonic
-from .escalate import Context, stop_or_wait
+from .escalate import stop_or_wait
 from .finish import finish_by_phase, phase_for, tell_ended_by_itself
 from .memory import PodMemory
 from .names import FINISHED_ANNOTATION, EventType, Reason
 from .no_exec import finish_without_exec
 from .policy import FinishMode, OnPrimaryFailure, Policy
+from .send import Context
 from .verify import verify
 from .view import PodView, Termination
 

@@ -13,7 +13,7 @@ from .clocks import Monotonic
 from .memory import PodMemory, told_key
 from .names import EventType, Reason
 from .routes import HELPER_NAME
-from .stop_action import ActionKind
+from .stop import ActionKind
 
 # When a stop works, the sidecar's PID 1 exits at once, and the kernel kills whatever else runs in
 # its PID namespace: often the exec'd command itself, before it could exit 0. So 137 means done.

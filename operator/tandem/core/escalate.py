@@ -9,39 +9,16 @@ from __future__ import annotations
 import dataclasses
 
 from . import hints
-from .actions import Outcome, Stop
+from .actions import Outcome
 from .builder import Builder
-from .clocks import Monotonic
 from .helper import WAIT, ready_helper
 from .known import recognised
-from .memory import SidecarRecord
 from .names import Reason
 from .policy import Policy, SidecarActions
-from .routes import HELPER_NAME, Path, Route, can_deliver, choose_path, route
-from .stop_action import KILL, ActionKind, StopAction
-from .view import PodView, RunAs
-
-RECHECK_SLACK = 1.0
-"""Seconds after the grace period at which a silent sidecar is looked at again."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Context:
-    view: PodView
-    policy: Policy
-    attempt_key: str
-    outcome: Outcome
-    now: Monotonic
-    helper_image: str
-    """Tandem's helper image (--helper-image); empty: the helper path is off."""
-    exec_actions: bool = False
-    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
-    exec_stops: bool = True
-    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
-
-    @property
-    def helper_enabled(self) -> bool:
-        return bool(self.helper_image)
+from .routes import HELPER_NAME, can_deliver, choose_path, route
+from .send import RECHECK_SLACK, Context, send
+from .stop import KILL, ActionKind, Path
+from .view import PodView
 
 
 def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
@@ -117,51 +94,6 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
         out.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK)
         return "sent"
     return why
-
-
-def send(
-    out: Builder,
-    ctx: Context,
-    name: str,
-    action: StopAction,
-    via: Route,
-    *,
-    attempts: int,
-    step: int,
-    announce: bool = True,
-) -> None:
-    """Remembers the stop of NAME's running container with ACTION, and asks for it."""
-    status = ctx.view.status(name)
-    in_helper = via.container == HELPER_NAME
-    out.record(
-        name,
-        SidecarRecord(
-            ctx.attempt_key,
-            status.container_id,
-            ctx.outcome,
-            action,
-            ctx.now,
-            attempts,
-            step=step,
-            path=via.path,
-            announce=announce,
-        ),
-    )
-    out.add(
-        Stop(
-            name,
-            status.container_id,
-            action,
-            ctx.outcome,
-            attempts,
-            step,
-            via.path,
-            via.container,
-            via.argv,
-            announce=announce,
-            user=ctx.view.run_as.get(via.container, RunAs()).user if in_helper else None,
-        )
-    )
 
 
 def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:

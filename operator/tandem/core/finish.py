@@ -29,12 +29,13 @@ import re
 from . import hints, order
 from .actions import Finish, Outcome, Phase, Report
 from .builder import Builder
-from .escalate import RECHECK_SLACK, Context, send
 from .known import recognised
 from .memory import told_key
 from .names import FINISHED_ANNOTATION, EventType, Reason
-from .routes import HELPER_NAME, ForcedPath, can_deliver, choose_path, route
-from .stop_action import ActionKind, StopAction
+from .routes import HELPER_NAME, can_deliver, choose_path, route
+from .send import RECHECK_SLACK, Context, send
+from .stop import ActionKind, StopAction
+from .stop_action import ForcedPath
 
 MIN_KUBELET = (1, 23)
 """The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""

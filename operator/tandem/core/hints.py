@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .actions import ExecResult, Outcome, Report, Tally
 from .names import EventType, Reason
-from .stop_action import ActionKind, StopAction
+from .stop import ActionKind, StopAction
 
 
 def warning(reason: Reason, what: str, fix: str, tally: Tally | None = None) -> Report:

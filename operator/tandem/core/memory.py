@@ -12,8 +12,7 @@ from collections.abc import Mapping
 
 from .actions import Outcome
 from .clocks import Monotonic
-from .routes import Path
-from .stop_action import StopAction
+from .stop import Path, StopAction
 
 MAX_RERUNS = 3
 """Re-runs of the whole stop by the sweep's Terminate, for one run of the primaries. A sidecar that

@@ -5,9 +5,9 @@ from __future__ import annotations
 from . import hints
 from .actions import Phase
 from .builder import Builder, Decision
-from .escalate import Context
 from .finish import finish_by_phase, phase_for
 from .names import Reason
+from .send import Context
 
 
 def finish_without_exec(

@@ -14,9 +14,9 @@ from enum import StrEnum
 from typing import Any
 
 from . import names
-from .routes import ForcedPath
 from .selector import selector_matches
-from .stop_action import DEFAULT_STOP, KILL, PolicyError, StopAction, parse_action
+from .stop import DEFAULT_STOP, KILL, StopAction
+from .stop_action import ForcedPath, PolicyError, parse_action
 
 __all__ = [
     "DEFAULT_STOP",

@@ -19,17 +19,11 @@ member, a `ForcedPath` member (and the CRD's enum for sidecars[].path), and its 
 from __future__ import annotations
 
 import dataclasses
-from enum import StrEnum
 
-from .stop_action import ActionKind, StopAction
+from .stop import ActionKind, Path, StopAction
+from .stop_action import ForcedPath
 
 HELPER_NAME = "tandem-helper"
-
-
-class Path(StrEnum):
-    EXEC = "exec"
-    SHARED_PID = "shared-pid"
-    HELPER = "helper"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,15 +32,6 @@ class Route:
     container: str
     """The container to exec into: the sidecar, or the helper."""
     argv: tuple[str, ...]
-
-
-class ForcedPath(StrEnum):
-    """A policy's `sidecars[].path`: Auto lets `choose_path` pick."""
-
-    AUTO = "Auto"
-    EXEC = "Exec"
-    SHARED_PID = "SharedPID"
-    HELPER = "Helper"
 
 
 # Values from a pod or a policy (a container ID, a URL) are never part of the script's text: each
