@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.core import ActionKind, StopAction
-from tandem.core.routes import argv_for
-from tandem.core.stop import Path as Route
+from tandem.core.finish.routes import argv_for
+from tandem.core.model.stop import Path as Route
 
 PROGRAMS = ("wget", "curl", "kill", "grep", "touch", "rm", "echo", "cat", "id", "sh")
 HOSTILE = [

@@ -24,9 +24,9 @@ from tandem.core import (
     parse_pod,
     parse_spec,
 )
-from tandem.core.policy import DEFAULT_STOP, KILL, StopAction
-from tandem.core.routes import argv_for, choose_path
-from tandem.core.stop_action import ForcedPath
+from tandem.core.finish.routes import argv_for, choose_path
+from tandem.core.policy.policy import DEFAULT_STOP, KILL, StopAction
+from tandem.core.policy.stop_action import ForcedPath
 
 from .pods import HELPER_IMAGE, helper_container, pod, running, status, terminated
 

@@ -25,7 +25,7 @@ from tandem.core import (
     report_delivery,
     told_once,
 )
-from tandem.core.policy import DEFAULT_STOP
+from tandem.core.policy.policy import DEFAULT_STOP
 from tandem.runtime import Settings
 from tandem.runtime.stopper import Stopper
 

@@ -6,11 +6,11 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .decide import primaries_ended, sidecars_of, unknown_containers
-from .names import Reason
-from .ownership import managed_job_pod
-from .policy import PolicyError, PolicySource, resolve
-from .view import ContainerView, PodView
+from .finish.decide import primaries_ended, sidecars_of, unknown_containers
+from .model.names import Reason
+from .model.view import ContainerView, PodView
+from .policy.ownership import managed_job_pod
+from .policy.policy import PolicyError, PolicySource, resolve
 
 
 @dataclasses.dataclass(frozen=True)

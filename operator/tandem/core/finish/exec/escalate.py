@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import hints
-from .actions import Outcome
-from .builder import Builder
+from ...model.actions import Outcome
+from ...model.names import Reason
+from ...model.stop import KILL, ActionKind, Path
+from ...model.view import PodView
+from ...policy.known import recognised
+from ...policy.policy import Policy, SidecarActions
+from .. import hints
+from ..builder import Builder
+from ..routes import HELPER_NAME, can_deliver, choose_path, route
+from ..send import RECHECK_SLACK, Context, send
 from .helper import WAIT, ready_helper
-from .known import recognised
-from .names import Reason
-from .policy import Policy, SidecarActions
-from .routes import HELPER_NAME, can_deliver, choose_path, route
-from .send import RECHECK_SLACK, Context, send
-from .stop import KILL, ActionKind, Path
-from .view import PodView
 
 
 def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Outcome, Phase, Report, Stop
+from ..model.actions import Outcome, Phase, Report, Stop
+from ..model.clocks import Monotonic
+from ..model.memory import PodMemory
+from ..model.names import FINISHED_ANNOTATION, EventType, Reason
+from ..model.view import PodView, Termination
+from ..policy.policy import FinishMode, OnPrimaryFailure, Policy
 from .builder import Builder, Decision
-from .clocks import Monotonic
-from .escalate import stop_or_wait
-from .finish import finish_by_phase, phase_for, tell_ended_by_itself
-from .memory import PodMemory
-from .names import FINISHED_ANNOTATION, EventType, Reason
-from .no_exec import finish_without_exec
-from .policy import FinishMode, OnPrimaryFailure, Policy
+from .exec.escalate import stop_or_wait
+from .exec.verify import verify
+from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself
+from .phase.no_exec import finish_without_exec
 from .send import Context
-from .verify import verify
-from .view import PodView, Termination
 
 __all__ = ["Decision", "PrimariesEnded", "decide", "primaries_ended", "sidecars_of"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from .view import JOB_CONTROLLER, PodView
+from ..model.view import JOB_CONTROLLER, PodView
 
 JOB_RESTART_POLICIES = ("Never", "OnFailure")
 """The only restart policies the API server admits in a Job's pod template."""

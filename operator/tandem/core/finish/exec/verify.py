@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import hints
-from .actions import Outcome, Report, Tally
-from .builder import Builder
-from .memory import SidecarRecord
-from .names import EventType, Reason
-from .view import PodView
+from ...model.actions import Outcome, Report, Tally
+from ...model.memory import SidecarRecord
+from ...model.names import EventType, Reason
+from ...model.view import PodView
+from .. import hints
+from ..builder import Builder
 
 
 def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> None:

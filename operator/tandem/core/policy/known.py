@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from .stop import ActionKind, StopAction
-from .view import ContainerSpec
+from ..model.stop import ActionKind, StopAction
+from ..model.view import ContainerSpec
 
 
 def _signal(name: str) -> StopAction:

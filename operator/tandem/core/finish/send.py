@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Outcome, Stop
+from ..model.actions import Outcome, Stop
+from ..model.clocks import Monotonic
+from ..model.memory import SidecarRecord
+from ..model.stop import StopAction
+from ..model.view import PodView, RunAs
+from ..policy.policy import Policy
 from .builder import Builder
-from .clocks import Monotonic
-from .memory import SidecarRecord
-from .policy import Policy
 from .routes import HELPER_NAME, Route
-from .stop import StopAction
-from .view import PodView, RunAs
 
 RECHECK_SLACK = 1.0
 """Seconds after the grace period at which a silent sidecar is looked at again."""

@@ -26,16 +26,17 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from . import hints, order
-from .actions import Finish, Outcome, Phase, Report
-from .builder import Builder
-from .known import recognised
-from .memory import told_key
-from .names import FINISHED_ANNOTATION, EventType, Reason
-from .routes import HELPER_NAME, can_deliver, choose_path, route
-from .send import RECHECK_SLACK, Context, send
-from .stop import ActionKind, StopAction
-from .stop_action import ForcedPath
+from ...model.actions import Finish, Outcome, Phase, Report
+from ...model.memory import told_key
+from ...model.names import FINISHED_ANNOTATION, EventType, Reason
+from ...model.stop import ActionKind, StopAction
+from ...policy.known import recognised
+from ...policy.stop_action import ForcedPath
+from .. import hints
+from ..builder import Builder
+from ..routes import HELPER_NAME, can_deliver, choose_path, route
+from ..send import RECHECK_SLACK, Context, send
+from . import order
 
 MIN_KUBELET = (1, 23)
 """The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""

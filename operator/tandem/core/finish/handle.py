@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Iterable
 
-from .actions import Action, Report
-from .clocks import Monotonic
+from ..model.actions import Action, Report
+from ..model.clocks import Monotonic
+from ..model.memory import PodMemory
+from ..model.names import PRIMARY_ANNOTATION, EventType, Reason
+from ..model.view import PodView
+from ..policy.ownership import managed_job_pod
+from ..policy.policy import PolicyError, PolicySource, resolve
 from .decide import Decision, decide
-from .memory import PodMemory
-from .names import PRIMARY_ANNOTATION, EventType, Reason
-from .ownership import managed_job_pod
-from .policy import PolicyError, PolicySource, resolve
-from .view import PodView
 
 
 def _once(memory: PodMemory, key: str, report: Report) -> Decision:

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from . import names
+from ..model import names
+from ..model.stop import DEFAULT_STOP, KILL, StopAction
 from .selector import selector_matches
-from .stop import DEFAULT_STOP, KILL, StopAction
 from .stop_action import ForcedPath, PolicyError, parse_action
 
 __all__ = [

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from ..model.stop import ActionKind, StopAction
 from .known import PRESETS
-from .stop import ActionKind, StopAction
 
 
 class PolicyError(ValueError):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from . import hints
-from .actions import Phase
-from .builder import Builder, Decision
+from ...model.actions import Phase
+from ...model.names import Reason
+from .. import hints
+from ..builder import Builder, Decision
+from ..send import Context
 from .finish import finish_by_phase, phase_for
-from .names import Reason
-from .send import Context
 
 
 def finish_without_exec(

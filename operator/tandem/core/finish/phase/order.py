@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from .clocks import Monotonic
-from .known import recognised
-from .memory import SidecarRecord
-from .view import PodView
+from ...model.clocks import Monotonic
+from ...model.memory import SidecarRecord
+from ...model.view import PodView
+from ...policy.known import recognised
 
 SHIPPER_ORDER = 1
 """A well-known shipper or exporter's order (fluent-bit, the OpenTelemetry collector, vector)."""

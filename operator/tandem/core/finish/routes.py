@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .stop import ActionKind, Path, StopAction
-from .stop_action import ForcedPath
+from ..model.stop import ActionKind, Path, StopAction
+from ..policy.stop_action import ForcedPath
 
 HELPER_NAME = "tandem-helper"
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import hints
-from .actions import AddHelper
-from .builder import Builder
-from .names import Reason
-from .routes import HELPER_NAME
-from .view import PodView, RunAs
+from ...model.actions import AddHelper
+from ...model.names import Reason
+from ...model.view import PodView, RunAs
+from .. import hints
+from ..builder import Builder
+from ..routes import HELPER_NAME
 
 HELPER_COMMAND = ("sleep", "3600")
 """What the helper runs: it only waits for Tandem's execs, and ends on its own within the hour."""
