@@ -35,7 +35,7 @@ from .model.actions import (
 from .model.clocks import Monotonic, WallTime
 from .model.memory import PodMemory, SidecarRecord
 from .model.names import EventType, Reason
-from .model.stop import ActionKind, Path
+from .model.stop import ActionKind, StopPath
 from .model.view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod
 from .policy.ownership import managed_job_pod
 from .policy.policy import (
@@ -69,7 +69,6 @@ __all__ = [
     "OnPrimaryFailure",
     "Outcome",
     "Owner",
-    "Path",
     "Phase",
     "PodMemory",
     "PodView",
@@ -84,6 +83,7 @@ __all__ = [
     "SidecarRecord",
     "Stop",
     "StopAction",
+    "StopPath",
     "Tally",
     "Termination",
     "WallTime",

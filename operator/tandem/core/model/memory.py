@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from .actions import Outcome
 from .clocks import Monotonic
-from .stop import Path, StopAction
+from .stop import StopAction, StopPath
 
 MAX_RERUNS = 3
 """Re-runs of the whole stop by the sweep's Terminate, for one run of the primaries. A sidecar that
@@ -38,7 +38,7 @@ class SidecarRecord:
     """Stops sent for this attempt_key, one per sidecar run."""
     step: int = 0
     """Where on the escalation ladder the last stop was."""
-    path: Path = Path.EXEC
+    path: StopPath = StopPath.EXEC
     verified: bool = False
     exhausted: bool = False
     """The ladder ran out and the sidecar still ran: reported, no more stops for this run."""

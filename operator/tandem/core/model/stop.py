@@ -47,7 +47,10 @@ DEFAULT_STOP = StopAction(kind=ActionKind.SIGNAL, signal="TERM")
 KILL = StopAction(kind=ActionKind.SIGNAL, signal="KILL")
 
 
-class Path(StrEnum):
+class StopPath(StrEnum):
+    """How a stop reaches a sidecar (`finish/routes.py`), named in every Event; neither a URL's
+    path (`StopAction.path`) nor a file's."""
+
     EXEC = "exec"
     SHARED_PID = "shared-pid"
     HELPER = "helper"

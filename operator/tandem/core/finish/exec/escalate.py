@@ -10,7 +10,7 @@ import dataclasses
 
 from ...model.actions import Outcome
 from ...model.names import Reason
-from ...model.stop import KILL, ActionKind, Path
+from ...model.stop import KILL, ActionKind, StopPath
 from ...model.view import PodView
 from ...policy.known import recognised
 from ...policy.policy import Policy, SidecarActions
@@ -84,7 +84,7 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
             continue
         via = route(action, path, name, status.container_id, has_shell=has_shell)
         if via.container == HELPER_NAME:
-            pid_bound = path is Path.HELPER and action.kind is ActionKind.SIGNAL
+            pid_bound = path is StopPath.HELPER and action.kind is ActionKind.SIGNAL
             if (ready := ready_helper(out, ctx.view, ctx.helper_image, name, pid_bound)) == WAIT:
                 return "waiting"  # Its watch event brings us back here.
             if ready:
