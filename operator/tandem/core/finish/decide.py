@@ -12,6 +12,7 @@ from ..model.actions import Outcome, Phase, Report, Stop
 from ..model.clocks import Monotonic
 from ..model.memory import PodMemory
 from ..model.names import FINISHED_ANNOTATION, EventType, Reason
+from ..model.states import ContainerState, RestartPolicy
 from ..model.view import PodView, Termination
 from ..policy.policy import FinishMode, OnPrimaryFailure, Policy
 from .builder import Builder, Decision
@@ -34,14 +35,14 @@ class PrimariesEnded:
 
 def ended_run(view: PodView, name: str) -> Termination | None:
     status = view.status(name)
-    if status.state == "terminated":
+    if status.state == ContainerState.TERMINATED:
         return status.terminated
     # Under OnFailure a failed primary waits in back-off before its restart: that run has ended.
     # One whose last run exited 0 waits only because the kubelet will start it again: under
     # OnFailure it restarts an exit 0 only after killing the container itself (a failed
     # liveness or startup probe, a changed spec), whatever the exit code. That run was cut
     # short, not finished, and the primary is about to run again.
-    if status.state == "waiting" and view.restart_policy == "OnFailure":
+    if status.state == ContainerState.WAITING and view.restart_policy == RestartPolicy.ON_FAILURE:
         last = status.last_terminated
         return last if last is not None and last.exit_code != 0 else None
     return None
@@ -72,7 +73,7 @@ def may_be_selected_later(view: PodView) -> bool:
     later brings no pod event. So the sweep keeps any running pod in which some container ended:
     its own policy resolution decides."""
     return not (view.terminal or view.deleting) and any(
-        status.state == "terminated" for status in view.statuses.values()
+        status.state == ContainerState.TERMINATED for status in view.statuses.values()
     )
 
 
@@ -85,7 +86,11 @@ def will_not_restart(view: PodView, memory: PodMemory, name: str, attempt_key: s
     """Under OnFailure, a sidecar that exited 0 stays down, and one Tandem could not stop runs
     on: either way the primaries would re-run without it restarting in tandem."""
     status = view.status(name)
-    if status.state == "terminated" and status.terminated and status.terminated.exit_code == 0:
+    if (
+        status.state == ContainerState.TERMINATED
+        and status.terminated
+        and status.terminated.exit_code == 0
+    ):
         return True
     record = memory.sidecars.get(name)
     return (
@@ -93,7 +98,7 @@ def will_not_restart(view: PodView, memory: PodMemory, name: str, attempt_key: s
         and record.attempt_key == attempt_key
         and record.exhausted
         and record.container_id == status.container_id
-        and status.state == "running"
+        and status.state == ContainerState.RUNNING
     )
 
 
@@ -156,7 +161,7 @@ def decide(
         return out.build(policy)
     if (
         ended.outcome is Outcome.FAILURE
-        and view.restart_policy == "OnFailure"
+        and view.restart_policy == RestartPolicy.ON_FAILURE
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
         return out.build(policy)
@@ -167,7 +172,7 @@ def decide(
         return finish_without_exec(out, ctx, sidecars, outcome, by_phase)
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
         # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
-        if any(view.status(n).state == "running" for n in sidecars) or (
+        if any(view.status(n).state == ContainerState.RUNNING for n in sidecars) or (
             out.memory.finished == ended.key
         ):
             finish_by_phase(out, ctx, phase, sidecars, outcome)

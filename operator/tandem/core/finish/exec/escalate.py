@@ -10,6 +10,7 @@ import dataclasses
 
 from ...model.actions import Outcome
 from ...model.names import Reason
+from ...model.states import ContainerState, RestartPolicy
 from ...model.stop import KILL, ActionKind, StopPath
 from ...model.view import PodView
 from ...policy.known import recognised
@@ -34,13 +35,15 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
         success = known.success_for(argv)
         # Only under OnFailure must a failure's stop exit non-zero; under Never the pod fails
         # with its primaries whatever the sidecar exits with, so it gets its clean stop.
-        failure = known.failure_for(argv) if view.restart_policy == "OnFailure" else success
+        failure = (
+            known.failure_for(argv) if view.restart_policy == RestartPolicy.ON_FAILURE else success
+        )
         actions = dataclasses.replace(
             actions,
             on_success=success or actions.on_success,
             on_failure=failure or actions.on_failure,
         )
-    if view.share_process_namespace and view.restart_policy == "OnFailure":
+    if view.share_process_namespace and view.restart_policy == RestartPolicy.ON_FAILURE:
         actions = dataclasses.replace(actions, on_failure=KILL, escalate_failure=())
     return actions
 
@@ -110,7 +113,7 @@ def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: 
 
 def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
     status, record = ctx.view.status(name), out.memory.sidecars.get(name)
-    if status.state != "running":
+    if status.state != ContainerState.RUNNING:
         return
     same_attempt = record is not None and record.attempt_key == ctx.attempt_key
     if (

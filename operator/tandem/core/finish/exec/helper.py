@@ -18,6 +18,7 @@ import dataclasses
 
 from ...model.actions import AddHelper
 from ...model.names import Reason
+from ...model.states import ContainerState
 from ...model.view import PodView, RunAs
 from .. import hints
 from ..builder import Builder
@@ -91,4 +92,4 @@ def ready_helper(out: Builder, view: PodView, image: str, name: str, pid_bound: 
     if pid_bound and target != name:
         return f"Tandem's helper is in {target}'s PID namespace, not {name}'s"
     helper = view.ephemeral.get(HELPER_NAME)
-    return "" if helper is not None and helper.state == "running" else WAIT
+    return "" if helper is not None and helper.state == ContainerState.RUNNING else WAIT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...model.actions import Phase
 from ...model.names import Reason
+from ...model.states import ContainerState, RestartPolicy
 from .. import hints
 from ..builder import Builder, Decision
 from ..send import Context
@@ -16,7 +17,7 @@ def finish_without_exec(
     """An install without pods/exec (--no-exec) has one way to end a pod: its phase. Under
     OnFailure a failure then replaces the pod, since no sidecar can be made to restart with
     the primaries."""
-    running = [n for n in sidecars if ctx.view.status(n).state == "running"]
+    running = [n for n in sidecars if ctx.view.status(n).state == ContainerState.RUNNING]
     if not by_phase:
         if running:
             out.once(
@@ -34,7 +35,7 @@ def finish_without_exec(
     phase = phase_for(ctx.view.restart_policy, ctx.outcome) or Phase.FAILED
     if running or out.memory.finished == ctx.attempt_key:
         why = outcome
-        if phase is Phase.FAILED and ctx.view.restart_policy == "OnFailure":
+        if phase is Phase.FAILED and ctx.view.restart_policy == RestartPolicy.ON_FAILURE:
             why += (
                 "; without pods/exec its sidecars cannot restart with the primaries, so Tandem "
                 "replaces the pod: the Job starts a new one"
