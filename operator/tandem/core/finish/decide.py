@@ -10,7 +10,7 @@ import dataclasses
 
 from ..model.actions import Outcome, Phase, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory
+from ..model.memory import PodMemory, Told, once_key
 from ..model.names import FINISHED_ANNOTATION, EventType, Reason
 from ..model.states import ContainerState, RestartPolicy
 from ..model.view import PodView, Termination
@@ -128,7 +128,7 @@ def decide(
     if missing := unknown_containers(view, policy):
         out.sweepable = may_be_selected_later(view)
         out.once(
-            "unknown",
+            once_key(Told.UNKNOWN),
             Report(
                 EventType.WARNING,
                 Reason.UNKNOWN_CONTAINER,
@@ -191,7 +191,7 @@ def decide(
     stops = [a for a in out.actions[before:] if isinstance(a, Stop) and a.step == 0]
     if stops:
         out.once(
-            f"ended:{ended.key}",
+            once_key(Told.ENDED, ended.key),
             Report(
                 EventType.NORMAL,
                 Reason.PRIMARIES_FINISHED,

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from ..model.actions import AddHelper, ExecResult, Finish, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory, told_key
+from ..model.memory import PodMemory, Told, once_key, told_key
 from ..model.names import EventType, Reason
 from ..model.stop import ActionKind
 from . import hints
@@ -133,7 +133,7 @@ def told_once(
     told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
     if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
         return memory, report
-    key = f"failed:{about}:{report.message}"
+    key = once_key(Told.STOP_FAILED, about, report.message)
     if key in memory.reported:
         return memory, None
     return dataclasses.replace(memory, reported=memory.reported | {key}), report

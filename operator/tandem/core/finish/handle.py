@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 
 from ..model.actions import Action, Report
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory
+from ..model.memory import PodMemory, Told, once_key
 from ..model.names import PRIMARY_ANNOTATION, EventType, Reason
 from ..model.view import PodView
 from ..policy.ownership import managed_job_pod
@@ -46,7 +46,7 @@ def _not_a_job_pod(
         )
     else:
         return Decision((), memory)
-    return _once(memory, "not-a-job-pod", report)
+    return _once(memory, once_key(Told.NOT_A_JOB_POD), report)
 
 
 def handle(
@@ -74,7 +74,7 @@ def handle(
     except PolicyError as error:
         return _once(
             memory,
-            "invalid-annotation",
+            once_key(Told.INVALID_ANNOTATION),
             Report(
                 EventType.WARNING,
                 Reason.INVALID_ANNOTATION,
@@ -85,7 +85,7 @@ def handle(
     if resolution.conflict:
         conflict = _once(
             memory,
-            "conflict",
+            once_key(Told.CONFLICT),
             Report(
                 EventType.WARNING,
                 Reason.POLICY_CONFLICT,

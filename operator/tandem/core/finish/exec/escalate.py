@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from ...model.actions import Outcome
+from ...model.memory import Told, once_key
 from ...model.names import Reason
 from ...model.states import ContainerState, RestartPolicy
 from ...model.stop import KILL, ActionKind, StopPath
@@ -101,7 +102,7 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
 
 def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:
     out.once(
-        f"unstoppable:{name}:{container_id}",
+        once_key(Told.UNSTOPPABLE, name, container_id),
         hints.warning(
             Reason.SIDECAR_UNSTOPPABLE,
             f"Tandem cannot stop {name}{after}: {cause}. It stops trying; the sweeper's policy "
@@ -142,7 +143,7 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
     if record is not None and attempts > ctx.policy.max_attempts:
         out.memory = dataclasses.replace(out.memory, gave_up=True)
         out.once(
-            f"loop:{name}",
+            once_key(Told.LOOP, name),
             hints.warning(
                 Reason.SIDECAR_STOP_LOOP,
                 f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "

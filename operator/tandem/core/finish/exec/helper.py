@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from ...model.actions import AddHelper
+from ...model.memory import Told, once_key
 from ...model.names import Reason
 from ...model.states import ContainerState
 from ...model.view import PodView, RunAs
@@ -65,7 +66,7 @@ def _refuse(out: Builder, name: str, foreign: str) -> str:
     """Says once why Tandem will not exec into the pod's `tandem-helper` for NAME, with the fix;
     returns the cause, for the ladder, which goes on without the helper."""
     out.once(
-        f"foreign-helper:{name}",
+        once_key(Told.FOREIGN_HELPER, name),
         hints.warning(
             Reason.SIDECAR_STOP_FAILED,
             f"the pod's ephemeral container {HELPER_NAME} was not added by Tandem for {name} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...model.actions import Phase
+from ...model.memory import Told, once_key
 from ...model.names import Reason
 from ...model.states import ContainerState, RestartPolicy
 from .. import hints
@@ -21,7 +22,7 @@ def finish_without_exec(
     if not by_phase:
         if running:
             out.once(
-                "no-exec",
+                once_key(Told.NO_EXEC),
                 hints.warning(
                     Reason.SIDECAR_UNSTOPPABLE,
                     f"{outcome}; {', '.join(running)} still run, and this Tandem may not exec "
