@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from localcluster import Layout, cluster
-from tandem.core.finish import MAX_PUT_BACK_WRITES
+from tandem.core.finish.phase.finish import MAX_PUT_BACK_WRITES
 
 from ..audit_log import audited, wait_phase_writes
 from ..kube import (

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.core import ActionKind, StopAction
-from tandem.core.routes import Path as Route
-from tandem.core.routes import argv_for
+from tandem.core.finish.routes import argv_for
+from tandem.core.model.stop import StopPath
 
 PROGRAMS = ("wget", "curl", "kill", "grep", "touch", "rm", "echo", "cat", "id", "sh")
 HOSTILE = [
@@ -82,7 +82,7 @@ def test_an_http_stop_runs_wget_with_the_url_as_one_argument(
 ) -> None:
     kind = ActionKind.HTTP_POST if post else ActionKind.HTTP_GET
     url_path = "/" + path.replace("\x00", "")
-    argv = argv_for(StopAction(kind, port=port, path=url_path), Route.EXEC, "")
+    argv = argv_for(StopAction(kind, port=port, path=url_path), StopPath.EXEC, "")
     assert argv[:2] == ("/bin/sh", "-c")
     calls, created = _run(sandbox, argv, tmp_path)
     url = f"http://127.0.0.1:{port}{url_path}"
@@ -106,7 +106,7 @@ def test_the_shared_pid_stop_takes_the_container_id_as_data(
     sandbox: Path, tmp_path: Path, container_id: str, signal: str
 ) -> None:
     action = StopAction(ActionKind.SIGNAL, signal=signal)
-    argv = argv_for(action, Route.SHARED_PID, f"containerd://{container_id}")
+    argv = argv_for(action, StopPath.SHARED_PID, f"containerd://{container_id}")
     calls, created = _run(sandbox, argv, tmp_path)
     valid = len(container_id) == 64 and all(c in "0123456789abcdef" for c in container_id)
     assert {call[0] for call in calls} <= ({"grep", "kill"} if valid else set()), calls

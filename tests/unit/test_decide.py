@@ -28,7 +28,7 @@ from tandem.core import (
     primaries_ended,
     resolve,
 )
-from tandem.core.policy import SidecarActions
+from tandem.core.policy.policy import SidecarActions
 
 from .pods import PRIMARY, pod, running, status, terminated, waiting
 

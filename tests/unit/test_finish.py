@@ -31,13 +31,13 @@ from tandem.core import (
     report_finish,
     resolve,
 )
-from tandem.core.finish import (
+from tandem.core.finish.phase.finish import (
     MAX_PHASE_WRITES,
     MAX_PUT_BACK_WRITES,
     NOT_KEPT_SLACK,
     RETRY_AFTER,
 )
-from tandem.core.policy import PolicySource
+from tandem.core.policy.policy import PolicySource
 
 from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
 

@@ -15,12 +15,12 @@ from tandem.core import (
     Delivery,
     ExecResult,
     Monotonic,
-    Path,
     PodMemory,
     Reason,
     Report,
     RunAs,
     Stop,
+    StopPath,
     after_delivery,
     decide,
     helper_user,
@@ -127,7 +127,7 @@ def _helper_stop(helper_context: dict[str, Any] | None = None) -> Stop:
         helper["securityContext"] = helper_context
     decision = _decide(_pod(helper=helper), PodMemory(no_shell=frozenset({"proxy"})))
     [stop] = [a for a in decision.actions if isinstance(a, Stop)]
-    assert (stop.container, stop.path) == (HELPER_NAME, Path.HELPER)
+    assert (stop.container, stop.path) == (HELPER_NAME, StopPath.HELPER)
     return stop
 
 

@@ -25,7 +25,7 @@ from tandem.core import (
     parse_spec,
     resolve,
 )
-from tandem.core.view import MAX_ANNOTATION_VALUE, MAX_ARGV_WORD, MAX_ARGV_WORDS
+from tandem.core.model.view import MAX_ANNOTATION_VALUE, MAX_ARGV_WORD, MAX_ARGV_WORDS
 
 from .pods import pod, running, status, terminated
 

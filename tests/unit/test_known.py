@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tandem.core.known import KNOWN, recognise
-from tandem.core.view import ContainerSpec
+from tandem.core.model.view import ContainerSpec
+from tandem.core.policy.known import KNOWN, recognise
 
 
 @pytest.mark.parametrize(

@@ -13,19 +13,20 @@ from tandem.core import (
     Decision,
     Delivery,
     Monotonic,
-    Path,
     PodMemory,
     Reason,
     Recheck,
     Report,
     Stop,
+    StopPath,
     after_delivery,
     decide,
     parse_pod,
     parse_spec,
 )
-from tandem.core.policy import DEFAULT_STOP, KILL, StopAction
-from tandem.core.routes import ForcedPath, argv_for, choose_path
+from tandem.core.finish.routes import argv_for, choose_path
+from tandem.core.policy.policy import DEFAULT_STOP, KILL, StopAction
+from tandem.core.policy.stop_action import ForcedPath
 
 from .pods import HELPER_IMAGE, helper_container, pod, running, status, terminated
 
@@ -71,12 +72,12 @@ def test_failure_with_shared_pid_escalates_term_then_kill_then_gives_up() -> Non
     body = _pod(3, share_pid=True)
     d1 = _run(body, PodMemory(), 0.0)
     [term] = _stops(d1)
-    assert (term.action, term.path, term.container) == (DEFAULT_STOP, Path.SHARED_PID, "proxy")
+    assert (term.action, term.path, term.container) == (DEFAULT_STOP, StopPath.SHARED_PID, "proxy")
     assert term.argv[-2:] == ("abc123", "TERM") and 'kill -s "$2" "$main"' in term.argv[2]
     assert _stops(_run(body, d1.memory, 9.0)) == []
     d2 = _run(body, d1.memory, 10.5)
     [kill] = _stops(d2)
-    assert (kill.action, kill.step, kill.path) == (KILL, 1, Path.SHARED_PID)
+    assert (kill.action, kill.step, kill.path) == (KILL, 1, StopPath.SHARED_PID)
     d3 = _run(body, d2.memory, 21.0)
     assert _stops(d3) == [] and _reasons(d3) == [Reason.SIDECAR_UNSTOPPABLE]
     assert _run(body, d3.memory, 40.0).actions == ()
@@ -86,7 +87,7 @@ def test_kill_is_skipped_without_shared_pid_and_the_cause_is_named() -> None:
     body = _pod(3)
     d1 = _run(body, PodMemory(), 0.0)
     [term] = _stops(d1)
-    assert term.path is Path.EXEC and term.argv == ("/bin/sh", "-c", "kill -s TERM 1")
+    assert term.path is StopPath.EXEC and term.argv == ("/bin/sh", "-c", "kill -s TERM 1")
     d2 = _run(body, d1.memory, 11.0)
     [report] = [a for a in d2.actions if isinstance(a, Report)]
     assert report.reason is Reason.SIDECAR_UNSTOPPABLE
@@ -103,7 +104,7 @@ def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
     assert _stops(_run(_pod(0, helper="waiting"), d2.memory, 1.0)) == []
     d4 = _run(_pod(0, helper="running"), d2.memory, 2.0)
     [via_helper] = _stops(d4)
-    assert (via_helper.container, via_helper.path) == (HELPER_NAME, Path.HELPER)
+    assert (via_helper.container, via_helper.path) == (HELPER_NAME, StopPath.HELPER)
     assert via_helper.argv == ("/bin/sh", "-c", "kill -s TERM 1")
     assert Reason.PRIMARIES_FINISHED in _reasons(d1)  # once, with the first try
 
@@ -163,7 +164,7 @@ def test_presets_are_http_posts_on_loopback() -> None:
     )
     action = policy.actions["proxy"].on_success
     assert (action.kind, action.port, action.path) == ("httpPost", 15020, "/quitquitquit")
-    argv = argv_for(action, Path.HELPER, CID)
+    argv = argv_for(action, StopPath.HELPER, CID)
     assert argv[-2:] == ("http://127.0.0.1:15020/quitquitquit", "post")
     assert "istio preset" in action.describe()
 
@@ -172,10 +173,10 @@ def test_path_choice() -> None:
     http = StopAction(kind=ActionKind.HTTP_POST, port=1, path="/")
     cmd = StopAction(kind=ActionKind.EXEC, command=("/bin/stop",))
     kw = functools.partial(choose_path, shared_pid=False, has_shell=True, helper_enabled=True)
-    assert kw(DEFAULT_STOP) is Path.EXEC
-    assert kw(DEFAULT_STOP, shared_pid=True) is Path.SHARED_PID
-    assert kw(DEFAULT_STOP, has_shell=False) is Path.HELPER
+    assert kw(DEFAULT_STOP) is StopPath.EXEC
+    assert kw(DEFAULT_STOP, shared_pid=True) is StopPath.SHARED_PID
+    assert kw(DEFAULT_STOP, has_shell=False) is StopPath.HELPER
     assert kw(http, has_shell=False, helper_enabled=False) is None
-    assert kw(cmd, has_shell=False) is Path.EXEC
+    assert kw(cmd, has_shell=False) is StopPath.EXEC
     assert kw(DEFAULT_STOP, forced=ForcedPath.SHARED_PID) is None
-    assert kw(DEFAULT_STOP, shared_pid=True, forced=ForcedPath.EXEC) is Path.EXEC
+    assert kw(DEFAULT_STOP, shared_pid=True, forced=ForcedPath.EXEC) is StopPath.EXEC

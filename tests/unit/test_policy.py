@@ -15,7 +15,7 @@ from tandem.core import (
     parse_spec,
     resolve,
 )
-from tandem.core.selector import selector_matches
+from tandem.core.policy.selector import selector_matches
 
 from .crd import spec_schema
 

@@ -21,8 +21,8 @@ from tandem.core import (
     parse_spec,
     resolve,
 )
-from tandem.core.escalate import RECHECK_SLACK
-from tandem.core.policy import PolicySource
+from tandem.core.finish.send import RECHECK_SLACK
+from tandem.core.policy.policy import PolicySource
 
 from .pods import PRIMARY, failed_in_back_off, pod, running, status, terminated
 

@@ -15,17 +15,17 @@ from tandem.core import (
     EventType,
     Finish,
     Outcome,
-    Path,
     Phase,
     PodMemory,
     Reason,
     Report,
     Stop,
+    StopPath,
     parse_pod,
     report_delivery,
     told_once,
 )
-from tandem.core.policy import DEFAULT_STOP
+from tandem.core.policy.policy import DEFAULT_STOP
 from tandem.runtime import Settings
 from tandem.runtime.stopper import Stopper
 
@@ -43,7 +43,7 @@ STOP = Stop(
     Outcome.SUCCESS,
     1,
     0,
-    Path.EXEC,
+    StopPath.EXEC,
     "proxy",
     ("/bin/sh", "-c", "kill -s TERM 1"),
 )

@@ -25,9 +25,9 @@ from tandem.core import (
     parse_pod,
     primaries_ended,
 )
-from tandem.core.memory import MAX_RERUNS
-from tandem.core.names import PRIMARY_ANNOTATION
-from tandem.core.policy import DEFAULT_STOP
+from tandem.core.model.memory import MAX_RERUNS
+from tandem.core.model.names import PRIMARY_ANNOTATION
+from tandem.core.policy.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 from tandem.runtime.events import Publisher
 from tandem.runtime.sweeper import NamespaceBudget, Sweeper, rules_from

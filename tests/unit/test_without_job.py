@@ -19,7 +19,7 @@ from tandem.core import (
     parse_pod,
     parse_spec,
 )
-from tandem.core.policy import PolicySource
+from tandem.core.policy.policy import PolicySource
 from tandem.runtime.events import owner_reference
 
 from .pods import PRIMARY, pod, running, status, terminated

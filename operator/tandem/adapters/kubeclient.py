@@ -27,7 +27,7 @@ from kubernetes.stream import stream, ws_client
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
 from tandem.core import HELPER_COMMAND, HELPER_NAME, ExecResult, Finish, RunAs
-from tandem.core.names import FINISHED_ANNOTATION, FINISHED_CONDITION
+from tandem.core.model.names import FINISHED_ANNOTATION, FINISHED_CONDITION
 
 from .results import (
     OUTPUT_LIMIT,

@@ -6,7 +6,21 @@ plain results back (`report_delivery`, `after_delivery`). docs/development.md (L
 modules in pipeline order; import-linter keeps that order.
 """
 
-from .actions import (
+from .finish.decide import Decision, decide, primaries_ended, sidecars_of
+from .finish.delivery import (
+    Delivery,
+    after_delivery,
+    after_finish,
+    report_delivery,
+    report_finish,
+    report_helper,
+    told_once,
+)
+from .finish.exec.helper import HELPER_COMMAND, helper_user
+from .finish.handle import handle
+from .finish.phase.finish import kubelet_keeps_phase
+from .finish.routes import HELPER_NAME
+from .model.actions import (
     Action,
     AddHelper,
     ExecResult,
@@ -18,24 +32,13 @@ from .actions import (
     Stop,
     Tally,
 )
-from .clocks import Monotonic, WallTime
-from .decide import Decision, decide, primaries_ended, sidecars_of
-from .delivery import (
-    Delivery,
-    after_delivery,
-    after_finish,
-    report_delivery,
-    report_finish,
-    report_helper,
-    told_once,
-)
-from .finish import kubelet_keeps_phase
-from .handle import handle
-from .helper import HELPER_COMMAND, helper_user
-from .memory import PodMemory, SidecarRecord
-from .names import EventType, Reason
-from .ownership import managed_job_pod
-from .policy import (
+from .model.clocks import Monotonic, WallTime
+from .model.memory import PodMemory, SidecarRecord
+from .model.names import EventType, Reason
+from .model.stop import ActionKind, StopPath
+from .model.view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod
+from .policy.ownership import managed_job_pod
+from .policy.policy import (
     FinishMode,
     OnPrimaryFailure,
     Policy,
@@ -46,9 +49,7 @@ from .policy import (
     parse_spec,
     resolve,
 )
-from .routes import HELPER_NAME, ForcedPath, Path
-from .stop_action import ActionKind
-from .view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod
+from .policy.stop_action import ForcedPath
 
 __all__ = [
     "HELPER_COMMAND",
@@ -68,7 +69,6 @@ __all__ = [
     "OnPrimaryFailure",
     "Outcome",
     "Owner",
-    "Path",
     "Phase",
     "PodMemory",
     "PodView",
@@ -83,6 +83,7 @@ __all__ = [
     "SidecarRecord",
     "Stop",
     "StopAction",
+    "StopPath",
     "Tally",
     "Termination",
     "WallTime",

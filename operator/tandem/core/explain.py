@@ -6,11 +6,12 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .decide import primaries_ended, sidecars_of, unknown_containers
-from .names import Reason
-from .ownership import managed_job_pod
-from .policy import PolicyError, PolicySource, resolve
-from .view import ContainerView, PodView
+from .finish.decide import primaries_ended, sidecars_of, unknown_containers
+from .model.names import Reason
+from .model.states import ContainerState
+from .model.view import ContainerView, PodView
+from .policy.ownership import managed_job_pod
+from .policy.policy import PolicyError, PolicySource, resolve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +49,9 @@ class Explanation:
 
 
 def _line(name: str, role: str, status: ContainerView) -> ContainerLine:
-    run = status.terminated or (status.last_terminated if status.state == "waiting" else None)
+    run = status.terminated or (
+        status.last_terminated if status.state == ContainerState.WAITING else None
+    )
     return ContainerLine(
         name, role, status.state, run.exit_code if run else None, status.restart_count
     )
@@ -83,9 +86,9 @@ def _status(
             return f"Tandem cannot finish this pod: {last[blocker].message}"
     ended = primaries_ended(view, primaries)
     if ended is None:
-        running = [p for p in primaries if view.status(p).state != "terminated"]
+        running = [p for p in primaries if view.status(p).state != ContainerState.TERMINATED]
         return f"waiting for the primaries to end: {', '.join(running)} still running"
-    alive = [s for s in sidecars if view.status(s).state == "running"]
+    alive = [s for s in sidecars if view.status(s).state == ContainerState.RUNNING]
     if not alive:
         return "every sidecar has ended; the kubelet is about to set the pod's phase"
     return (

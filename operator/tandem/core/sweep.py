@@ -14,15 +14,15 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from .actions import Outcome, Report
-from .clocks import WallTime
-from .decide import ended_run, primaries_ended
-from .memory import MAX_RERUNS, PodMemory
-from .names import EventType, Reason
-from .ownership import managed_job_pod
-from .policy import Policy
-from .routes import HELPER_NAME
-from .view import PodView
+from .finish.decide import ended_run, primaries_ended
+from .finish.routes import HELPER_NAME
+from .model.actions import Outcome, Report
+from .model.clocks import WallTime
+from .model.memory import MAX_RERUNS, PodMemory
+from .model.names import EventType, Reason
+from .model.view import PodView
+from .policy.ownership import managed_job_pod
+from .policy.policy import Policy
 
 
 class SweepAction(StrEnum):

@@ -21,7 +21,7 @@ from tandem.adapters import (
     connection_parameters,
     load_configuration,
 )
-from tandem.core.names import GROUP, JOB_NAME_LABEL
+from tandem.core.model.names import GROUP, JOB_NAME_LABEL
 from tandem.core.sweep import SweepAction, SweepRules
 
 from . import handlers, metrics, peering

@@ -1,6 +1,6 @@
 """Carrying out: runs the adapters' calls for Stops and AddHelper off the event loop, with a
 deadline and bounded retries, and returns their plain results. What a result means (its Delivery
-and its Event) is the core's to say (`tandem.core.delivery`)."""
+and its Event) is the core's to say (`tandem.core.finish.delivery`)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from tandem.core import PodView, PolicyError, PolicySource, WallTime, resolve
-from tandem.core.names import PRIMARY_ANNOTATION
+from tandem.core.model.names import PRIMARY_ANNOTATION
 from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
 
 from . import metrics

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import hints
-from .actions import Outcome, Report, Tally
-from .builder import Builder
-from .memory import SidecarRecord
-from .names import EventType, Reason
-from .view import PodView
+from ...model.actions import Outcome, Report, Tally
+from ...model.memory import SidecarRecord
+from ...model.names import EventType, Reason
+from ...model.states import RestartPolicy
+from ...model.view import PodView
+from .. import hints
+from ..builder import Builder
 
 
 def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> None:
@@ -21,7 +22,7 @@ def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> Non
     if not record.announce:
         return  # A graceful stop before a finish by phase: the phase decides the pod.
     how = f"{name} exited {run.exit_code} after {record.action.describe()} ({record.path})"
-    if record.outcome is Outcome.FAILURE and view.restart_policy == "Never":
+    if record.outcome is Outcome.FAILURE and view.restart_policy == RestartPolicy.NEVER:
         # The pod fails with its primaries whatever the sidecar exits with.
         out.add(
             Report(

@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from .clocks import Monotonic
-from .known import recognised
-from .memory import SidecarRecord
-from .view import PodView
+from ...model.clocks import Monotonic
+from ...model.memory import SidecarRecord
+from ...model.states import ContainerState
+from ...model.view import PodView
+from ...policy.known import recognised
 
 SHIPPER_ORDER = 1
 """A well-known shipper or exporter's order (fluent-bit, the OpenTelemetry collector, vector)."""
@@ -84,12 +85,12 @@ def group_state(
         if stopped:
             assert record is not None  # for mypy
             sent_at.append(record.acted_at)
-            if status.state == "running":
+            if status.state == ContainerState.RUNNING:
                 if (left := grace - (now - record.acted_at)) > 0:
                     waits.append(left)
                 else:
                     late.append(name)
-        elif status.state == "running":
+        elif status.state == ContainerState.RUNNING:
             to_stop.append(name)
     return GroupState(
         tuple(to_stop),

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import hints
-from .actions import AddHelper
-from .builder import Builder
-from .names import Reason
-from .routes import HELPER_NAME
-from .view import PodView, RunAs
+from ...model.actions import AddHelper
+from ...model.memory import Told, once_key
+from ...model.names import Reason
+from ...model.states import ContainerState
+from ...model.view import PodView, RunAs
+from .. import hints
+from ..builder import Builder
+from ..routes import HELPER_NAME
 
 HELPER_COMMAND = ("sleep", "3600")
 """What the helper runs: it only waits for Tandem's execs, and ends on its own within the hour."""
@@ -64,7 +66,7 @@ def _refuse(out: Builder, name: str, foreign: str) -> str:
     """Says once why Tandem will not exec into the pod's `tandem-helper` for NAME, with the fix;
     returns the cause, for the ladder, which goes on without the helper."""
     out.once(
-        f"foreign-helper:{name}",
+        once_key(Told.FOREIGN_HELPER, name),
         hints.warning(
             Reason.SIDECAR_STOP_FAILED,
             f"the pod's ephemeral container {HELPER_NAME} was not added by Tandem for {name} "
@@ -91,4 +93,4 @@ def ready_helper(out: Builder, view: PodView, image: str, name: str, pid_bound: 
     if pid_bound and target != name:
         return f"Tandem's helper is in {target}'s PID namespace, not {name}'s"
     helper = view.ephemeral.get(HELPER_NAME)
-    return "" if helper is not None and helper.state == "running" else WAIT
+    return "" if helper is not None and helper.state == ContainerState.RUNNING else WAIT

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from enum import StrEnum
 
 from .actions import Outcome
 from .clocks import Monotonic
-from .routes import Path
-from .stop_action import StopAction
+from .stop import StopAction, StopPath
 
 MAX_RERUNS = 3
 """Re-runs of the whole stop by the sweep's Terminate, for one run of the primaries. A sidecar that
@@ -39,7 +39,7 @@ class SidecarRecord:
     """Stops sent for this attempt_key, one per sidecar run."""
     step: int = 0
     """Where on the escalation ladder the last stop was."""
-    path: Path = Path.EXEC
+    path: StopPath = StopPath.EXEC
     verified: bool = False
     exhausted: bool = False
     """The ladder ran out and the sidecar still ran: reported, no more stops for this run."""
@@ -115,6 +115,29 @@ class PodMemory:
         )
 
 
+class Told(StrEnum):
+    """What a one-off Event tells: the first word of its key in `PodMemory.reported`."""
+
+    FINISHED = "finished"
+    NOT_KEPT = "not-kept"
+    ENDED = "ended"
+    UNKNOWN = "unknown"
+    UNSTOPPABLE = "unstoppable"
+    LOOP = "loop"
+    FOREIGN_HELPER = "foreign-helper"
+    STOP_FAILED = "failed"
+    NO_EXEC = "no-exec"
+    NOT_A_JOB_POD = "not-a-job-pod"
+    INVALID_ANNOTATION = "invalid-annotation"
+    CONFLICT = "conflict"
+
+
+def once_key(told: Told, *about: str) -> str:
+    """The key in `PodMemory.reported` of the one-off Event TOLD about ABOUT (a sidecar, a run of
+    the primaries, ...): `told:about:...`. Every such key is made here."""
+    return ":".join((told.value, *about))
+
+
 def told_key(attempt_key: str) -> str:
     """The once-key of the PodFinished Event for one ended run of the primaries."""
-    return f"finished:{attempt_key}"
+    return once_key(Told.FINISHED, attempt_key)

@@ -8,6 +8,11 @@ in a SidecarPolicy or its defaultAction, always wins over this knowledge.
 before writing the phase, so that the sidecar ends cleanly). `failure`: a stop after which it
 exits non-zero, if documented; without one, a restart in tandem needs KILL through a shared PID
 namespace. Flags that the program needs for a stop are looked for in its command and args.
+
+`PRESETS`: the HTTP shutdown endpoints of well-known sidecars, by name, for a policy's
+`{preset: NAME}` (documented in docs/sidecars.md). Each is called on 127.0.0.1 from inside the pod
+(the sidecar's container, or Tandem's helper, which shares the pod's network), so endpoints that
+listen on localhost only are reachable. The table below takes its endpoints from there.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from .stop_action import ActionKind, StopAction
-from .view import ContainerSpec
+from ..model.stop import ActionKind, StopAction
+from ..model.view import ContainerSpec
 
 
 def _signal(name: str) -> StopAction:
@@ -28,6 +33,35 @@ def _post(port: int, path: str) -> StopAction:
 
 
 TERM = _signal("TERM")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    port: int
+    path: str
+    exits: str
+    """What the program exits with after the call, and what it needs to have the endpoint."""
+
+
+PRESETS: dict[str, Preset] = {
+    "istio": Preset(
+        15020, "/quitquitquit", "pilot-agent stops Envoy and exits 0 (istio-proxy's status port)"
+    ),
+    "cloud-sql-proxy": Preset(
+        9091, "/quitquitquit", "exits 0; v2 needs --quitquitquit (admin port 9091)"
+    ),
+    "linkerd": Preset(
+        4191,
+        "/shutdown",
+        "exits 0; needs LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED=true (admin 4191)",
+    ),
+    "envoy": Preset(9901, "/quitquitquit", "exits 0 (Envoy's admin interface, default 9901)"),
+}
+
+
+def _endpoint(preset: str) -> StopAction:
+    """PRESET's endpoint as a plain httpPost (the table's own stop, not a policy's preset)."""
+    return _post(PRESETS[preset].port, PRESETS[preset].path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +131,7 @@ KNOWN: tuple[KnownSidecar, ...] = (
         "envoy",
         ("envoyproxy/envoy", "envoyproxy/envoy-distroless"),
         ("envoy",),
-        success=_post(9901, "/quitquitquit"),
+        success=_endpoint("envoy"),
         failure=None,
         source="envoy docs, operations/admin: POST /quitquitquit cleanly exits (0); the admin port "
         "comes from the bootstrap, 9901 by convention",
@@ -106,7 +140,7 @@ KNOWN: tuple[KnownSidecar, ...] = (
         "istio-proxy",
         ("istio/proxyv2", "proxyv2"),
         ("pilot-agent",),
-        success=_post(15020, "/quitquitquit"),
+        success=_endpoint("istio"),
         failure=None,
         source="istio pilot/cmd/pilot-agent/status/server.go handleQuit: POST "
         "localhost:15020/quitquitquit stops Envoy and the agent, exit 0",
@@ -118,7 +152,7 @@ KNOWN: tuple[KnownSidecar, ...] = (
         success=None,
         failure=TERM,
         needs=(
-            ("--quitquitquit", _post(9091, "/quitquitquit")),
+            ("--quitquitquit", _endpoint("cloud-sql-proxy")),
             ("--exit-zero-on-sigterm", TERM),
         ),
         source="cloud-sql-proxy cmd/root.go: --quitquitquit serves POST /quitquitquit on the "

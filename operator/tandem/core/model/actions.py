@@ -7,8 +7,7 @@ import dataclasses
 from enum import StrEnum
 
 from .names import EventType, Reason
-from .routes import Path
-from .stop_action import StopAction
+from .stop import StopAction, StopPath
 from .view import RunAs
 
 
@@ -53,7 +52,7 @@ class Stop:
     attempt: int
     step: int
     """Position of ACTION in the sidecar's escalation ladder, from 0."""
-    path: Path
+    path: StopPath
     container: str
     """The container to exec into: the sidecar itself, or Tandem's helper."""
     argv: tuple[str, ...]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Iterable
 
-from .actions import Action, Report
-from .clocks import Monotonic
+from ..model.actions import Action, Report
+from ..model.clocks import Monotonic
+from ..model.memory import PodMemory, Told, once_key
+from ..model.names import PRIMARY_ANNOTATION, EventType, Reason
+from ..model.view import PodView
+from ..policy.ownership import managed_job_pod, without_job
+from ..policy.policy import PolicyError, PolicySource, resolve
 from .decide import Decision, decide
-from .memory import PodMemory
-from .names import PRIMARY_ANNOTATION, EventType, Reason
-from .ownership import managed_job_pod, without_job
-from .policy import PolicyError, PolicySource, resolve
-from .view import PodView
 
 
 def _once(memory: PodMemory, key: str, report: Report) -> Decision:
@@ -51,7 +51,7 @@ def _not_a_job_pod(
         )
     else:
         return Decision((), memory)
-    return _once(memory, "not-a-job-pod", report)
+    return _once(memory, once_key(Told.NOT_A_JOB_POD), report)
 
 
 def handle(
@@ -84,7 +84,7 @@ def handle(
             return _not_a_job_pod(view, memory, why, watched, opt_in=True)
         return _once(
             memory,
-            "invalid-annotation",
+            once_key(Told.INVALID_ANNOTATION),
             Report(
                 EventType.WARNING,
                 Reason.INVALID_ANNOTATION,
@@ -97,7 +97,7 @@ def handle(
     if resolution.conflict:
         conflict = _once(
             memory,
-            "conflict",
+            once_key(Told.CONFLICT),
             Report(
                 EventType.WARNING,
                 Reason.POLICY_CONFLICT,

@@ -7,13 +7,13 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 
+from ..model.actions import AddHelper, ExecResult, Finish, Report, Stop
+from ..model.clocks import Monotonic
+from ..model.memory import PodMemory, Told, once_key, told_key
+from ..model.names import EventType, Reason
+from ..model.stop import ActionKind
 from . import hints
-from .actions import AddHelper, ExecResult, Finish, Report, Stop
-from .clocks import Monotonic
-from .memory import PodMemory, told_key
-from .names import EventType, Reason
 from .routes import HELPER_NAME
-from .stop_action import ActionKind
 
 # When a stop works, the sidecar's PID 1 exits at once, and the kernel kills whatever else runs in
 # its PID namespace: often the exec'd command itself, before it could exit 0. So 137 means done.
@@ -133,7 +133,7 @@ def told_once(
     told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
     if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
         return memory, report
-    key = f"failed:{about}:{report.message}"
+    key = once_key(Told.STOP_FAILED, about, report.message)
     if key in memory.reported:
         return memory, None
     return dataclasses.replace(memory, reported=memory.reported | {key}), report

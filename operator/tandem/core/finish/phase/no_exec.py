@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from . import hints
-from .actions import Phase
-from .builder import Builder, Decision
-from .escalate import Context
+from ...model.actions import Phase
+from ...model.memory import Told, once_key
+from ...model.names import Reason
+from ...model.states import ContainerState, RestartPolicy
+from .. import hints
+from ..builder import Builder, Decision
+from ..send import Context
 from .finish import finish_by_phase, phase_for
-from .names import Reason
 
 
 def finish_without_exec(
@@ -16,11 +18,11 @@ def finish_without_exec(
     """An install without pods/exec (--no-exec) has one way to end a pod: its phase. Under
     OnFailure a failure then replaces the pod, since no sidecar can be made to restart with
     the primaries."""
-    running = [n for n in sidecars if ctx.view.status(n).state == "running"]
+    running = [n for n in sidecars if ctx.view.status(n).state == ContainerState.RUNNING]
     if not by_phase:
         if running:
             out.once(
-                "no-exec",
+                once_key(Told.NO_EXEC),
                 hints.warning(
                     Reason.SIDECAR_UNSTOPPABLE,
                     f"{outcome}; {', '.join(running)} still run, and this Tandem may not exec "
@@ -34,7 +36,7 @@ def finish_without_exec(
     phase = phase_for(ctx.view.restart_policy, ctx.outcome) or Phase.FAILED
     if running or out.memory.finished == ctx.attempt_key:
         why = outcome
-        if phase is Phase.FAILED and ctx.view.restart_policy == "OnFailure":
+        if phase is Phase.FAILED and ctx.view.restart_policy == RestartPolicy.ON_FAILURE:
             why += (
                 "; without pods/exec its sidecars cannot restart with the primaries, so Tandem "
                 "replaces the pod: the Job starts a new one"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .actions import ExecResult, Outcome, Report, Tally
-from .names import EventType, Reason
-from .stop_action import ActionKind, StopAction
+from ..model.actions import ExecResult, Outcome, Report, Tally
+from ..model.names import EventType, Reason
+from ..model.stop import ActionKind, StopAction
 
 
 def warning(reason: Reason, what: str, fix: str, tally: Tally | None = None) -> Report:

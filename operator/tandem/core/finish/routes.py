@@ -1,8 +1,8 @@
 """Routes: how a stop reaches a sidecar, which container Tandem execs into, and the command.
 
-Three paths, chosen per sidecar (`choose_path`), and named in every Event. A new path is a `Path`
-member, a `ForcedPath` member (and the CRD's enum for sidecars[].path), and its branch in
-`choose_path` and `argv_for`:
+Three paths, chosen per sidecar (`choose_path`), and named in every Event. A new path is a
+`StopPath` member, a `ForcedPath` member (and the CRD's enum for sidecars[].path), and its branch
+in `choose_path` and `argv_for`:
 
 - `exec`: into the sidecar's own container. A signal goes to its PID 1, which gets it only if it
   installed a handler (the kernel drops unhandled signals, KILL included, sent to a PID 1 from
@@ -19,34 +19,19 @@ member, a `ForcedPath` member (and the CRD's enum for sidecars[].path), and its 
 from __future__ import annotations
 
 import dataclasses
-from enum import StrEnum
 
-from .stop_action import ActionKind, StopAction
+from ..model.stop import ActionKind, StopAction, StopPath
+from ..policy.stop_action import ForcedPath
 
 HELPER_NAME = "tandem-helper"
 
 
-class Path(StrEnum):
-    EXEC = "exec"
-    SHARED_PID = "shared-pid"
-    HELPER = "helper"
-
-
 @dataclasses.dataclass(frozen=True)
 class Route:
-    path: Path
+    path: StopPath
     container: str
     """The container to exec into: the sidecar, or the helper."""
     argv: tuple[str, ...]
-
-
-class ForcedPath(StrEnum):
-    """A policy's `sidecars[].path`: Auto lets `choose_path` pick."""
-
-    AUTO = "Auto"
-    EXEC = "Exec"
-    SHARED_PID = "SharedPID"
-    HELPER = "Helper"
 
 
 # Values from a pod or a policy (a container ID, a URL) are never part of the script's text: each
@@ -84,13 +69,13 @@ def _http(action: StopAction) -> tuple[str, ...]:
     return ("/bin/sh", "-c", _HTTP, "sh", url, method)
 
 
-def argv_for(action: StopAction, path: Path, container_id: str) -> tuple[str, ...]:
+def argv_for(action: StopAction, path: StopPath, container_id: str) -> tuple[str, ...]:
     """The command that carries out ACTION on PATH; CONTAINER_ID is the sidecar's running one."""
     if action.kind is ActionKind.EXEC:
         return action.command
     if action.kind is not ActionKind.SIGNAL:
         return _http(action)
-    if path is Path.SHARED_PID:
+    if path is StopPath.SHARED_PID:
         bare_id = container_id.split("://", 1)[-1]
         return ("/bin/sh", "-c", _MAIN_PID, "sh", bare_id, action.signal)
     return ("/bin/sh", "-c", f"kill -s {action.signal} 1")  # SIGNALS: a closed set of names
@@ -103,31 +88,31 @@ def choose_path(
     has_shell: bool,
     helper_enabled: bool,
     forced: ForcedPath = ForcedPath.AUTO,
-) -> Path | None:
+) -> StopPath | None:
     """The path for ACTION, or None when none can deliver it (the Event then says why)."""
     if action.kind is ActionKind.EXEC:
-        return Path.EXEC  # Only the sidecar's own container has its binaries.
+        return StopPath.EXEC  # Only the sidecar's own container has its binaries.
     if forced is ForcedPath.EXEC:
-        return Path.EXEC
+        return StopPath.EXEC
     if forced is ForcedPath.SHARED_PID:
-        return Path.SHARED_PID if shared_pid else None
+        return StopPath.SHARED_PID if shared_pid else None
     if forced is ForcedPath.HELPER:
-        return Path.HELPER if helper_enabled else None
+        return StopPath.HELPER if helper_enabled else None
     if shared_pid and action.kind is ActionKind.SIGNAL:
-        return Path.SHARED_PID if has_shell or helper_enabled else None
+        return StopPath.SHARED_PID if has_shell or helper_enabled else None
     if has_shell:
-        return Path.EXEC
-    return Path.HELPER if helper_enabled else None
+        return StopPath.EXEC
+    return StopPath.HELPER if helper_enabled else None
 
 
-def can_deliver(action: StopAction, path: Path) -> bool:
+def can_deliver(action: StopAction, path: StopPath) -> bool:
     """KILL (and any signal without a handler) reaches a PID 1 only from outside its namespace."""
     kill = action.kind is ActionKind.SIGNAL and action.signal == "KILL"
-    return not (kill and path is not Path.SHARED_PID)
+    return not (kill and path is not StopPath.SHARED_PID)
 
 
 def route(
-    action: StopAction, path: Path, sidecar: str, container_id: str, *, has_shell: bool
+    action: StopAction, path: StopPath, sidecar: str, container_id: str, *, has_shell: bool
 ) -> Route:
-    in_helper = path is Path.HELPER or (path is Path.SHARED_PID and not has_shell)
+    in_helper = path is StopPath.HELPER or (path is StopPath.SHARED_PID and not has_shell)
     return Route(path, HELPER_NAME if in_helper else sidecar, argv_for(action, path, container_id))

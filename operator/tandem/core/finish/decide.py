@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Outcome, Phase, Report, Stop
+from ..model.actions import Outcome, Phase, Report, Stop
+from ..model.clocks import Monotonic
+from ..model.memory import PodMemory, Told, once_key
+from ..model.names import FINISHED_ANNOTATION, EventType, Reason
+from ..model.states import ContainerState, RestartPolicy
+from ..model.view import PodView, Termination
+from ..policy.policy import FinishMode, OnPrimaryFailure, Policy
 from .builder import Builder, Decision
-from .clocks import Monotonic
-from .escalate import Context, stop_or_wait
-from .finish import finish_by_phase, phase_for, tell_ended_by_itself
-from .memory import PodMemory
-from .names import FINISHED_ANNOTATION, EventType, Reason
-from .no_exec import finish_without_exec
-from .policy import FinishMode, OnPrimaryFailure, Policy
-from .verify import verify
-from .view import PodView, Termination
+from .exec.escalate import stop_or_wait
+from .exec.verify import verify
+from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself
+from .phase.no_exec import finish_without_exec
+from .send import Context
 
 __all__ = ["Decision", "PrimariesEnded", "decide", "primaries_ended", "sidecars_of"]
 
@@ -33,14 +35,14 @@ class PrimariesEnded:
 
 def ended_run(view: PodView, name: str) -> Termination | None:
     status = view.status(name)
-    if status.state == "terminated":
+    if status.state == ContainerState.TERMINATED:
         return status.terminated
     # Under OnFailure a failed primary waits in back-off before its restart: that run has ended.
     # One whose last run exited 0 waits only because the kubelet will start it again: under
     # OnFailure it restarts an exit 0 only after killing the container itself (a failed
     # liveness or startup probe, a changed spec), whatever the exit code. That run was cut
     # short, not finished, and the primary is about to run again.
-    if status.state == "waiting" and view.restart_policy == "OnFailure":
+    if status.state == ContainerState.WAITING and view.restart_policy == RestartPolicy.ON_FAILURE:
         last = status.last_terminated
         return last if last is not None and last.exit_code != 0 else None
     return None
@@ -71,7 +73,7 @@ def may_be_selected_later(view: PodView) -> bool:
     later brings no pod event. So the sweep keeps any running pod in which some container ended:
     its own policy resolution decides."""
     return not (view.terminal or view.deleting) and any(
-        status.state == "terminated" for status in view.statuses.values()
+        status.state == ContainerState.TERMINATED for status in view.statuses.values()
     )
 
 
@@ -84,7 +86,11 @@ def will_not_restart(view: PodView, memory: PodMemory, name: str, attempt_key: s
     """Under OnFailure, a sidecar that exited 0 stays down, and one Tandem could not stop runs
     on: either way the primaries would re-run without it restarting in tandem."""
     status = view.status(name)
-    if status.state == "terminated" and status.terminated and status.terminated.exit_code == 0:
+    if (
+        status.state == ContainerState.TERMINATED
+        and status.terminated
+        and status.terminated.exit_code == 0
+    ):
         return True
     record = memory.sidecars.get(name)
     return (
@@ -92,7 +98,7 @@ def will_not_restart(view: PodView, memory: PodMemory, name: str, attempt_key: s
         and record.attempt_key == attempt_key
         and record.exhausted
         and record.container_id == status.container_id
-        and status.state == "running"
+        and status.state == ContainerState.RUNNING
     )
 
 
@@ -122,7 +128,7 @@ def decide(
     if missing := unknown_containers(view, policy):
         out.sweepable = may_be_selected_later(view)
         out.once(
-            "unknown",
+            once_key(Told.UNKNOWN),
             Report(
                 EventType.WARNING,
                 Reason.UNKNOWN_CONTAINER,
@@ -155,7 +161,7 @@ def decide(
         return out.build(policy)
     if (
         ended.outcome is Outcome.FAILURE
-        and view.restart_policy == "OnFailure"
+        and view.restart_policy == RestartPolicy.ON_FAILURE
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
         return out.build(policy)
@@ -166,7 +172,7 @@ def decide(
         return finish_without_exec(out, ctx, sidecars, outcome, by_phase)
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
         # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
-        if any(view.status(n).state == "running" for n in sidecars) or (
+        if any(view.status(n).state == ContainerState.RUNNING for n in sidecars) or (
             out.memory.finished == ended.key
         ):
             finish_by_phase(out, ctx, phase, sidecars, outcome)
@@ -185,7 +191,7 @@ def decide(
     stops = [a for a in out.actions[before:] if isinstance(a, Stop) and a.step == 0]
     if stops:
         out.once(
-            f"ended:{ended.key}",
+            once_key(Told.ENDED, ended.key),
             Report(
                 EventType.NORMAL,
                 Reason.PRIMARIES_FINISHED,

@@ -1,57 +1,30 @@
-"""How to stop one sidecar: the action a policy names (a signal, a command, or an HTTP call made
-inside its container), parsed and checked."""
+"""How a policy names the stop of one sidecar: its action (a signal, a command, an HTTP call or a
+preset) and its path, parsed and checked."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from .presets import PRESETS
+from ..model.stop import ActionKind, StopAction
+from .known import PRESETS
 
 
 class PolicyError(ValueError):
     """A policy or annotation that cannot be used; the message says what to fix."""
 
 
-class ActionKind(StrEnum):
-    SIGNAL = "signal"
-    EXEC = "exec"
-    HTTP_GET = "httpGet"
-    HTTP_POST = "httpPost"
-    """A preset is an httpPost."""
+class ForcedPath(StrEnum):
+    """A policy's `sidecars[].path`: Auto lets `choose_path` pick."""
+
+    AUTO = "Auto"
+    EXEC = "Exec"
+    SHARED_PID = "SharedPID"
+    HELPER = "Helper"
 
 
-@dataclasses.dataclass(frozen=True)
-class StopAction:
-    """How to stop one sidecar: a signal, a command, or an HTTP call made inside its container."""
-
-    kind: ActionKind
-    signal: str = ""
-    command: tuple[str, ...] = ()
-    port: int = 0
-    path: str = ""
-    preset: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", ActionKind(self.kind))  # "signal" is SIGNAL, too
-
-    def describe(self) -> str:
-        if self.kind is ActionKind.SIGNAL:
-            return f"signal {self.signal}"
-        if self.kind is ActionKind.EXEC:
-            # The program only: its arguments are the policy author's, and may carry secrets.
-            program = self.command[0].rsplit("/", 1)[-1] if self.command else ""
-            return f"exec {program} ({len(self.command) - 1} arguments)"
-        verb = "GET" if self.kind is ActionKind.HTTP_GET else "POST"
-        named = f" ({self.preset} preset)" if self.preset else ""
-        return f"HTTP {verb} 127.0.0.1:{self.port}{self.path}{named}"
-
-
-DEFAULT_STOP = StopAction(kind=ActionKind.SIGNAL, signal="TERM")
-KILL = StopAction(kind=ActionKind.SIGNAL, signal="KILL")
 SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
 URL_PATH = re.compile(r"^/[A-Za-z0-9._~%/:@=&+,?-]{0,1023}$")
 """As the CRD's pattern for httpGet/httpPost paths. The path reaches the command as an argument,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from .actions import Action, Recheck, Report
-from .memory import PodMemory, SidecarRecord
-from .policy import Policy
+from ..model.actions import Action, Recheck, Report
+from ..model.memory import PodMemory, SidecarRecord
+from ..policy.policy import Policy
 
 
 @dataclasses.dataclass(frozen=True)

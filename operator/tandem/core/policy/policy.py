@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from . import names
-from .routes import ForcedPath
+from ..model import names
+from ..model.stop import DEFAULT_STOP, KILL, StopAction
 from .selector import selector_matches
-from .stop_action import DEFAULT_STOP, KILL, PolicyError, StopAction, parse_action
+from .stop_action import ForcedPath, PolicyError, parse_action
 
 __all__ = [
     "DEFAULT_STOP",

@@ -8,40 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import hints
-from .actions import Outcome, Stop
-from .builder import Builder
-from .clocks import Monotonic
+from ...model.actions import Outcome
+from ...model.memory import Told, once_key
+from ...model.names import Reason
+from ...model.states import ContainerState, RestartPolicy
+from ...model.stop import KILL, ActionKind, StopPath
+from ...model.view import PodView
+from ...policy.known import recognised
+from ...policy.policy import Policy, SidecarActions
+from .. import hints
+from ..builder import Builder
+from ..routes import HELPER_NAME, can_deliver, choose_path, route
+from ..send import RECHECK_SLACK, Context, send
 from .helper import WAIT, ready_helper
-from .known import recognised
-from .memory import SidecarRecord
-from .names import Reason
-from .policy import Policy, SidecarActions
-from .routes import HELPER_NAME, Path, Route, can_deliver, choose_path, route
-from .stop_action import KILL, ActionKind, StopAction
-from .view import PodView, RunAs
-
-RECHECK_SLACK = 1.0
-"""Seconds after the grace period at which a silent sidecar is looked at again."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Context:
-    view: PodView
-    policy: Policy
-    attempt_key: str
-    outcome: Outcome
-    now: Monotonic
-    helper_image: str
-    """Tandem's helper image (--helper-image); empty: the helper path is off."""
-    exec_actions: bool = False
-    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
-    exec_stops: bool = True
-    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
-
-    @property
-    def helper_enabled(self) -> bool:
-        return bool(self.helper_image)
 
 
 def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
@@ -57,13 +36,15 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
         success = known.success_for(argv)
         # Only under OnFailure must a failure's stop exit non-zero; under Never the pod fails
         # with its primaries whatever the sidecar exits with, so it gets its clean stop.
-        failure = known.failure_for(argv) if view.restart_policy == "OnFailure" else success
+        failure = (
+            known.failure_for(argv) if view.restart_policy == RestartPolicy.ON_FAILURE else success
+        )
         actions = dataclasses.replace(
             actions,
             on_success=success or actions.on_success,
             on_failure=failure or actions.on_failure,
         )
-    if view.share_process_namespace and view.restart_policy == "OnFailure":
+    if view.share_process_namespace and view.restart_policy == RestartPolicy.ON_FAILURE:
         actions = dataclasses.replace(actions, on_failure=KILL, escalate_failure=())
     return actions
 
@@ -107,7 +88,7 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
             continue
         via = route(action, path, name, status.container_id, has_shell=has_shell)
         if via.container == HELPER_NAME:
-            pid_bound = path is Path.HELPER and action.kind is ActionKind.SIGNAL
+            pid_bound = path is StopPath.HELPER and action.kind is ActionKind.SIGNAL
             if (ready := ready_helper(out, ctx.view, ctx.helper_image, name, pid_bound)) == WAIT:
                 return "waiting"  # Its watch event brings us back here.
             if ready:
@@ -119,54 +100,9 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
     return why
 
 
-def send(
-    out: Builder,
-    ctx: Context,
-    name: str,
-    action: StopAction,
-    via: Route,
-    *,
-    attempts: int,
-    step: int,
-    announce: bool = True,
-) -> None:
-    """Remembers the stop of NAME's running container with ACTION, and asks for it."""
-    status = ctx.view.status(name)
-    in_helper = via.container == HELPER_NAME
-    out.record(
-        name,
-        SidecarRecord(
-            ctx.attempt_key,
-            status.container_id,
-            ctx.outcome,
-            action,
-            ctx.now,
-            attempts,
-            step=step,
-            path=via.path,
-            announce=announce,
-        ),
-    )
-    out.add(
-        Stop(
-            name,
-            status.container_id,
-            action,
-            ctx.outcome,
-            attempts,
-            step,
-            via.path,
-            via.container,
-            via.argv,
-            announce=announce,
-            user=ctx.view.run_as.get(via.container, RunAs()).user if in_helper else None,
-        )
-    )
-
-
 def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:
     out.once(
-        f"unstoppable:{name}:{container_id}",
+        once_key(Told.UNSTOPPABLE, name, container_id),
         hints.warning(
             Reason.SIDECAR_UNSTOPPABLE,
             f"Tandem cannot stop {name}{after}: {cause}. It stops trying; the sweeper's policy "
@@ -178,7 +114,7 @@ def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: 
 
 def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
     status, record = ctx.view.status(name), out.memory.sidecars.get(name)
-    if status.state != "running":
+    if status.state != ContainerState.RUNNING:
         return
     same_attempt = record is not None and record.attempt_key == ctx.attempt_key
     if (
@@ -207,7 +143,7 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
     if record is not None and attempts > ctx.policy.max_attempts:
         out.memory = dataclasses.replace(out.memory, gave_up=True)
         out.once(
-            f"loop:{name}",
+            once_key(Told.LOOP, name),
             hints.warning(
                 Reason.SIDECAR_STOP_LOOP,
                 f"{name} was stopped {record.attempts} times and restarted each time; Tandem stops "

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from ..model.states import RestartPolicy
+from ..model.view import JOB_CONTROLLER, PodView
 from .policy import REPLACING_CONTROLLERS, Policy
-from .view import JOB_CONTROLLER, PodView
 
-JOB_RESTART_POLICIES = ("Never", "OnFailure")
+JOB_RESTART_POLICIES = (RestartPolicy.NEVER, RestartPolicy.ON_FAILURE)
 """The only restart policies the API server admits in a Job's pod template."""
 
 

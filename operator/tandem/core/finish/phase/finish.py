@@ -26,15 +26,18 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from . import hints, order
-from .actions import Finish, Outcome, Phase, Report
-from .builder import Builder
-from .escalate import RECHECK_SLACK, Context, send
-from .known import recognised
-from .memory import told_key
-from .names import FINISHED_ANNOTATION, EventType, Reason
-from .routes import HELPER_NAME, ForcedPath, can_deliver, choose_path, route
-from .stop_action import ActionKind, StopAction
+from ...model.actions import Finish, Outcome, Phase, Report
+from ...model.memory import Told, once_key, told_key
+from ...model.names import FINISHED_ANNOTATION, EventType, Reason
+from ...model.states import ContainerState, RestartPolicy
+from ...model.stop import ActionKind, StopAction
+from ...policy.known import recognised
+from ...policy.stop_action import ForcedPath
+from .. import hints
+from ..builder import Builder
+from ..routes import HELPER_NAME, can_deliver, choose_path, route
+from ..send import RECHECK_SLACK, Context, send
+from . import order
 
 MIN_KUBELET = (1, 23)
 """The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""
@@ -78,7 +81,7 @@ def phase_for(restart_policy: str, outcome: Outcome) -> Phase | None:
     OnFailure a failure restarts the primaries in the same pod, so there is none."""
     if outcome is Outcome.SUCCESS:
         return Phase.SUCCEEDED
-    return Phase.FAILED if restart_policy == "Never" else None
+    return Phase.FAILED if restart_policy == RestartPolicy.NEVER else None
 
 
 def _known_stop(ctx: Context, name: str) -> tuple[StopAction | None, ForcedPath, str]:
@@ -176,7 +179,8 @@ def finish_by_phase(
         if (early := _in_order(out, ctx, sidecars)) is None:
             return  # An early group of the stop order is stopping: the phase waits for it.
         last = order.groups(ctx.view, ctx.policy.stop_order, sidecars)[-1]
-        stops = [_graceful(out, ctx, n)[0] for n in last if ctx.view.status(n).state == "running"]
+        running = [n for n in last if ctx.view.status(n).state == ContainerState.RUNNING]
+        stops = [_graceful(out, ctx, n)[0] for n in running]
         told = "; ".join(stops) if stops else "no sidecar still runs"
         if early:
             told = f"stop order: {'; '.join(early)}; then {told}"
@@ -245,7 +249,7 @@ def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
         out.recheck_after(wait)
         return
     out.once(
-        f"not-kept:{ctx.attempt_key}",
+        once_key(Told.NOT_KEPT, ctx.attempt_key),
         hints.warning(
             Reason.POD_FINISH_NOT_KEPT,
             f"Tandem wrote phase {phase} with the annotation {FINISHED_ANNOTATION}, and the pod "

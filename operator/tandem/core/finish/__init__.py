@@ -1,0 +1,12 @@
+"""The finish: from one pod event to what Tandem does about it. `handle` applies the policy, then
+`decide` reads the pod and takes one of two roads:
+
+- the phase road (`phase/`): the primaries' outcome written as the pod's terminal phase, after
+  the graceful stops that Tandem knows, in the stop order; also the only road without pods/exec;
+- the exec road (`exec/`): each sidecar stopped along its ladder by exec, with the helper for
+  images without a shell, and how the stopped sidecar exited.
+
+Both roads share the routes (which path and container a stop takes), `send` (one stop
+remembered and asked for), the Event wording (`hints`) and the decision being built (`builder`).
+The phase road never imports the exec road. `delivery` learns what carrying out an action came
+to."""
