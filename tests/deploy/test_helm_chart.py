@@ -467,6 +467,23 @@ def test_the_job_hazards_policy_is_the_base_file_and_can_be_turned_off() -> None
     assert not [o for o in off if o["metadata"]["name"] == "tandem-job-hazards"]
 
 
+def test_a_namespaced_release_has_its_own_job_hazards_bound_to_its_namespaces() -> None:
+    """Two namespaced releases (and a kustomize install) never share the cluster-scoped policy's
+    name: helm would refuse the second, which it cannot adopt."""
+    objs = render({"watchNamespaces": ["a", "b"], "namespace": {"name": "ops"}}, crds=False)
+    policy = the(objs, "ValidatingAdmissionPolicy", "tandem-job-hazards-ops")
+    binding = the(objs, "ValidatingAdmissionPolicyBinding", "tandem-job-hazards-ops")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["matchResources"] == {
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
+            ]
+        }
+    }
+    assert not [o for o in objs if o["metadata"]["name"] == "tandem-job-hazards"]
+
+
 def test_one_replica_runs_standalone() -> None:
     objs = render({"replicas": 1}, crds=False)
     assert the(objs, "Deployment", namespace="tandem-system")["spec"]["replicas"] == 1

@@ -155,3 +155,13 @@ tandem-exec-opt-in-{{ .Values.namespace.name }}
 tandem-exec-opt-in
 {{- end -}}
 {{- end }}
+
+{{- /* The job-hazards admission policy: one cluster-wide, or one per namespaced release (bound to
+its watched namespaces), so that releases and a kustomize install never share its name. */}}
+{{- define "tandem.jobHazards" -}}
+{{- if .Values.watchNamespaces -}}
+tandem-job-hazards-{{ .Values.namespace.name }}
+{{- else -}}
+tandem-job-hazards
+{{- end -}}
+{{- end }}
