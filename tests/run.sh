@@ -27,7 +27,7 @@ was_up=0
 (cd deploy/local && ../../$PY/python -m localcluster status >/dev/null) && was_up=1
 # The full run keeps the cluster for the in-cluster pass, and stops it after that.
 if ((full)); then keep=1; else keep=${TANDEM_KEEP_CLUSTER:-}; fi
-TANDEM_KEEP_CLUSTER=$keep $PY/pytest "${@:-tests}" || status=$?
+TANDEM_KEEP_CLUSTER=$keep $PY/pytest --durations=15 "${@:-tests}" || status=$?
 if ((full)); then
   echo "== core e2e scenarios, Tandem deployed from deploy/overlays/local under its ServiceAccount"
   TANDEM_E2E_OPERATOR=incluster TANDEM_KEEP_CLUSTER=1 \
