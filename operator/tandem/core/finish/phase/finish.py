@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ...model.actions import Finish, Outcome, Phase, Report
+from ...model.actions import Finish, Outcome, Phase, Report, Tally
 from ...model.memory import Told, once_key, told_key
 from ...model.names import FINISHED_ANNOTATION, EventType, Reason
 from ...model.states import ContainerState, RestartPolicy
@@ -188,17 +188,32 @@ def finish_by_phase(
     out.memory = dataclasses.replace(
         memory, finished=ctx.attempt_key, finished_at=ctx.now, finishes=memory.finishes + 1
     )
+    message = f"{why}: pod finished {phase} through its status; {told} ({ctx.policy.source})"
+    _write(out, ctx, phase, message, tally=ctx.outcome.tally)
+
+
+def _write(
+    out: Builder,
+    ctx: Context,
+    phase: Phase,
+    message: str,
+    *,
+    tally: Tally | None = None,
+    again: bool = False,
+) -> None:
+    """The phase write for CTX's pod as it was seen (its uid and resourceVersion), with a re-check:
+    a write that does not land is tried again; one that lands needs no re-check."""
     out.add(
         Finish(
             phase,
             ctx.attempt_key,
             ctx.view.uid,
             ctx.view.resource_version,
-            f"{why}: pod finished {phase} through its status; {told} ({ctx.policy.source})",
-            tally=ctx.outcome.tally,
+            message,
+            tally=tally,
+            again=again,
         )
     )
-    # A write that does not land is tried again; one that lands needs no re-check (above).
     out.recheck_after(RETRY_AFTER)
 
 
@@ -221,18 +236,11 @@ def _put_back(out: Builder, ctx: Context, phase: Phase, why: str) -> None:
         _not_kept(out, ctx, phase)
         return
     out.memory = dataclasses.replace(memory, put_backs=memory.put_backs + 1)
-    out.add(
-        Finish(
-            phase,
-            ctx.attempt_key,
-            ctx.view.uid,
-            ctx.view.resource_version,
-            f"{why}: phase {phase} written again, the kubelet had put the pod back to "
-            f"{ctx.view.phase or 'no phase'}",
-            again=True,
-        )
+    message = (
+        f"{why}: phase {phase} written again, the kubelet had put the pod back to "
+        f"{ctx.view.phase or 'no phase'}"
     )
-    out.recheck_after(RETRY_AFTER)
+    _write(out, ctx, phase, message, again=True)
 
 
 def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
