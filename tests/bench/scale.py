@@ -531,18 +531,35 @@ def run_scale(
     }
 
 
-def run_idle(kube: Kube, layout: Layout, pods: int, seconds: float, logs: Path) -> dict[str, Any]:
+def run_idle(
+    kube: Kube,
+    layout: Layout,
+    pods: int,
+    seconds: float,
+    logs: Path,
+    *,
+    padding_kib: int = 0,
+    source: Path | None = None,
+) -> dict[str, Any]:
+    """PADDING_KIB: an annotation of that size on every pod (not Tandem's), what a tenant can
+    make the operator hold; SOURCE: the operator's source root, another checkout's to compare."""
     [ns] = _new_namespaces(kube, "idle")
     far = time.time() + 10 * 24 * 3600  # primaries that never end during the run
     run = {"bench.tandem.dev/run": ns.namespace}
     # Managed pods: Tandem parses each one's policy, where an unmanaged pod is skipped sooner.
-    create_jobs(ns, [kwok_job(f"i{i:05d}", i, far, labels=run) for i in range(pods)])
+    jobs = [kwok_job(f"i{i:05d}", i, far, labels=run) for i in range(pods)]
+    for job in jobs:
+        if padding_kib:
+            annotations = job["spec"]["template"]["metadata"]["annotations"]
+            annotations["bench.tandem.dev/padding"] = "x" * (padding_kib * 1024)
+    create_jobs(ns, jobs, chunk=10 if padding_kib else 250)
     wait_for("every idle pod running", lambda: _count_running(ns) == pods, timeout=900, interval=5)
     operator = start_operator(
         layout,
         logs / f"operator-idle-{pods}.log",
         *OPERATOR_FLAGS,
         f"--pod-selector=bench.tandem.dev/run={ns.namespace}",
+        source=source,
     )
     try:
         time.sleep(15)  # the initial list and its events settle
@@ -556,6 +573,8 @@ def run_idle(kube: Kube, layout: Layout, pods: int, seconds: float, logs: Path) 
     return {
         "idle_pods": pods,
         "idle_pods_kind": "managed (tandem.dev/primary), primaries running",
+        "padding_kib_per_pod": padding_kib,
+        "operator_source": str(source or "this checkout"),
         "seconds": seconds,
         "rss_mib": round(rss, 1),
         "peak_rss_mib": round(peak, 1),
@@ -651,6 +670,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--idle", type=int, default=0, help="idle run with this many pods")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--idle-padding-kib",
+        type=int,
+        default=0,
+        help="an annotation of this many KiB on every idle pod (the API allows 256 KiB in all)",
+    )
+    parser.add_argument(
+        "--operator-source",
+        type=Path,
+        default=None,
+        help="the operator's source root (another checkout's operator/), to compare commits",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="py-spy the operator")
     parser.add_argument(
@@ -692,7 +723,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(json.dumps(results["scale"][-1], indent=2), flush=True)
         if args.idle:
-            results["idle"].append(run_idle(kube, layout, args.idle, args.idle_seconds, logs))
+            results["idle"].append(
+                run_idle(
+                    kube,
+                    layout,
+                    args.idle,
+                    args.idle_seconds,
+                    logs,
+                    padding_kib=args.idle_padding_kib,
+                    source=args.operator_source,
+                )
+            )
             print(json.dumps(results["idle"][-1], indent=2), flush=True)
         table = markdown(results)
         print("\n" + table)
