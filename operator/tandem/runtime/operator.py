@@ -62,8 +62,10 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     job_pods = "" if settings.pods_without_job else JOB_NAME_LABEL
     selector = ",".join(s for s in (job_pods, settings.pod_selector) if s)
     config.watching.label_selectors["v1", "pods"] = selector
-    # The initial list in pages: the heap keeps the high-water mark of one huge response.
-    config.watching.chunk_size = 500
+    # The initial list in small pages: the heap keeps the high-water mark of one response, and a
+    # tenant's pods may each carry 256 KiB of annotations (500 such pods: 497 MiB at 500 a page,
+    # 207 MiB at 50; docs/benchmarks.md).
+    config.watching.chunk_size = 50
     # Kopf's per-pod worker waits this long for the pod's next event before it exits, holding
     # the last body: at the default, the whole initial list stays alive at once.
     config.queueing.idle_timeout = 0.5
