@@ -532,7 +532,7 @@ def test_image_resources_and_namespace_values() -> None:
 
 PROMETHEUS = [
     {
-        "namespaceSelector": {},
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
     }
 ]
@@ -598,6 +598,8 @@ def test_the_network_policy_never_admits_every_source(values: dict[str, Any]) ->
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     for rule in policy["spec"]["ingress"]:
         assert rule.get("from") and all(rule["from"]), rule
+        # A pod selector alone, or with every namespace, lets in whoever labels a pod so.
+        assert all(peer.get("namespaceSelector") for peer in rule["from"]), rule
         assert [p["port"] for p in rule["ports"]] == ["metrics"], rule
 
 
