@@ -122,11 +122,12 @@ def _graceful(out: Builder, ctx: Context, name: str) -> tuple[str, bool]:
     return f"{name} got {action.describe()} via {path} ({knowledge})", True
 
 
-def _in_order(out: Builder, ctx: Context, sidecars: tuple[str, ...]) -> list[str] | None:
+def _in_order(
+    out: Builder, ctx: Context, early: tuple[tuple[str, ...], ...]
+) -> list[str] | None:
     """Stops the early groups of the stop order in turn (`order`). None while one is awaited;
     once the last group is due, what each early group came to, for the Event."""
     told: list[str] = []
-    early = order.groups(ctx.view, ctx.policy.stop_order, sidecars)[:-1]
     for members in early:
         state = order.group_state(
             ctx.view,
@@ -176,9 +177,9 @@ def finish_by_phase(
         else:
             told = "written again: the pod had changed under the first write"
     else:
-        if (early := _in_order(out, ctx, sidecars)) is None:
+        *groups, last = order.groups(ctx.view, ctx.policy.stop_order, sidecars) or ((),)
+        if (early := _in_order(out, ctx, tuple(groups))) is None:
             return  # An early group of the stop order is stopping: the phase waits for it.
-        last = order.groups(ctx.view, ctx.policy.stop_order, sidecars)[-1]
         running = [n for n in last if ctx.view.status(n).state == ContainerState.RUNNING]
         stops = [_graceful(out, ctx, n)[0] for n in running]
         told = "; ".join(stops) if stops else "no sidecar still runs"
