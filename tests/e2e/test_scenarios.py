@@ -177,10 +177,12 @@ def test_cronjob_with_haproxy_sidecar_completes_run_after_run(operator: Operator
         ns.run("create", "job", f"nightly-{run}", "--from=cronjob/nightly")
     for run in range(3):
         assert ns.wait_job(f"nightly-{run}") == "Complete"
-        pod = _only_pod(ns, f"nightly-{run}")
+        name = _only_pod(ns, f"nightly-{run}")["metadata"]["name"]
+        # The Job counts the pod by its phase; the kubelet reports haproxy's end a moment later.
+        pod = ns.wait_pod(name, "haproxy ended", lambda p: exit_code(p, "haproxy") is not None)
         assert pod["status"]["phase"] == "Succeeded"
         assert (exit_code(pod, "report"), exit_code(pod, "haproxy")) == (0, 0)  # USR1 first
-        assert "PodFinished" in ns.reasons("Pod", pod["metadata"]["name"])
+        assert "PodFinished" in ns.reasons("Pod", name)
 
 
 @pytest.mark.host_operator("starts and stops a private operator on the host")
