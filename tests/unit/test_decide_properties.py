@@ -29,22 +29,31 @@ SIDECARS = ["proxy", "mesh"]
 NATIVE = {"name": "native", "image": "x", "restartPolicy": "Always"}
 
 
-@st.composite
+# The strategies are built once: one built per draw is validated per draw, and that, not
+# `decide`, was most of this suite's time.
+_KIND = st.sampled_from(["running", "terminated", "waiting", "absent"])
+_RUN_NO = st.integers(0, 3)
+_LAST_CODE = st.none() | st.sampled_from([0, 1, 137, 143])
+_CODE = st.sampled_from([0, 1, 3, 137, 143])
+_REASON = st.sampled_from(["", "OOMKilled", "ContainerCannotRun", "Error"])
+_ONE_OR_TWO = st.integers(1, 2)
+_RESTART_POLICY = st.sampled_from(["Never", "OnFailure"])
+_PHASE = st.sampled_from(["Pending", "Running", "Running", "Succeeded", "Failed"])
+_IMAGE = st.sampled_from(["busybox", "docker.io/library/haproxy:2.8"])
+_EVENTS = st.integers(1, 12)
+
+
 def container_state(draw: st.DrawFn, name: str) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["running", "terminated", "waiting", "absent"]))
-    run_no = draw(st.integers(0, 3))
+    kind = draw(_KIND)
+    run_no = draw(_RUN_NO)
     cid = f"{name}-{run_no}"
-    last = draw(
-        st.none()
-        | st.builds(
-            lambda code: terminated(code, f"{name}-prev"), st.sampled_from([0, 1, 137, 143])
-        )
-    )
+    last_code = draw(_LAST_CODE)
+    last = None if last_code is None else terminated(last_code, f"{name}-prev")
     if kind == "running":
         return status(name, running(cid), last=last, restarts=run_no)
     if kind == "terminated":
-        code = draw(st.sampled_from([0, 1, 3, 137, 143]))
-        reason = draw(st.sampled_from(["", "OOMKilled", "ContainerCannotRun", "Error"]))
+        code = draw(_CODE)
+        reason = draw(_REASON)
         return status(name, terminated(code, cid, reason), last=last, restarts=run_no)
     if kind == "waiting":
         return status(name, waiting("CrashLoopBackOff"), last=last, restarts=run_no)
@@ -54,19 +63,16 @@ def container_state(draw: st.DrawFn, name: str) -> dict[str, Any]:
 @st.composite
 def pod_sequence(draw: st.DrawFn) -> tuple[bool, list[dict[str, Any]]]:
     """Whether the node keeps an API-set phase, and the pod's bodies as the watch shows them."""
-    primaries = PRIMARIES[: draw(st.integers(1, 2))]
-    sidecars = SIDECARS[: draw(st.integers(1, 2))]
+    primaries = PRIMARIES[: draw(_ONE_OR_TWO)]
+    sidecars = SIDECARS[: draw(_ONE_OR_TWO)]
     managed = draw(st.booleans())
     annotations = {"tandem.dev/primary": ",".join(primaries)} if managed else {}
-    restart_policy = draw(st.sampled_from(["Never", "OnFailure"]))
+    restart_policy = draw(_RESTART_POLICY)
     share_pid = draw(st.booleans())
-    phase_choices = st.sampled_from(["Pending", "Running", "Running", "Succeeded", "Failed"])
-    images = {
-        n: draw(st.sampled_from(["busybox", "docker.io/library/haproxy:2.8"])) for n in sidecars
-    }
+    images = {n: draw(_IMAGE) for n in sidecars}
     sequence: list[dict[str, Any]] = []
-    for _ in range(draw(st.integers(1, 12))):
-        statuses = [draw(container_state(n)) for n in primaries + sidecars]
+    for _ in range(draw(_EVENTS)):
+        statuses = [container_state(draw, n) for n in primaries + sidecars]
         sequence.append(
             pod(
                 primaries + sidecars,
@@ -75,7 +81,7 @@ def pod_sequence(draw: st.DrawFn) -> tuple[bool, list[dict[str, Any]]]:
                 restart_policy=restart_policy,
                 share_pid=share_pid,
                 init=[NATIVE],
-                phase=draw(phase_choices),
+                phase=draw(_PHASE),
                 images=images,
                 resource_version=str(len(sequence) + 1),
             )
