@@ -51,9 +51,7 @@ class Operator:
             return str(response.read().decode())
 
 
-def start_operator(
-    layout: Layout, log: Path, *extra: str, source: Path | None = None
-) -> Operator:
+def start_operator(layout: Layout, log: Path, *extra: str, source: Path | None = None) -> Operator:
     """Runs `python -m tandem run` as the tandem-operator user, which only deploy/'s RBAC
     authorises, so every e2e test also proves the ClusterRole is enough."""
     metrics_port, liveness_port = _free_port(), _free_port()

@@ -163,8 +163,10 @@ def test_on_failure_failure_restarts_together(operator: Operator, ns: Kube, side
         pod = ns.wait_pod(
             name,
             "sidecar restarted with the primary",
-            lambda p: container_state(p, "proxy").get("restartCount", 0) >= 1
-            and "terminated" in container_state(p, "proxy").get("lastState", {}),
+            lambda p: (
+                container_state(p, "proxy").get("restartCount", 0) >= 1
+                and "terminated" in container_state(p, "proxy").get("lastState", {})
+            ),
         )
         # main's failed run: its current state while it waits to restart, its last state once
         # it has (the sidecar may restart first: seen once in CI, main still terminated).

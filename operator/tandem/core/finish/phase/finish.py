@@ -122,9 +122,7 @@ def _graceful(out: Builder, ctx: Context, name: str) -> tuple[str, bool]:
     return f"{name} got {action.describe()} via {path} ({knowledge})", True
 
 
-def _in_order(
-    out: Builder, ctx: Context, early: tuple[tuple[str, ...], ...]
-) -> list[str] | None:
+def _in_order(out: Builder, ctx: Context, early: tuple[tuple[str, ...], ...]) -> list[str] | None:
     """Stops the early groups of the stop order in turn (`order`). None while one is awaited;
     once the last group is due, what each early group came to, for the Event."""
     told: list[str] = []
