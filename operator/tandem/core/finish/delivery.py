@@ -9,8 +9,9 @@ from enum import StrEnum
 
 from ..model.actions import AddHelper, ExecResult, Finish, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory, Told, once_key, told_key
+from ..model.memory import PodMemory
 from ..model.names import EventType, Reason
+from ..model.once import Told, once_key, told_key
 from ..model.stop import ActionKind
 from . import hints
 from .routes import HELPER_NAME
@@ -133,10 +134,8 @@ def told_once(
     told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
     if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
         return memory, report
-    key = once_key(Told.STOP_FAILED, about, report.message)
-    if key in memory.reported:
-        return memory, None
-    return dataclasses.replace(memory, reported=memory.reported | {key}), report
+    told = memory.tell_once(once_key(Told.STOP_FAILED, about, report.message))
+    return (memory, None) if told is None else (told, report)
 
 
 def report_finish(finish: Finish, result: ExecResult) -> Report | None:
@@ -168,9 +167,9 @@ def after_finish(memory: PodMemory, finish: Finish, result: ExecResult) -> PodMe
     if memory.finished != finish.attempt_key or finish.again:
         return memory  # A write again changes nothing: the first one landed.
     if result.ok:
-        return dataclasses.replace(
-            memory, written=True, reported=memory.reported | {told_key(finish.attempt_key)}
-        )
+        # Its PodFinished is posted with this write (`report_finish`): never told again.
+        told = memory.tell_once(told_key(finish.attempt_key)) or memory
+        return dataclasses.replace(told, written=True)
     if result.status == 409:
         return dataclasses.replace(memory, finished_at=None)
     return memory

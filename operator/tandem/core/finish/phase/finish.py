@@ -27,8 +27,8 @@ import dataclasses
 import re
 
 from ...model.actions import Finish, Outcome, Phase, Report, Tally
-from ...model.memory import Told, once_key, told_key
 from ...model.names import FINISHED_ANNOTATION, EventType, Reason
+from ...model.once import Told, once_key, told_key
 from ...model.states import ContainerState, RestartPolicy
 from ...model.stop import ActionKind, StopAction
 from ...policy.known import recognised
