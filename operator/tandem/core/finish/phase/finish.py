@@ -225,9 +225,11 @@ def _put_back(out: Builder, ctx: Context, phase: Phase, why: str) -> None:
     memory = out.memory
     if memory.finished != ctx.attempt_key or memory.finished_at is None:
         # Written by a Tandem before a restart, which told PodFinished then: not told again.
-        told = memory.reported | {told_key(ctx.attempt_key)}
         memory = dataclasses.replace(
-            memory, finished=ctx.attempt_key, finished_at=ctx.now, written=True, reported=told
+            memory.tell_once(told_key(ctx.attempt_key)) or memory,
+            finished=ctx.attempt_key,
+            finished_at=ctx.now,
+            written=True,
         )
     if (
         ctx.view.annotations[FINISHED_ANNOTATION] != phase
