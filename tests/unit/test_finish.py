@@ -13,6 +13,7 @@ from tandem.core import (
     EventType,
     ExecResult,
     Finish,
+    Learned,
     Monotonic,
     Phase,
     PodMemory,
@@ -21,14 +22,12 @@ from tandem.core import (
     Report,
     Stop,
     Tally,
-    after_finish,
     decide,
     handle,
     kubelet_keeps_phase,
+    learn,
     parse_pod,
     parse_spec,
-    report_delivery,
-    report_finish,
     resolve,
 )
 from tandem.core.finish.phase.finish import (
@@ -58,6 +57,11 @@ def run(
         )
     policy = resolve(view.labels, view.annotations, ()).policy
     return decide(view, policy, memory or PodMemory(), Monotonic(now), kubelet_keeps_phase=keeps)
+
+
+def _learn(memory: PodMemory, action: Finish | Stop, result: ExecResult) -> Learned:
+    """What carrying out ACTION came to, as the reconciler hands it back to the core."""
+    return learn(memory, action, result, Monotonic(0.0))
 
 
 def of(decision: Any, kind: type) -> list[Any]:
@@ -171,7 +175,7 @@ def test_onfailure_failure_replaces_the_pod_when_a_sidecar_exited_0() -> None:
 def test_a_landed_phase_write_is_never_repeated() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
-    memory = after_finish(first.memory, finish, ExecResult(0))
+    memory = _learn(first.memory, finish, ExecResult(0)).memory
     for now in (101.0, 100.0 + RETRY_AFTER, 1000.0):  # an older view, or a re-check
         later = run(ended(0), memory=memory, now=now)
         assert later.actions == (), now
@@ -184,9 +188,9 @@ def test_a_phase_write_that_did_not_land_is_tried_again_a_bounded_number_of_time
     for _ in range(MAX_PHASE_WRITES + 3):
         for finish in of(decision, Finish):
             writes += 1
-            assert report_finish(finish, timeout) is not None  # PodFinishFailed, each time
-            memory = after_finish(decision.memory, finish, timeout)
-            decision = dataclasses.replace(decision, memory=memory)
+            learned = _learn(decision.memory, finish, timeout)
+            assert learned.report is not None  # PodFinishFailed, each time
+            decision = dataclasses.replace(decision, memory=learned.memory)
         soon = run(ended(0), memory=decision.memory, now=now + 1.0)
         assert of(soon, Finish) == []  # not before RETRY_AFTER
         now += RETRY_AFTER
@@ -197,7 +201,7 @@ def test_a_phase_write_that_did_not_land_is_tried_again_a_bounded_number_of_time
 
 def test_the_event_comes_when_the_phase_is_written_on_the_pod_and_its_job() -> None:
     [finish] = of(run(ended(0)), Finish)
-    report = report_finish(finish, ExecResult(0))
+    report = _learn(PodMemory(), finish, ExecResult(0)).report
     assert report is not None and report.reason is Reason.POD_FINISHED and report.on_job
     assert report.type is EventType.NORMAL and report.tally is Tally.SUCCEEDED
 
@@ -206,23 +210,26 @@ def test_a_pod_that_changed_under_the_patch_is_decided_afresh() -> None:
     decision = run(ended(0))
     [finish] = of(decision, Finish)
     conflict = ExecResult(None, error="Conflict", status=409)
-    assert report_finish(finish, conflict) is None
-    memory = after_finish(decision.memory, finish, conflict)
+    learned = _learn(decision.memory, finish, conflict)
+    assert learned.report is None
+    memory = learned.memory
     assert of(run(ended(0), memory=memory, now=101.0), Finish) != []
-    assert report_finish(finish, ExecResult(None, error="NotFound", status=404)) is None
+    assert (
+        _learn(PodMemory(), finish, ExecResult(None, error="NotFound", status=404)).report is None
+    )
 
 
 def test_a_refused_phase_write_says_which_permission_is_missing() -> None:
     [finish] = of(run(ended(0)), Finish)
-    report = report_finish(finish, ExecResult(None, error="Forbidden", status=403))
+    report = _learn(PodMemory(), finish, ExecResult(None, error="Forbidden", status=403)).report
     assert report is not None and report.reason is Reason.POD_FINISH_FAILED
     assert "patch on pods/status" in report.message
 
 
 def test_a_graceful_stop_is_not_announced_and_its_failure_stays_quiet() -> None:
     [stop] = of(run(ended(0, HAPROXY)), Stop)
-    assert report_delivery(stop, ExecResult(0))[1] is None
-    assert report_delivery(stop, ExecResult(1, stderr="kill: no such process"))[1] is None
+    assert _learn(PodMemory(), stop, ExecResult(0)).report is None
+    assert _learn(PodMemory(), stop, ExecResult(1, stderr="kill: no such process")).report is None
 
 
 def test_a_terminal_pod_is_never_written() -> None:
@@ -234,7 +241,7 @@ def test_a_terminal_pod_is_never_written() -> None:
 def test_a_pod_that_ended_by_itself_before_the_write_landed_is_still_told_once() -> None:
     decision = run(ended(0, HAPROXY))
     [finish] = of(decision, Finish)
-    memory = after_finish(decision.memory, finish, ExecResult(None, error="Conflict", status=409))
+    memory = _learn(decision.memory, finish, ExecResult(None, error="Conflict", status=409)).memory
     body = ended(0, HAPROXY)
     body["status"]["phase"] = "Succeeded"
     told = run(body, memory=memory, now=101.0)
@@ -247,7 +254,7 @@ def test_a_write_whose_answer_was_lost_is_told_as_tandems_once() -> None:
     decision = run(ended(0))
     [finish] = of(decision, Finish)
     lost = ExecResult(None, error="Conflict", status=409)  # it landed; a resend met the change
-    memory = after_finish(decision.memory, finish, lost)
+    memory = _learn(decision.memory, finish, lost).memory
     body = ended(0)
     body["status"]["phase"] = "Succeeded"
     body["metadata"]["annotations"] = {**PRIMARY, "tandem.dev/finished": "Succeeded"}
@@ -260,7 +267,7 @@ def test_a_write_whose_answer_was_lost_is_told_as_tandems_once() -> None:
 def test_a_written_phase_is_told_once_not_again_when_the_pod_shows_it() -> None:
     decision = run(ended(0))
     [finish] = of(decision, Finish)
-    memory = after_finish(decision.memory, finish, ExecResult(0))
+    memory = _learn(decision.memory, finish, ExecResult(0)).memory
     body = ended(0)
     body["status"]["phase"] = "Succeeded"
     assert of(run(body, memory=memory, now=101.0), Report) == []
@@ -282,21 +289,23 @@ def _put_back_twice(memory: PodMemory, now: float) -> tuple[PodMemory, list[Fini
         assert of(decision, Report) == [] and of(decision, Stop) == []
         [finish] = of(decision, Finish)
         writes.append(finish)
-        memory = after_finish(decision.memory, finish, ExecResult(0))
+        memory = _learn(decision.memory, finish, ExecResult(0)).memory
     return memory, writes
 
 
 def test_a_written_phase_put_back_is_written_again_then_waited_out_then_one_warning() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
-    memory = after_finish(first.memory, finish, ExecResult(0))
+    memory = _learn(first.memory, finish, ExecResult(0)).memory
     # The kubelet's status manager wrote its Running back before its pod worker took the phase.
     memory, writes = _put_back_twice(memory, now=101.0)
     assert [(w.phase, w.again) for w in writes] == [(Phase.SUCCEEDED, True)] * MAX_PUT_BACK_WRITES
     assert all("written again" in w.message for w in writes)
     # A write again that landed is not told again: its PodFinished came with the first.
-    assert report_finish(writes[0], ExecResult(0)) is None
-    assert report_finish(writes[0], ExecResult(1, status=500, error="boom")) is not None
+    assert _learn(PodMemory(), writes[0], ExecResult(0)).report is None
+    assert (
+        _learn(PodMemory(), writes[0], ExecResult(1, status=500, error="boom")).report is not None
+    )
     # Put back as often as written: waited out for the grace period and some, from the first write.
     due = 30 + NOT_KEPT_SLACK  # the pod says no terminationGracePeriodSeconds: 30
     waited = run(_not_kept(ended(0)), memory=memory, now=110.0)
@@ -313,7 +322,7 @@ def test_a_written_phase_put_back_is_written_again_then_waited_out_then_one_warn
 def test_a_phase_put_back_is_not_written_again_when_the_annotation_says_another() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
-    memory = after_finish(first.memory, finish, ExecResult(0))
+    memory = _learn(first.memory, finish, ExecResult(0)).memory
     body = _not_kept(ended(0))
     body["metadata"]["annotations"]["tandem.dev/finished"] = "Failed"
     assert of(run(body, memory=memory, now=101.0), Finish) == []
@@ -323,12 +332,12 @@ def test_a_phase_put_back_is_not_written_again_when_the_annotation_says_another(
 def test_a_put_back_phase_that_comes_back_terminal_gets_no_warning() -> None:
     first = run(ended(0), now=100.0)
     [finish] = of(first, Finish)
-    memory = after_finish(first.memory, finish, ExecResult(0))
+    memory = _learn(first.memory, finish, ExecResult(0)).memory
     again = run(_not_kept(ended(0)), memory=memory, now=101.0)
     [rewrite] = of(again, Finish)
     back = _not_kept(ended(0))
     back["status"]["phase"] = "Succeeded"
-    memory = after_finish(again.memory, rewrite, ExecResult(0))
+    memory = _learn(again.memory, rewrite, ExecResult(0)).memory
     assert run(back, memory=memory, now=200.0).actions == ()
 
 
@@ -336,15 +345,15 @@ def test_after_a_restart_of_tandem_a_phase_put_back_is_written_again_not_told_ag
     decision = run(_not_kept(ended(0, HAPROXY)), now=100.0)  # no memory: a new operator
     assert of(decision, Report) == [] and of(decision, Stop) == []
     [finish] = of(decision, Finish)
-    assert finish.again and report_finish(finish, ExecResult(0)) is None
+    assert finish.again and _learn(PodMemory(), finish, ExecResult(0)).report is None
     # Its end is not told a second time: the Tandem that wrote it told PodFinished.
     body = _not_kept(ended(0, HAPROXY))
     body["status"]["phase"] = "Succeeded"
-    memory = after_finish(decision.memory, finish, ExecResult(0))
+    memory = _learn(decision.memory, finish, ExecResult(0)).memory
     assert of(run(body, memory=memory, now=500.0), Report) == []
     # The positive control: the same pod without Tandem's annotation is written, and told.
     [first] = of(run(ended(0, HAPROXY)), Finish)
-    assert not first.again and report_finish(first, ExecResult(0)) is not None
+    assert not first.again and _learn(PodMemory(), first, ExecResult(0)).report is not None
 
 
 def test_with_no_sidecar_left_running_the_kubelet_ends_the_pod_alone() -> None:

@@ -21,12 +21,11 @@ from tandem.core import (
     RunAs,
     Stop,
     StopPath,
-    after_delivery,
     decide,
     helper_user,
+    learn,
     parse_pod,
     parse_spec,
-    report_delivery,
 )
 
 from .pods import HELPER_IMAGE, helper_container, pod, running, status, terminated
@@ -134,8 +133,9 @@ def _helper_stop(helper_context: dict[str, Any] | None = None) -> Stop:
 def test_a_refused_signal_from_the_helper_names_its_user_and_the_fix() -> None:
     stop = _helper_stop({"runAsUser": 65532, "runAsNonRoot": True})
     assert stop.user == 65532
-    delivery, report = report_delivery(stop, EPERM)
-    assert delivery is Delivery.FAILED and report is not None
+    learned = learn(PodMemory(), stop, EPERM, Monotonic(1.5))
+    report = learned.report
+    assert learned.delivery is Delivery.FAILED and report is not None
     assert report.reason is Reason.SIDECAR_STOP_FAILED and report.type == "Warning"
     assert "helper runs as user 65532" in report.message
     assert "proxy's process belongs to another user" in report.message
@@ -145,25 +145,22 @@ def test_a_refused_signal_from_the_helper_names_its_user_and_the_fix() -> None:
 
 def test_a_refused_signal_is_not_tried_again() -> None:
     stop = _helper_stop({"runAsUser": 65532})
-    memory = after_delivery(
-        _decide(_pod(helper=helper_container())).memory,
-        stop,
-        report_delivery(stop, EPERM)[0],
-        Monotonic(1.5),
-    )
+    memory = learn(
+        _decide(_pod(helper=helper_container())).memory, stop, EPERM, Monotonic(1.5)
+    ).memory
     for later in (12.0, 30.0, 60.0):
         assert _of(_decide(_pod(helper=helper_container()), memory, later), Stop) == []
 
 
 def test_a_helper_without_a_known_user_is_still_explained() -> None:
-    _, report = report_delivery(_helper_stop(), EPERM)
+    report = learn(PodMemory(), _helper_stop(), EPERM, Monotonic(1.5)).report
     assert report is not None and "helper runs as its image's user" in report.message
 
 
 def test_the_same_words_from_the_sidecar_itself_are_no_helper_matter() -> None:
     stop = _of(_decide(_pod(), PodMemory()), Stop)[0]
     assert stop.container == "proxy" and stop.user is None
-    _, report = report_delivery(stop, EPERM)
+    report = learn(PodMemory(), stop, EPERM, Monotonic(1.5)).report
     assert report is not None and "helper" not in report.message
     assert "exit code 1" in report.message
 

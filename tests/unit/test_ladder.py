@@ -12,6 +12,7 @@ from tandem.core import (
     AddHelper,
     Decision,
     Delivery,
+    ExecResult,
     Monotonic,
     PodMemory,
     Reason,
@@ -19,8 +20,8 @@ from tandem.core import (
     Report,
     Stop,
     StopPath,
-    after_delivery,
     decide,
+    learn,
     parse_pod,
     parse_spec,
 )
@@ -94,10 +95,29 @@ def test_kill_is_skipped_without_shared_pid_and_the_cause_is_named() -> None:
     assert "shareProcessNamespace" in report.message and "native sidecar" in report.message
 
 
+# What the stopper's call comes to, for each Delivery.
+_RESULTS = {
+    Delivery.DELIVERED: ExecResult(0),
+    Delivery.FAILED: ExecResult(None, error="Handshake status 500", status=500),
+    Delivery.NO_SHELL: ExecResult(None, error='exec: "/bin/sh": no such file or directory'),
+}
+
+
+def _learn(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic) -> PodMemory:
+    """The memory after STOP came to DELIVERY, as the reconciler hands it back to the core."""
+    learned = learn(memory, stop, _RESULTS[delivery], now)
+    assert learned.delivery is delivery
+    return learned.memory
+
+
 def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
     d1 = _run(_pod(0), PodMemory(), 0.0)
     [first] = _stops(d1)
-    memory = after_delivery(d1.memory, first, Delivery.NO_SHELL, Monotonic(0.1))
+    memory = _learn(d1.memory, first, Delivery.NO_SHELL, Monotonic(0.1))
+    # Decided again at once, along the next path, not at the next event.
+    assert learn(d1.memory, first, _RESULTS[Delivery.NO_SHELL], Monotonic(0.1)).recheck == Recheck(
+        0
+    )
     d2 = _run(_pod(0), memory, 0.5)
     [add] = [a for a in d2.actions if isinstance(a, AddHelper)]
     assert add.target == "proxy" and _stops(d2) == []
@@ -111,7 +131,7 @@ def test_a_shell_less_sidecar_is_stopped_through_the_helper() -> None:
 
 def test_without_the_helper_a_shell_less_sidecar_is_unstoppable() -> None:
     d1 = _run(_pod(0), PodMemory(), 0.0, helper=False)
-    memory = after_delivery(d1.memory, _stops(d1)[0], Delivery.NO_SHELL, Monotonic(0.1))
+    memory = _learn(d1.memory, _stops(d1)[0], Delivery.NO_SHELL, Monotonic(0.1))
     d2 = _run(_pod(0), memory, 0.5, helper=False)
     assert _stops(d2) == [] and _reasons(d2) == [Reason.SIDECAR_UNSTOPPABLE]
 
@@ -124,7 +144,7 @@ def test_a_stop_the_api_refused_is_not_followed_by_blame_or_escalation() -> None
         body = _pod(main_code, share_pid=share_pid)
         d1 = _run(body, PodMemory(), 0.0)
         [stop] = _stops(d1)
-        memory = after_delivery(d1.memory, stop, Delivery.FAILED, Monotonic(7.5))
+        memory = _learn(d1.memory, stop, Delivery.FAILED, Monotonic(7.5))
         assert memory.sidecars["proxy"].exhausted
         for later in (11.0, 22.0, 60.0):
             decision = _run(body, memory, later)
@@ -139,7 +159,7 @@ def test_the_grace_period_runs_from_when_a_retried_stop_got_through() -> None:
     body = _pod(3, share_pid=True)
     d1 = _run(body, PodMemory(), 0.0)
     [term] = _stops(d1)
-    memory = after_delivery(d1.memory, term, Delivery.DELIVERED, Monotonic(7.5))
+    memory = _learn(d1.memory, term, Delivery.DELIVERED, Monotonic(7.5))
     assert _run(body, memory, 11.0).actions == (Recheck(7.5),)  # the end of its grace period
     [kill] = _stops(_run(body, memory, 17.5))
     assert kill.action == KILL
@@ -151,7 +171,9 @@ def test_a_late_result_of_an_older_stop_leaves_the_newer_one_alone() -> None:
     [stop] = _stops(d1)
     older = dataclasses.replace(stop, attempt=stop.attempt - 1)
     for delivery in (Delivery.FAILED, Delivery.DELIVERED):
-        assert after_delivery(d1.memory, older, delivery, Monotonic(7.5)) == d1.memory
+        learned = _learn(d1.memory, older, delivery, Monotonic(7.5))
+        # All but what was told (a refusal's SidecarStopFailed) is as the newer stop left it.
+        assert dataclasses.replace(learned, reported=d1.memory.reported) == d1.memory
 
 
 def test_presets_are_http_posts_on_loopback() -> None:

@@ -3,7 +3,7 @@ the core means the same to the next."""
 
 from __future__ import annotations
 
-from tandem.core.model.memory import Told, once_key, told_key
+from tandem.core.model.once import Told, once_key, told_key
 
 
 def test_once_keys_are_the_strings_they_were() -> None:
@@ -14,6 +14,8 @@ def test_once_keys_are_the_strings_they_were() -> None:
     assert once_key(Told.FOREIGN_HELPER, "proxy") == "foreign-helper:proxy"
     assert once_key(Told.LOOP, "proxy") == "loop:proxy"
     assert once_key(Told.ENDED, "main=c1") == "ended:main=c1"
+    assert once_key(Told.SWEEP_SKIPPED, "main=c1", "why") == "sweep-skipped:main=c1:why"
+    assert once_key(Told.SWEEP_REPORT, "main=c1") == "sweep-report:main=c1"
     bare = (Told.UNKNOWN, Told.NO_EXEC, Told.NOT_A_JOB_POD, Told.INVALID_ANNOTATION, Told.CONFLICT)
     assert [once_key(t) for t in bare] == [
         "unknown",

@@ -1,10 +1,11 @@
 """The stopper's retries: transient refusals are retried with doubling backoff up to the budget,
-then end (through the core's `report_delivery`) in a Warning that names the cause; other failures
+then end (through the core's `learn`) in a Warning that names the cause; other failures
 are not retried, and neither is a call that timed out, since its command may have run."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import threading
 import time
@@ -14,6 +15,8 @@ from tandem.core import (
     Delivery,
     EventType,
     Finish,
+    Learned,
+    Monotonic,
     Outcome,
     Phase,
     PodMemory,
@@ -21,9 +24,8 @@ from tandem.core import (
     Report,
     Stop,
     StopPath,
+    learn,
     parse_pod,
-    report_delivery,
-    told_once,
 )
 from tandem.core.policy.policy import DEFAULT_STOP
 from tandem.runtime import Settings
@@ -65,7 +67,14 @@ def _deliver(
 ) -> tuple[Delivery, Report | None]:
     settings = Settings(exec_retries=retries, exec_backoff=backoff)
     stopper = Stopper(executor, None, settings)
-    return report_delivery(STOP, asyncio.run(stopper.deliver(VIEW, STOP)))
+    learned = _learn(PodMemory(), asyncio.run(stopper.deliver(VIEW, STOP)))
+    assert learned.delivery is not None
+    return learned.delivery, learned.report
+
+
+def _learn(memory: PodMemory, result: ExecResult, stop: Stop = STOP) -> Learned:
+    """What STOP came to, as the reconciler hands it back to the core."""
+    return learn(memory, stop, result, Monotonic(0.0))
 
 
 def test_throttling_is_retried_with_doubling_backoff_until_it_gets_through() -> None:
@@ -102,14 +111,17 @@ def test_refusals_that_retrying_cannot_fix_are_not_retried() -> None:
 
 def test_the_same_refusal_of_one_sidecar_run_is_told_once() -> None:
     # The sweep's Terminate sends the same stop again: a refusal already told is not a new Warning.
-    _, refused = report_delivery(STOP, REFUSED)
-    memory, first = told_once(PodMemory(), CID, refused)
-    assert first is refused and told_once(memory, CID, refused) == (memory, None)
-    assert told_once(memory, "containerd://its-next-run", refused)[1] is refused
-    _, forbidden = report_delivery(STOP, ExecResult(None, error="403 Forbidden", status=403))
-    assert told_once(memory, CID, forbidden)[1] is forbidden  # other words: told
-    _, sent = report_delivery(STOP, ExecResult(0))
-    assert told_once(memory, CID, sent) == (memory, sent)  # a new stop, each time
+    first = _learn(PodMemory(), REFUSED)
+    refused, memory = first.report, first.memory
+    assert refused is not None and refused.reason is Reason.SIDECAR_STOP_FAILED
+    assert _learn(memory, REFUSED) == Learned(memory, None, Delivery.FAILED)
+    next_run = dataclasses.replace(STOP, container_id="containerd://its-next-run")
+    assert _learn(memory, REFUSED, next_run).report == refused
+    forbidden = _learn(memory, ExecResult(None, error="403 Forbidden", status=403))
+    assert forbidden.report is not None and forbidden.report != refused  # other words: told
+    sent = _learn(memory, ExecResult(0))
+    assert sent.memory == memory and sent.report is not None  # a new stop, each time
+    assert sent.report.reason is Reason.SIDECAR_STOP_SENT
 
 
 def test_no_connection_is_retried() -> None:
@@ -150,7 +162,7 @@ def test_waiting_for_a_free_exec_thread_does_not_count_toward_the_deadline() -> 
         )
 
     results = asyncio.run(burst())
-    assert [report_delivery(STOP, result)[0] for result in results] == [Delivery.DELIVERED] * 4
+    assert [_learn(PodMemory(), r).delivery for r in results] == [Delivery.DELIVERED] * 4
     gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(gap >= 1.9 for gap in gaps), gaps  # one at a time, each told when it began
 

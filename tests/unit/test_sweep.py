@@ -27,6 +27,7 @@ from tandem.core import (
 )
 from tandem.core.model.memory import MAX_RERUNS
 from tandem.core.model.names import PRIMARY_ANNOTATION
+from tandem.core.model.once import Told, once_key
 from tandem.core.policy.policy import DEFAULT_STOP
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 from tandem.runtime.events import Publisher
@@ -228,7 +229,7 @@ def test_terminate_forgets_the_stops_and_keeps_what_was_told_and_the_guard() -> 
     stopped = SidecarRecord("k", "p", Outcome.SUCCESS, DEFAULT_STOP, Monotonic(1.0), 1)
     memory = PodMemory(
         sidecars={"proxy": stopped},
-        reported=frozenset({"ended:k"}),
+        reported=frozenset({once_key(Told.ENDED, "k")}),
         no_shell=frozenset({"proxy"}),
         helper_target="proxy",
         finished="k",
@@ -293,3 +294,16 @@ def test_a_namespaces_policies_share_one_sweep_budget() -> None:
 
     asyncio.run(three_policies())
     assert watched.restarted == ["a", "a"]  # without the budget: 6
+
+
+def test_the_sweep_tells_each_key_once_and_forgets_its_oldest_pods_past_its_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tandem.runtime.sweeper._TOLD_REMEMBERED", 3)
+    sweeper = Sweeper(MockReads(), _Watched([]), SweepRules())
+    skipped = once_key(Told.SWEEP_SKIPPED, "main=c1", "why")
+    assert sweeper._tell_once("a", skipped) and not sweeper._tell_once("a", skipped)
+    assert sweeper._tell_once("b", skipped)  # another pod
+    assert sweeper._tell_once("a", once_key(Told.SWEEP_REPORT, "main=c1"))  # another key
+    assert sweeper._tell_once("c", skipped)  # a fourth key: pod a, the oldest, is forgotten
+    assert sweeper._tell_once("a", skipped) and not sweeper._tell_once("b", skipped)

@@ -2,22 +2,15 @@
 
 A pod dict goes in (`parse_pod`), with the policy that applies (`resolve`); actions come out
 (`decide`), Reports (the Events) among them. The runtime carries the actions out and hands the
-plain results back (`report_delivery`, `after_delivery`). docs/development.md (Layout) lists the
-modules in pipeline order; import-linter keeps that order.
+plain results back (`learn`). docs/development.md (Layout) lists the modules in pipeline order;
+import-linter keeps that order.
 """
 
 from .finish.decide import Decision, decide, primaries_ended, sidecars_of
-from .finish.delivery import (
-    Delivery,
-    after_delivery,
-    after_finish,
-    report_delivery,
-    report_finish,
-    report_helper,
-    told_once,
-)
+from .finish.delivery import Delivery
 from .finish.exec.helper import HELPER_COMMAND, helper_user
 from .finish.handle import handle
+from .finish.learn import Learned, learn
 from .finish.phase.finish import kubelet_keeps_phase
 from .finish.routes import HELPER_NAME
 from .model.actions import (
@@ -65,6 +58,7 @@ __all__ = [
     "Finish",
     "FinishMode",
     "ForcedPath",
+    "Learned",
     "Monotonic",
     "OnPrimaryFailure",
     "Outcome",
@@ -87,20 +81,15 @@ __all__ = [
     "Tally",
     "Termination",
     "WallTime",
-    "after_delivery",
-    "after_finish",
     "decide",
     "handle",
     "helper_user",
     "kubelet_keeps_phase",
+    "learn",
     "managed_job_pod",
     "parse_pod",
     "parse_spec",
     "primaries_ended",
-    "report_delivery",
-    "report_finish",
-    "report_helper",
     "resolve",
     "sidecars_of",
-    "told_once",
 ]

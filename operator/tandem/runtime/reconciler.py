@@ -17,12 +17,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from tandem.core import (
-    HELPER_NAME,
     Action,
     AddHelper,
-    Delivery,
     ExecResult,
     Finish,
+    Learned,
     Monotonic,
     PodMemory,
     PodView,
@@ -31,14 +30,9 @@ from tandem.core import (
     Report,
     Stop,
     WallTime,
-    after_delivery,
-    after_finish,
     handle,
+    learn,
     parse_pod,
-    report_delivery,
-    report_finish,
-    report_helper,
-    told_once,
 )
 
 from . import metrics
@@ -259,10 +253,8 @@ class Reconciler:
             if isinstance(action, Report):
                 publish(view, action, policy_name)
             elif isinstance(action, AddHelper):
-                # The helper's own watch event (it runs) brings the pod back to decide().
                 result = await self._stopper.add_helper(view, action)
-                added = report_helper(action, self._stopper.image, result)
-                await self._publish_once(view, HELPER_NAME, added, policy_name)
+                await self._learn(view, action, result, policy_name)
         reacted = False
 
         def started() -> None:
@@ -286,10 +278,9 @@ class Reconciler:
         if stops:
             results = await asyncio.gather(*(self._timed(view, s, started) for s in stops))
             for stop, (result, seconds) in zip(stops, results, strict=True):
-                delivery, report = report_delivery(stop, result)
-                metrics.observe_action(stop.path.value, delivery.value, seconds)
-                await self._learn(view.uid, stop, delivery)
-                await self._publish_once(view, stop.container_id, report, policy_name)
+                delivery = (await self._learn(view, stop, result, policy_name)).delivery
+                if delivery is not None:  # Always, for a Stop.
+                    metrics.observe_action(stop.path.value, delivery.value, seconds)
         # After the graceful stops: the kubelet stops what still runs once the phase is terminal.
         for action in actions:
             if isinstance(action, Finish):
@@ -310,11 +301,7 @@ class Reconciler:
             "written" if result.ok else "refused",
             time.monotonic() - begun,
         )
-        if (report := report_finish(finish, result)) is not None:
-            self.publisher.publish(view, report, policy_name)
-        async with self._locks[view.uid]:
-            if view.uid in self._memory:
-                self._memory[view.uid] = after_finish(self._memory[view.uid], finish, result)
+        await self._learn(view, finish, result, policy_name)
 
     async def _timed(
         self, view: PodView, stop: Stop, started: Callable[[], None]
@@ -323,25 +310,31 @@ class Reconciler:
         result = await self._stopper.deliver(view, stop, started)
         return result, time.monotonic() - begun
 
-    async def _publish_once(
-        self, view: PodView, about: str, report: Report | None, policy_name: str | None
-    ) -> None:
-        """Publishes a carried-out action's REPORT, unless the pod's memory has it told already
-        (`told_once`)."""
+    async def _learn(
+        self,
+        view: PodView,
+        action: Stop | AddHelper | Finish,
+        result: ExecResult,
+        policy_name: str | None,
+    ) -> Learned:
+        """Hands what carrying out ACTION came to back to the core (`learn`): keeps the memory
+        it returns, unless the pod was forgotten meanwhile, posts its Event, and schedules the
+        re-check it asks for (a sidecar without a shell: at once, along the next path)."""
         async with self._locks[view.uid]:
+            learned = learn(
+                self._memory.get(view.uid, PodMemory()),
+                action,
+                result,
+                _now(),
+                helper_image=self._stopper.image,
+            )
             if view.uid in self._memory:
-                self._memory[view.uid], report = told_once(self._memory[view.uid], about, report)
-        if report is not None:
-            self.publisher.publish(view, report, policy_name)
-
-    async def _learn(self, uid: str, stop: Stop, delivery: Delivery) -> None:
-        """Folds what a delivery taught into the pod's memory; a sidecar without a shell is
-        looked at again at once, so the next path is tried without waiting for an event."""
-        async with self._locks[uid]:
-            if uid in self._memory:
-                self._memory[uid] = after_delivery(self._memory[uid], stop, delivery, _now())
-        if delivery is Delivery.NO_SHELL:
-            self._schedule_recheck(uid, 0.0)
+                self._memory[view.uid] = learned.memory
+        if learned.report is not None:
+            self.publisher.publish(view, learned.report, policy_name)
+        if learned.recheck is not None:
+            self._schedule_recheck(view.uid, learned.recheck.after)
+        return learned
 
     def _schedule_recheck(self, uid: str, after: float) -> None:
         """Keeps the earlier of this re-check and the one pending for the pod, as a requeue

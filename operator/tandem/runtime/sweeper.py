@@ -19,6 +19,7 @@ from typing import Any
 
 from tandem.core import PodView, PolicyError, PolicySource, WallTime, resolve
 from tandem.core.model.names import PRIMARY_ANNOTATION
+from tandem.core.model.once import OnceKey, Told, once_key, tell_once
 from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
 
 from . import metrics
@@ -27,7 +28,8 @@ from .reconciler import Reconciler
 from .settings import Settings
 
 logger = logging.getLogger("tandem.sweeper")
-_SKIPS_REMEMBERED = 10_000
+_TOLD_REMEMBERED = 10_000
+"""Once-keys the sweeper keeps (`Sweeper._tell_once`), the oldest pods' forgotten first."""
 
 
 def job_state(job: Mapping[str, Any]) -> JobState:
@@ -103,18 +105,22 @@ class Sweeper:
         self._reconciler = reconciler
         self.defaults = defaults
         self.budget = budget or NamespaceBudget(defaults.max_actions, window=60.0)
-        self._skips: dict[tuple[str, str], None] = {}
+        self._told: dict[str, frozenset[OnceKey]] = {}
+        """By pod uid, the sweep's Events told once: the pod's memory is the reconciler's, and
+        a pod the sweep skips may have none."""
+        self._told_count = 0
         self._annotated_round_end = ""
 
-    def _first_skip(self, item: Found, reason: str) -> bool:
+    def _tell_once(self, uid: str, key: OnceKey) -> bool:
         """SweepSkipped (and a Report's PodSwept) is posted once per pod, run of its primaries
-        and reason, not at every sweep."""
-        key = (item.view.uid, f"{item.attempt_key} {reason}")
-        if key in self._skips:
+        and reason, not at every sweep. False: told already."""
+        told = tell_once(self._told.get(uid, frozenset()), key)
+        if told is None:
             return False
-        self._skips[key] = None
-        if len(self._skips) > _SKIPS_REMEMBERED:
-            del self._skips[next(iter(self._skips))]
+        self._told[uid] = told
+        self._told_count += 1
+        while self._told_count > _TOLD_REMEMBERED:
+            self._told_count -= len(self._told.pop(next(iter(self._told))))
         return True
 
     async def sweep_policy(self, namespace: str, name: str, spec: Mapping[str, Any]) -> SweepResult:
@@ -196,10 +202,14 @@ class Sweeper:
             view = item.view
             if item.action is None:
                 result.skipped += 1
-                if self._first_skip(item, item.skipped):
+                if self._tell_once(
+                    view.uid, once_key(Told.SWEEP_SKIPPED, item.attempt_key, item.skipped)
+                ):
                     self._post(item)
                 continue
-            if item.action is SweepAction.REPORT and not self._first_skip(item, "report"):
+            if item.action is SweepAction.REPORT and not self._tell_once(
+                view.uid, once_key(Told.SWEEP_REPORT, item.attempt_key)
+            ):
                 continue  # A dry run reports each pod once, not at every sweep.
             if item.action is not SweepAction.REPORT and not self.budget.take(view.namespace):
                 result.skipped += 1  # The namespace's budget is spent: the next window acts.

@@ -8,5 +8,5 @@
 
 Both roads share the routes (which path and container a stop takes), `send` (one stop
 remembered and asked for), the Event wording (`hints`) and the decision being built (`builder`).
-The phase road never imports the exec road. `delivery` learns what carrying out an action came
-to."""
+The phase road never imports the exec road. `learn` takes back what carrying out an action came
+to, once per action (`delivery` words its Event)."""

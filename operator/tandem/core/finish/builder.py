@@ -6,6 +6,7 @@ import dataclasses
 
 from ..model.actions import Action, Recheck, Report
 from ..model.memory import PodMemory, SidecarRecord
+from ..model.once import OnceKey
 from ..policy.policy import Policy
 
 
@@ -39,9 +40,9 @@ class Builder:
         """One re-check per pod, the earliest any sidecar needs (as RequeueAfter keeps)."""
         self.recheck = seconds if self.recheck is None else min(self.recheck, seconds)
 
-    def once(self, key: str, report: Report) -> None:
-        if key not in self.memory.reported:
-            self.memory = dataclasses.replace(self.memory, reported=self.memory.reported | {key})
+    def once(self, key: OnceKey, report: Report) -> None:
+        if (told := self.memory.tell_once(key)) is not None:
+            self.memory = told
             self.actions.append(report)
 
     def record(self, name: str, record: SidecarRecord) -> None:

@@ -10,8 +10,9 @@ import dataclasses
 
 from ..model.actions import Outcome, Phase, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory, Told, once_key
+from ..model.memory import PodMemory
 from ..model.names import FINISHED_ANNOTATION, EventType, Reason
+from ..model.once import Told, once_key
 from ..model.states import ContainerState, RestartPolicy
 from ..model.view import PodView, Termination
 from ..policy.policy import FinishMode, OnPrimaryFailure, Policy

@@ -1,15 +1,11 @@
-"""Delivery: what carrying out a Stop or AddHelper came to. The runtime passes the call's plain
-result in; this module names it (`Delivery`), writes its Event, and folds it into the pod's memory.
-"""
+"""Delivery: what carrying out a Stop, AddHelper or Finish came to, from the call's plain result:
+its name (`Delivery`, for a Stop) and the Event that says so. `learn` folds it into the memory."""
 
 from __future__ import annotations
 
-import dataclasses
 from enum import StrEnum
 
 from ..model.actions import AddHelper, ExecResult, Finish, Report, Stop
-from ..model.clocks import Monotonic
-from ..model.memory import PodMemory, Told, once_key, told_key
 from ..model.names import EventType, Reason
 from ..model.stop import ActionKind
 from . import hints
@@ -96,49 +92,6 @@ def report_helper(add: AddHelper, image: str, result: ExecResult) -> Report:
     )
 
 
-def after_delivery(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic) -> PodMemory:
-    """Folds how STOP went, learned at NOW, into the pod's memory.
-
-    DELIVERED: the sidecar's grace period runs from NOW, when the stop got through, not from the
-    decision: the stopper may have spent seconds retrying a refused exec.
-
-    FAILED (the API refused the exec, or it timed out, after the stopper's own retries): the stop
-    did not get through. No more stops for this run, and no later SidecarUnstoppable that would
-    blame the sidecar: SidecarStopFailed has said why, and the sweeper's Terminate, which forgets
-    the pod's stops, is what tries again.
-
-    NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
-    the next decision sends the same step through the helper instead."""
-    record = memory.sidecars.get(stop.sidecar)
-    ours = (stop.container_id, stop.step, stop.attempt)
-    if delivery in (Delivery.DELIVERED, Delivery.FAILED):
-        if record is None or (record.container_id, record.step, record.attempts) != ours:
-            return memory  # a newer stop has replaced it
-        if delivery is Delivery.DELIVERED:
-            learned = dataclasses.replace(record, acted_at=now)
-        else:
-            learned = dataclasses.replace(record, exhausted=True)
-        return memory.with_sidecar(stop.sidecar, learned)
-    if delivery is not Delivery.NO_SHELL or stop.container != stop.sidecar:
-        return memory
-    sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
-    return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})
-
-
-def told_once(
-    memory: PodMemory, about: str, report: Report | None
-) -> tuple[PodMemory, Report | None]:
-    """REPORT, unless it is a SidecarStopFailed already told about ABOUT (a sidecar's run, or the
-    helper) in the same words: the sweep's Terminate sends the same stop again, and a refusal
-    told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
-    if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
-        return memory, report
-    key = once_key(Told.STOP_FAILED, about, report.message)
-    if key in memory.reported:
-        return memory, None
-    return dataclasses.replace(memory, reported=memory.reported | {key}), report
-
-
 def report_finish(finish: Finish, result: ExecResult) -> Report | None:
     """The Event for writing FINISH's phase, as RESULT (the status patch) says it went. A pod
     that is gone (404) or changed meanwhile (409: another resourceVersion, or a new pod under
@@ -157,20 +110,3 @@ def report_finish(finish: Finish, result: ExecResult) -> Report | None:
         f"{result.error or f'status {result.status}'}",
         hints.call_fix(result, "patch on pods/status"),
     )
-
-
-def after_finish(memory: PodMemory, finish: Finish, result: ExecResult) -> PodMemory:
-    """A written phase is remembered as written and told (its PodFinished is posted): never
-    written again. One that did not land because the pod changed (409) is tried at the pod's
-    next event, which shows the change: it writes the phase anew, or, if the pod ended by itself
-    meanwhile, tells that. Any other result is tried again after RETRY_AFTER, up to
-    MAX_PHASE_WRITES (`finish`)."""
-    if memory.finished != finish.attempt_key or finish.again:
-        return memory  # A write again changes nothing: the first one landed.
-    if result.ok:
-        return dataclasses.replace(
-            memory, written=True, reported=memory.reported | {told_key(finish.attempt_key)}
-        )
-    if result.status == 409:
-        return dataclasses.replace(memory, finished_at=None)
-    return memory

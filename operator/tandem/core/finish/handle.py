@@ -7,18 +7,18 @@ from collections.abc import Collection, Iterable
 
 from ..model.actions import Action, Report
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory, Told, once_key
+from ..model.memory import PodMemory
 from ..model.names import PRIMARY_ANNOTATION, EventType, Reason
+from ..model.once import OnceKey, Told, once_key
 from ..model.view import PodView
 from ..policy.ownership import managed_job_pod, without_job
 from ..policy.policy import PolicyError, PolicySource, resolve
 from .decide import Decision, decide
 
 
-def _once(memory: PodMemory, key: str, report: Report) -> Decision:
-    if key in memory.reported:
-        return Decision((), memory)
-    return Decision((report,), dataclasses.replace(memory, reported=memory.reported | {key}))
+def _once(memory: PodMemory, key: OnceKey, report: Report) -> Decision:
+    told = memory.tell_once(key)
+    return Decision((), memory) if told is None else Decision((report,), told)
 
 
 def _not_a_job_pod(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from enum import StrEnum
 
 from .actions import Outcome
 from .clocks import Monotonic
+from .once import OnceKey, tell_once
 from .stop import StopAction, StopPath
 
 MAX_RERUNS = 3
@@ -51,8 +51,8 @@ class SidecarRecord:
 @dataclasses.dataclass(frozen=True)
 class PodMemory:
     sidecars: Mapping[str, SidecarRecord] = dataclasses.field(default_factory=dict)
-    reported: frozenset[str] = frozenset()
-    """Keys of one-off Events already posted."""
+    reported: frozenset[OnceKey] = frozenset()
+    """Keys of one-off Events already posted (`once_key`)."""
     gave_up: bool = False
     """Set by the loop guard: Tandem no longer acts on this pod."""
     no_shell: frozenset[str] = frozenset()
@@ -77,6 +77,11 @@ class PodMemory:
     @property
     def acted(self) -> bool:
         return bool(self.sidecars)
+
+    def tell_once(self, key: OnceKey) -> PodMemory | None:
+        """This memory with KEY told, or None if it has told KEY already (`once.tell_once`)."""
+        told = tell_once(self.reported, key)
+        return None if told is None else dataclasses.replace(self, reported=told)
 
     def with_sidecar(self, name: str, record: SidecarRecord) -> PodMemory:
         return dataclasses.replace(self, sidecars={**self.sidecars, name: record})
@@ -113,31 +118,3 @@ class PodMemory:
             swept=attempt_key,
             reruns=self.reruns_of(attempt_key) + 1,
         )
-
-
-class Told(StrEnum):
-    """What a one-off Event tells: the first word of its key in `PodMemory.reported`."""
-
-    FINISHED = "finished"
-    NOT_KEPT = "not-kept"
-    ENDED = "ended"
-    UNKNOWN = "unknown"
-    UNSTOPPABLE = "unstoppable"
-    LOOP = "loop"
-    FOREIGN_HELPER = "foreign-helper"
-    STOP_FAILED = "failed"
-    NO_EXEC = "no-exec"
-    NOT_A_JOB_POD = "not-a-job-pod"
-    INVALID_ANNOTATION = "invalid-annotation"
-    CONFLICT = "conflict"
-
-
-def once_key(told: Told, *about: str) -> str:
-    """The key in `PodMemory.reported` of the one-off Event TOLD about ABOUT (a sidecar, a run of
-    the primaries, ...): `told:about:...`. Every such key is made here."""
-    return ":".join((told.value, *about))
-
-
-def told_key(attempt_key: str) -> str:
-    """The once-key of the PodFinished Event for one ended run of the primaries."""
-    return once_key(Told.FINISHED, attempt_key)

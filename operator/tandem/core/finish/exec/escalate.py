@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from ...model.actions import Outcome
-from ...model.memory import Told, once_key
 from ...model.names import Reason
+from ...model.once import Told, once_key
 from ...model.states import ContainerState, RestartPolicy
 from ...model.stop import KILL, ActionKind, StopPath
 from ...model.view import PodView

@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 from ...model.actions import AddHelper
-from ...model.memory import Told, once_key
 from ...model.names import Reason
+from ...model.once import Told, once_key
 from ...model.states import ContainerState
 from ...model.view import PodView, RunAs
 from .. import hints

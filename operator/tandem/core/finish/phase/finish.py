@@ -27,8 +27,8 @@ import dataclasses
 import re
 
 from ...model.actions import Finish, Outcome, Phase, Report, Tally
-from ...model.memory import Told, once_key, told_key
 from ...model.names import FINISHED_ANNOTATION, EventType, Reason
+from ...model.once import Told, once_key, told_key
 from ...model.states import ContainerState, RestartPolicy
 from ...model.stop import ActionKind, StopAction
 from ...policy.known import recognised
@@ -223,9 +223,11 @@ def _put_back(out: Builder, ctx: Context, phase: Phase, why: str) -> None:
     memory = out.memory
     if memory.finished != ctx.attempt_key or memory.finished_at is None:
         # Written by a Tandem before a restart, which told PodFinished then: not told again.
-        told = memory.reported | {told_key(ctx.attempt_key)}
         memory = dataclasses.replace(
-            memory, finished=ctx.attempt_key, finished_at=ctx.now, written=True, reported=told
+            memory.tell_once(told_key(ctx.attempt_key)) or memory,
+            finished=ctx.attempt_key,
+            finished_at=ctx.now,
+            written=True,
         )
     if (
         ctx.view.annotations[FINISHED_ANNOTATION] != phase

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ...model.actions import Phase
-from ...model.memory import Told, once_key
 from ...model.names import Reason
+from ...model.once import Told, once_key
 from ...model.states import ContainerState, RestartPolicy
 from .. import hints
 from ..builder import Builder, Decision

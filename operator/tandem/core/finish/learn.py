@@ -1,0 +1,112 @@
+"""Learning: what carrying out one action came to goes back into the core, once per action.
+
+The runtime hands in the action, the call's plain result and when it ended; `learn` returns the
+pod's memory with it folded in, the Event to post (told once where it must be), and what the
+runtime needs besides: how a Stop went (its metric), and whether to decide again at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..model.actions import AddHelper, ExecResult, Finish, Recheck, Report, Stop
+from ..model.clocks import Monotonic
+from ..model.memory import PodMemory
+from ..model.names import Reason
+from ..model.once import Told, once_key, told_key
+from .delivery import Delivery, report_delivery, report_finish, report_helper
+from .routes import HELPER_NAME
+
+
+@dataclasses.dataclass(frozen=True)
+class Learned:
+    memory: PodMemory
+    report: Report | None = None
+    """The Event to post, if any."""
+    delivery: Delivery | None = None
+    """How a Stop went; None for the other actions."""
+    recheck: Recheck | None = None
+    """Decide again after this: at once for a sidecar without a shell, along its next path."""
+
+
+def learn(
+    memory: PodMemory,
+    action: Stop | AddHelper | Finish,
+    result: ExecResult,
+    now: Monotonic,
+    *,
+    helper_image: str = "",
+) -> Learned:
+    """What carrying out ACTION came to, as RESULT says, learned at NOW: MEMORY with it folded
+    in, and its Event. HELPER_IMAGE: the image an AddHelper added, for its Event."""
+    if isinstance(action, Stop):
+        delivery, report = report_delivery(action, result)
+        memory, report = _told_once(
+            _after_stop(memory, action, delivery, now), action.container_id, report
+        )
+        recheck = Recheck(0.0) if delivery is Delivery.NO_SHELL else None
+        return Learned(memory, report, delivery, recheck)
+    if isinstance(action, AddHelper):
+        # The helper's own watch event (it runs) brings the pod back to decide().
+        return Learned(
+            *_told_once(memory, HELPER_NAME, report_helper(action, helper_image, result))
+        )
+    return Learned(_after_finish(memory, action, result), report_finish(action, result))
+
+
+def _after_stop(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic) -> PodMemory:
+    """Folds how STOP went, learned at NOW, into the pod's memory.
+
+    DELIVERED: the sidecar's grace period runs from NOW, when the stop got through, not from the
+    decision: the stopper may have spent seconds retrying a refused exec.
+
+    FAILED (the API refused the exec, or it timed out, after the stopper's own retries): the stop
+    did not get through. No more stops for this run, and no later SidecarUnstoppable that would
+    blame the sidecar: SidecarStopFailed has said why, and the sweeper's Terminate, which forgets
+    the pod's stops, is what tries again.
+
+    NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
+    the next decision sends the same step through the helper instead."""
+    record = memory.sidecars.get(stop.sidecar)
+    ours = (stop.container_id, stop.step, stop.attempt)
+    if delivery in (Delivery.DELIVERED, Delivery.FAILED):
+        if record is None or (record.container_id, record.step, record.attempts) != ours:
+            return memory  # a newer stop has replaced it
+        if delivery is Delivery.DELIVERED:
+            learned = dataclasses.replace(record, acted_at=now)
+        else:
+            learned = dataclasses.replace(record, exhausted=True)
+        return memory.with_sidecar(stop.sidecar, learned)
+    if delivery is not Delivery.NO_SHELL or stop.container != stop.sidecar:
+        return memory
+    sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
+    return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})
+
+
+def _told_once(
+    memory: PodMemory, about: str, report: Report | None
+) -> tuple[PodMemory, Report | None]:
+    """REPORT, unless it is a SidecarStopFailed already told about ABOUT (a sidecar's run, or the
+    helper) in the same words: the sweep's Terminate sends the same stop again, and a refusal
+    told once is not worth a Warning at every sweep. Other Reports tell of a new stop, and pass."""
+    if report is None or report.reason is not Reason.SIDECAR_STOP_FAILED:
+        return memory, report
+    told = memory.tell_once(once_key(Told.STOP_FAILED, about, report.message))
+    return (memory, None) if told is None else (told, report)
+
+
+def _after_finish(memory: PodMemory, finish: Finish, result: ExecResult) -> PodMemory:
+    """A written phase is remembered as written and told (its PodFinished is posted): never
+    written again. One that did not land because the pod changed (409) is tried at the pod's
+    next event, which shows the change: it writes the phase anew, or, if the pod ended by itself
+    meanwhile, tells that. Any other result is tried again after RETRY_AFTER, up to
+    MAX_PHASE_WRITES (`finish`)."""
+    if memory.finished != finish.attempt_key or finish.again:
+        return memory  # A write again changes nothing: the first one landed.
+    if result.ok:
+        # Its PodFinished is posted with this write (`report_finish`): never told again.
+        told = memory.tell_once(told_key(finish.attempt_key)) or memory
+        return dataclasses.replace(told, written=True)
+    if result.status == 409:
+        return dataclasses.replace(memory, finished_at=None)
+    return memory
