@@ -26,6 +26,7 @@ from tandem.core import (
     parse_spec,
 )
 from tandem.core.finish.routes import argv_for, choose_path
+from tandem.core.model.once import Told, once_key
 from tandem.core.policy.policy import DEFAULT_STOP, KILL, StopAction
 from tandem.core.policy.stop_action import ForcedPath
 
@@ -170,10 +171,13 @@ def test_a_late_result_of_an_older_stop_leaves_the_newer_one_alone() -> None:
     d1 = _run(body, PodMemory(), 0.0)
     [stop] = _stops(d1)
     older = dataclasses.replace(stop, attempt=stop.attempt - 1)
-    for delivery in (Delivery.FAILED, Delivery.DELIVERED):
-        learned = _learn(d1.memory, older, delivery, Monotonic(7.5))
-        # All but what was told (a refusal's SidecarStopFailed) is as the newer stop left it.
-        assert dataclasses.replace(learned, reported=d1.memory.reported) == d1.memory
+    assert _learn(d1.memory, older, Delivery.DELIVERED, Monotonic(7.5)) == d1.memory
+    # A refusal is told (its SidecarStopFailed, once); all else is as the newer stop left it.
+    learned = learn(d1.memory, older, _RESULTS[Delivery.FAILED], Monotonic(7.5))
+    assert learned.report is not None and learned.report.reason is Reason.SIDECAR_STOP_FAILED
+    told = once_key(Told.STOP_FAILED, older.container_id, learned.report.message)
+    assert learned.memory.reported == d1.memory.reported | {told}
+    assert dataclasses.replace(learned.memory, reported=d1.memory.reported) == d1.memory
 
 
 def test_presets_are_http_posts_on_loopback() -> None:

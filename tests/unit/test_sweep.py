@@ -305,5 +305,7 @@ def test_the_sweep_tells_each_key_once_and_forgets_its_oldest_pods_past_its_cap(
     assert sweeper._tell_once("a", skipped) and not sweeper._tell_once("a", skipped)
     assert sweeper._tell_once("b", skipped)  # another pod
     assert sweeper._tell_once("a", once_key(Told.SWEEP_REPORT, "main=c1"))  # another key
-    assert sweeper._tell_once("c", skipped)  # a fourth key: pod a, the oldest, is forgotten
-    assert sweeper._tell_once("a", skipped) and not sweeper._tell_once("b", skipped)
+    assert sweeper._tell_once("c", skipped)  # a fourth key: pod b, told least recently, goes
+    assert not sweeper._tell_once("a", skipped) and not sweeper._tell_once("c", skipped)
+    assert sweeper._tell_once("b", skipped)  # forgotten, so told again; now pod a goes
+    assert sweeper._tell_once("a", skipped)

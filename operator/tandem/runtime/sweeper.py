@@ -117,9 +117,12 @@ class Sweeper:
         told = tell_once(self._told.get(uid, frozenset()), key)
         if told is None:
             return False
+        # The pod told last goes to the back: past the cap, the pods told least recently are
+        # forgotten, never the key just told.
+        self._told.pop(uid, None)
         self._told[uid] = told
         self._told_count += 1
-        while self._told_count > _TOLD_REMEMBERED:
+        while self._told_count > _TOLD_REMEMBERED and next(iter(self._told)) != uid:
             self._told_count -= len(self._told.pop(next(iter(self._told))))
         return True
 
