@@ -73,7 +73,7 @@ def test_a_policys_grace_period_is_bounded_too(value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/$(echo${IFS}INJECTED>&2)", "/a;b", "/`id`", "/a b", "/'x'", "/a|b", "/#"]
+    "path", ["/$(echo${IFS}INJECTED>&2)", "/a;b", "/`id`", "/a b", "/'x'", "/a|b", "/#", "/ok\n"]
 )
 def test_an_http_path_with_shell_characters_is_refused(path: str) -> None:
     spec = {

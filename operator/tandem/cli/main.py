@@ -188,8 +188,8 @@ def cli() -> None:
 )
 @setting(
     "exec_retries",
-    "Tries per stop and phase write, the first included, when the API server answers 429 or "
-    "5xx or cannot be reached (never after a timeout: the command may have run).",
+    "Tries per stop and phase write, the first included, when the API server answers 429, "
+    "500, 502 or 503 or cannot be reached (never after a timeout: the command may have run).",
     type=click.IntRange(min=1),
 )
 @setting(

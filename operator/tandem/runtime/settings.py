@@ -45,8 +45,8 @@ class Settings:
     them than cores keeps the reaction short when many Jobs end together. At least 1."""
 
     exec_retries: int = 3
-    """Tries per stop while the call is turned away before it reaches the pod (429, 5xx but
-    504, no connection). Never after a timeout: the command may have run, and a stop must not
+    """Tries per stop while the call is turned away before it reaches the pod (429, 500, 502,
+    503, no connection). Never after a timeout: the command may have run, and a stop must not
     run twice. At least 1: the first try counts."""
 
     exec_backoff: float = 1.0

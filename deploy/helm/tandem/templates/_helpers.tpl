@@ -77,12 +77,15 @@ subjects:
 {{/* Tandem's rules, the same for a ClusterRole (cluster-wide) and a Role per watched namespace. */}}
 {{- define "tandem.rules" -}}
 rules:
-  # Watch Job pods (server-side label selector) to see when primaries end.
+  # Read pods to see when primaries end. RBAC cannot narrow this to Job pods: the rule covers
+  # every pod's spec and status; only the watch itself is narrowed (a server-side label selector).
   - apiGroups: [""]
     resources: [pods]
     verbs: [get, list, watch]
   # Finish a pod by its phase: the primaries' outcome written as status.phase (the kubelet then
-  # stops what still runs). Only the status subresource: no write to a pod's spec or metadata.
+  # stops what still runs). Only the status subresource, which takes no spec change; the API
+  # server does take a pod's labels and annotations through it. Tandem writes one annotation,
+  # tandem.dev/finished, with the phase: that makes the kubelet act on the write at once.
   - apiGroups: [""]
     resources: [pods/status]
     verbs: [patch]

@@ -26,7 +26,7 @@ class ForcedPath(StrEnum):
 
 
 SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL"})
-URL_PATH = re.compile(r"^/[A-Za-z0-9._~%/:@=&+,?-]{0,1023}$")
+URL_PATH = re.compile(r"/[A-Za-z0-9._~%/:@=&+,?-]{0,1023}")
 """As the CRD's pattern for httpGet/httpPost paths. The path reaches the command as an argument,
 never as shell text; this keeps it to what an HTTP shutdown endpoint needs."""
 
@@ -55,7 +55,7 @@ def parse_action(raw: Any, where: str) -> StopAction:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise PolicyError(f"{where}.{kind}.port: give a port number from 1 to 65535")
         path = path if path.startswith("/") else "/" + path
-        if not URL_PATH.match(path):
+        if not URL_PATH.fullmatch(path):  # `$` would let a trailing newline through
             raise PolicyError(
                 f"{where}.{kind}.path: {path!r} has characters a URL path does not need; use "
                 "letters, digits and . _ ~ % / : @ = & + , ? -"
