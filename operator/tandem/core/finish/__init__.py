@@ -7,6 +7,7 @@
   images without a shell, and how the stopped sidecar exited.
 
 Both roads share the routes (which path and container a stop takes), `send` (one stop
-remembered and asked for), the Event wording (`hints`) and the decision being built (`builder`).
+remembered and asked for), the Event wording (`hints`) and the values a decision is made of
+(`decision`: each step takes a `Part` and returns a new one; `decide` makes the `Decision`).
 The phase road never imports the exec road. `learn` takes back what carrying out an action came
 to, once per action (`delivery` words its Event)."""

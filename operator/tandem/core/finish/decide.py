@@ -2,6 +2,8 @@
 
 Level-based: `decide` looks only at the pod as it is now and at what Tandem remembers having done,
 so the same event twice, events out of order, or a restart of the operator change nothing harmful.
+Each step takes the decision so far (a `Part`) and returns a new one; `decide` makes the
+`Decision` from the last, once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..model.once import Told, once_key
 from ..model.states import ContainerState, RestartPolicy
 from ..model.view import PodView, Termination
 from ..policy.policy import FinishMode, OnPrimaryFailure, Policy
-from .builder import Builder, Decision
+from .decision import Decision, Part
 from .exec.escalate import stop_or_wait
 from .exec.verify import verify
 from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself
@@ -122,13 +124,12 @@ def decide(
     EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
     EXEC_STOPS: Tandem may exec into pods at all; off (--no-exec), pods finish by phase only.
     """
-    out = Builder(memory)
+    part = Part(memory)
     if policy is None:
-        out.sweepable = may_be_selected_later(view)
-        return out.build()
-    if missing := unknown_containers(view, policy):
-        out.sweepable = may_be_selected_later(view)
-        out.once(
+        sweepable = may_be_selected_later(view)
+    elif missing := unknown_containers(view, policy):
+        sweepable = may_be_selected_later(view)
+        part = part.tell_once(
             once_key(Told.UNKNOWN),
             Report(
                 EventType.WARNING,
@@ -138,69 +139,78 @@ def decide(
                 "never managed). Fix the container names; Tandem leaves this pod alone until then.",
             ),
         )
-        return out.build(policy)
-    for name in sidecars_of(view, policy):
-        if (record := out.memory.sidecars.get(name)) is not None:
-            verify(out, view, name, record)
-    ended = primaries_ended(view, policy.primaries)
-    # A pod that carries Tandem's finish is the kubelet's to stop (`finish._not_kept` waits it
-    # out): the sweep must not take it for stuck or orphaned and run the stop again.
-    out.sweepable = (
-        ended is not None
-        and not view.terminal
-        and not view.deleting
-        and FINISHED_ANNOTATION not in view.annotations
-    )
-    if ended is None:
-        return out.build(policy)
-    ctx = Context(
-        view, policy, ended.key, ended.outcome, now, helper_image, exec_actions, exec_stops
-    )
-    if view.terminal and out.memory.finished == ended.key:
-        tell_ended_by_itself(out, ctx, f"primaries ended ({ended.summary})")
-    if view.terminal or view.deleting or out.memory.gave_up:
-        return out.build(policy)
+    else:
+        for name in sidecars_of(view, policy):
+            if (record := part.memory.sidecars.get(name)) is not None:
+                part = verify(part, view, name, record)
+        ended = primaries_ended(view, policy.primaries)
+        if ended is not None:
+            ctx = Context(
+                view, policy, ended.key, ended.outcome, now, helper_image, exec_actions, exec_stops
+            )
+            part = _after_primaries(part, ctx, ended, kubelet_keeps_phase)
+        # A pod that carries Tandem's finish is the kubelet's to stop (`finish._not_kept` waits
+        # it out): the sweep must not take it for stuck or orphaned and run the stop again.
+        sweepable = (
+            ended is not None
+            and not view.terminal
+            and not view.deleting
+            and FINISHED_ANNOTATION not in view.annotations
+        )
+    return part.decision(policy, sweepable=sweepable)
+
+
+def _after_primaries(
+    part: Part, ctx: Context, ended: PrimariesEnded, kubelet_keeps_phase: bool
+) -> Part:
+    """What follows the primaries' ENDED run: the road that finishes the pod, if any."""
+    view, policy = ctx.view, ctx.policy
+    if view.terminal and part.memory.finished == ended.key:
+        part = tell_ended_by_itself(part, ctx, f"primaries ended ({ended.summary})")
+    if view.terminal or view.deleting or part.memory.gave_up:
+        return part
     if (
         ended.outcome is Outcome.FAILURE
         and view.restart_policy == RestartPolicy.ON_FAILURE
         and policy.on_primary_failure is OnPrimaryFailure.KEEP
     ):
-        return out.build(policy)
+        return part
     sidecars = sidecars_of(view, policy)
-    by_phase = kubelet_keeps_phase and (policy.finish is FinishMode.PHASE or not exec_stops)
+    by_phase = kubelet_keeps_phase and (policy.finish is FinishMode.PHASE or not ctx.exec_stops)
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
-    if not exec_stops:
-        return finish_without_exec(out, ctx, sidecars, outcome, by_phase)
+    if not ctx.exec_stops:
+        return finish_without_exec(part, ctx, sidecars, outcome, by_phase)
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
         # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
         if any(view.status(n).state == ContainerState.RUNNING for n in sidecars) or (
-            out.memory.finished == ended.key
+            part.memory.finished == ended.key
         ):
-            finish_by_phase(out, ctx, phase, sidecars, outcome)
-        return out.build(policy)
-    before = len(out.actions)
+            part = finish_by_phase(part, ctx, phase, sidecars, outcome)
+        return part
+    # The sidecars' steps, apart: their first stops make the PrimariesFinished Event.
+    stopping = Part(part.memory)
     for name in sidecars:
-        stop_or_wait(out, ctx, name)
-    stranded = [n for n in sidecars if will_not_restart(view, out.memory, n, ended.key)]
+        stopping = stop_or_wait(stopping, ctx, name)
+    part = part.then(stopping)
+    stranded = [n for n in sidecars if will_not_restart(view, part.memory, n, ended.key)]
     if by_phase and stranded:
         why = (
             f"{outcome}; {', '.join(stranded)} will not restart with them, so Tandem replaces "
             "the pod: the Job starts a new one"
         )
-        finish_by_phase(out, ctx, Phase.FAILED, sidecars, why)
-        return out.build(policy)
-    stops = [a for a in out.actions[before:] if isinstance(a, Stop) and a.step == 0]
-    if stops:
-        out.once(
-            once_key(Told.ENDED, ended.key),
-            Report(
-                EventType.NORMAL,
-                Reason.PRIMARIES_FINISHED,
-                f"primaries ended ({ended.summary}): outcome {ended.outcome}; stopping "
-                + ", ".join(f"{s.sidecar} with {s.action.describe()} via {s.path}" for s in stops)
-                + f" ({policy.source})",
-                on_job=True,
-                tally=ended.outcome.tally,
-            ),
-        )
-    return out.build(policy)
+        return finish_by_phase(part, ctx, Phase.FAILED, sidecars, why)
+    stops = [a for a in stopping.actions if isinstance(a, Stop) and a.step == 0]
+    if not stops:
+        return part
+    return part.tell_once(
+        once_key(Told.ENDED, ended.key),
+        Report(
+            EventType.NORMAL,
+            Reason.PRIMARIES_FINISHED,
+            f"primaries ended ({ended.summary}): outcome {ended.outcome}; stopping "
+            + ", ".join(f"{s.sidecar} with {s.action.describe()} via {s.path}" for s in stops)
+            + f" ({policy.source})",
+            on_job=True,
+            tally=ended.outcome.tally,
+        ),
+    )

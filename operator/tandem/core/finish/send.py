@@ -12,7 +12,7 @@ from ..model.memory import SidecarRecord
 from ..model.stop import StopAction
 from ..model.view import PodView, RunAs
 from ..policy.policy import Policy
-from .builder import Builder
+from .decision import Part
 from .routes import HELPER_NAME, Route
 
 RECHECK_SLACK = 1.0
@@ -39,7 +39,7 @@ class Context:
 
 
 def send(
-    out: Builder,
+    part: Part,
     ctx: Context,
     name: str,
     action: StopAction,
@@ -48,11 +48,11 @@ def send(
     attempts: int,
     step: int,
     announce: bool = True,
-) -> None:
+) -> Part:
     """Remembers the stop of NAME's running container with ACTION, and asks for it."""
     status = ctx.view.status(name)
     in_helper = via.container == HELPER_NAME
-    out.record(
+    recorded = part.record(
         name,
         SidecarRecord(
             ctx.attempt_key,
@@ -66,7 +66,7 @@ def send(
             announce=announce,
         ),
     )
-    out.add(
+    return recorded.add(
         Stop(
             name,
             status.container_id,

@@ -17,7 +17,7 @@ from ...model.view import PodView
 from ...policy.known import recognised
 from ...policy.policy import Policy, SidecarActions
 from .. import hints
-from ..builder import Builder
+from ..decision import Part
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
 from ..send import RECHECK_SLACK, Context, send
 from .helper import WAIT, ready_helper
@@ -49,13 +49,13 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
     return actions
 
 
-def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) -> str:
-    """Sends the first deliverable step from STEP on. Returns `sent`, `waiting` (for the helper
+def _send(part: Part, ctx: Context, name: str, *, step: int, attempts: int) -> tuple[Part, str]:
+    """Sends the first deliverable step from STEP on. Says `sent`, `waiting` (for the helper
     to start), or a reason why nothing on the ladder can reach the sidecar."""
     actions = sidecar_actions(ctx.view, ctx.policy, name)
     ladder = actions.ladder(ctx.outcome is Outcome.SUCCESS)
     status = ctx.view.status(name)
-    has_shell = name not in out.memory.no_shell
+    has_shell = name not in part.memory.no_shell
     why = "its ladder has no further step"
     for index in range(step, len(ladder)):
         action = ladder[index]
@@ -89,19 +89,19 @@ def _send(out: Builder, ctx: Context, name: str, *, step: int, attempts: int) ->
         via = route(action, path, name, status.container_id, has_shell=has_shell)
         if via.container == HELPER_NAME:
             pid_bound = path is StopPath.HELPER and action.kind is ActionKind.SIGNAL
-            if (ready := ready_helper(out, ctx.view, ctx.helper_image, name, pid_bound)) == WAIT:
-                return "waiting"  # Its watch event brings us back here.
+            part, ready = ready_helper(part, ctx.view, ctx.helper_image, name, pid_bound)
+            if ready == WAIT:
+                return part, "waiting"  # Its watch event brings us back here.
             if ready:
                 why = ready
                 continue
-        send(out, ctx, name, action, via, attempts=attempts, step=index)
-        out.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK)
-        return "sent"
-    return why
+        sent = send(part, ctx, name, action, via, attempts=attempts, step=index)
+        return sent.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK), "sent"
+    return part, why
 
 
-def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: str = "") -> None:
-    out.once(
+def _unstoppable(part: Part, name: str, container_id: str, cause: str, after: str = "") -> Part:
+    return part.tell_once(
         once_key(Told.UNSTOPPABLE, name, container_id),
         hints.warning(
             Reason.SIDECAR_UNSTOPPABLE,
@@ -112,10 +112,10 @@ def _unstoppable(out: Builder, name: str, container_id: str, cause: str, after: 
     )
 
 
-def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
-    status, record = ctx.view.status(name), out.memory.sidecars.get(name)
+def stop_or_wait(part: Part, ctx: Context, name: str) -> Part:
+    status, record = ctx.view.status(name), part.memory.sidecars.get(name)
     if status.state != ContainerState.RUNNING:
-        return
+        return part
     same_attempt = record is not None and record.attempt_key == ctx.attempt_key
     if (
         record is not None
@@ -124,25 +124,24 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
     ):
         # Stopped already: this run, or on failure a run the kubelet restarted in tandem.
         if record.container_id != status.container_id or record.exhausted:
-            return
+            return part
         waited = ctx.now - record.acted_at
         if waited < ctx.policy.grace_seconds:
             # Still in its grace period: look again when it ends, even if no event comes.
-            out.recheck_after(ctx.policy.grace_seconds - waited + RECHECK_SLACK)
-        else:
-            result = _send(out, ctx, name, step=record.step + 1, attempts=record.attempts)
-            if result not in ("sent", "waiting"):
-                out.record(name, dataclasses.replace(record, exhausted=True))
-                after = (
-                    f" (still running {ctx.policy.grace_seconds:g}s after "
-                    f"{record.action.describe()} via {record.path})"
-                )
-                _unstoppable(out, name, status.container_id, result, after)
-        return
+            return part.recheck_after(ctx.policy.grace_seconds - waited + RECHECK_SLACK)
+        part, result = _send(part, ctx, name, step=record.step + 1, attempts=record.attempts)
+        if result in ("sent", "waiting"):
+            return part
+        after = (
+            f" (still running {ctx.policy.grace_seconds:g}s after "
+            f"{record.action.describe()} via {record.path})"
+        )
+        exhausted = part.record(name, dataclasses.replace(record, exhausted=True))
+        return _unstoppable(exhausted, name, status.container_id, result, after)
     attempts = record.attempts + 1 if record is not None and same_attempt else 1
     if record is not None and attempts > ctx.policy.max_attempts:
-        out.memory = dataclasses.replace(out.memory, gave_up=True)
-        out.once(
+        gave_up = part.remember(dataclasses.replace(part.memory, gave_up=True))
+        return gave_up.tell_once(
             once_key(Told.LOOP, name),
             hints.warning(
                 Reason.SIDECAR_STOP_LOOP,
@@ -151,7 +150,7 @@ def stop_or_wait(out: Builder, ctx: Context, name: str) -> None:
                 hints.mismatch_fix(1, record.action, ctx.outcome),
             ),
         )
-        return
-    result = _send(out, ctx, name, step=0, attempts=attempts)
-    if result not in ("sent", "waiting"):
-        _unstoppable(out, name, status.container_id, result)
+    part, result = _send(part, ctx, name, step=0, attempts=attempts)
+    if result in ("sent", "waiting"):
+        return part
+    return _unstoppable(part, name, status.container_id, result)

@@ -22,7 +22,7 @@ from ...model.once import Told, once_key
 from ...model.states import ContainerState
 from ...model.view import PodView, RunAs
 from .. import hints
-from ..builder import Builder
+from ..decision import Part
 from ..routes import HELPER_NAME
 
 HELPER_COMMAND = ("sleep", "3600")
@@ -62,10 +62,10 @@ def foreign_helper(view: PodView, image: str, target: str) -> str:
     return ""
 
 
-def _refuse(out: Builder, name: str, foreign: str) -> str:
+def _refuse(part: Part, name: str, foreign: str) -> tuple[Part, str]:
     """Says once why Tandem will not exec into the pod's `tandem-helper` for NAME, with the fix;
-    returns the cause, for the ladder, which goes on without the helper."""
-    out.once(
+    returns the cause too, for the ladder, which goes on without the helper."""
+    refused = part.tell_once(
         once_key(Told.FOREIGN_HELPER, name),
         hints.warning(
             Reason.SIDECAR_STOP_FAILED,
@@ -74,23 +74,25 @@ def _refuse(out: Builder, name: str, foreign: str) -> str:
             hints.FOREIGN_HELPER_FIX,
         ),
     )
-    return f"the pod's {HELPER_NAME} is not Tandem's ({foreign})"
+    return refused, f"the pod's {HELPER_NAME} is not Tandem's ({foreign})"
 
 
-def ready_helper(out: Builder, view: PodView, image: str, name: str, pid_bound: bool) -> str:
+def ready_helper(
+    part: Part, view: PodView, image: str, name: str, pid_bound: bool
+) -> tuple[Part, str]:
     """Readies Tandem's helper (from IMAGE) for a stop of NAME: "" when it runs and may be
     exec'd into; WAIT while it is being added or starts; else why it cannot serve NAME.
     PID_BOUND: the stop is a signal to the PID 1 of the helper's target."""
-    target = out.memory.helper_target or name
+    target = part.memory.helper_target or name
     if foreign := foreign_helper(view, image, target):
-        return _refuse(out, name, foreign)
-    if out.memory.helper_target is None:
-        out.memory = dataclasses.replace(out.memory, helper_target=name)
+        return _refuse(part, name, foreign)
+    if part.memory.helper_target is None:
+        part = part.remember(dataclasses.replace(part.memory, helper_target=name))
         # One already there passed the check: Tandem's own, added before Tandem restarted.
         if HELPER_NAME not in view.ephemeral_specs:
-            out.add(AddHelper(name, helper_user(view.run_as.get(name) or RunAs())))
-            return WAIT
+            return part.add(AddHelper(name, helper_user(view.run_as.get(name) or RunAs()))), WAIT
     if pid_bound and target != name:
-        return f"Tandem's helper is in {target}'s PID namespace, not {name}'s"
+        return part, f"Tandem's helper is in {target}'s PID namespace, not {name}'s"
     helper = view.ephemeral.get(HELPER_NAME)
-    return "" if helper is not None and helper.state == ContainerState.RUNNING else WAIT
+    running = helper is not None and helper.state == ContainerState.RUNNING
+    return part, "" if running else WAIT

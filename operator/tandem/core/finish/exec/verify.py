@@ -10,27 +10,27 @@ from ...model.names import EventType, Reason
 from ...model.states import RestartPolicy
 from ...model.view import PodView
 from .. import hints
-from ..builder import Builder
+from ..decision import Part
 
 
-def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> None:
+def verify(part: Part, view: PodView, name: str, record: SidecarRecord) -> Part:
     """Reports how a stopped sidecar exited, once its stopped run shows up as terminated."""
     run = view.status(name).termination_of(record.container_id)
     if record.verified or run is None:
-        return
-    out.record(name, dataclasses.replace(record, verified=True))
+        return part
+    part = part.record(name, dataclasses.replace(record, verified=True))
     if not record.announce:
-        return  # A graceful stop before a finish by phase: the phase decides the pod.
+        return part  # A graceful stop before a finish by phase: the phase decides the pod.
     how = f"{name} exited {run.exit_code} after {record.action.describe()} ({record.path})"
     if record.outcome is Outcome.FAILURE and view.restart_policy == RestartPolicy.NEVER:
         # The pod fails with its primaries whatever the sidecar exits with.
-        out.add(
+        return part.add(
             Report(
                 EventType.NORMAL, Reason.SIDECAR_STOPPED, f"{how}; the pod fails with its primaries"
             )
         )
-    elif record.outcome.matches(run.exit_code):
-        out.add(
+    if record.outcome.matches(run.exit_code):
+        return part.add(
             Report(
                 EventType.NORMAL,
                 Reason.SIDECAR_STOPPED,
@@ -38,13 +38,12 @@ def verify(out: Builder, view: PodView, name: str, record: SidecarRecord) -> Non
                 f"(expected exit {record.outcome.expected_exit})",
             )
         )
-    else:
-        out.add(
-            hints.warning(
-                Reason.SIDECAR_EXIT_MISMATCH,
-                f"{how}; expected exit {record.outcome.expected_exit} because the "
-                f"primaries' outcome is {record.outcome}",
-                hints.mismatch_fix(run.exit_code, record.action, record.outcome),
-                tally=Tally.MISMATCHED,
-            )
+    return part.add(
+        hints.warning(
+            Reason.SIDECAR_EXIT_MISMATCH,
+            f"{how}; expected exit {record.outcome.expected_exit} because the "
+            f"primaries' outcome is {record.outcome}",
+            hints.mismatch_fix(run.exit_code, record.action, record.outcome),
+            tally=Tally.MISMATCHED,
         )
+    )

@@ -34,7 +34,7 @@ from ...model.stop import ActionKind, StopAction
 from ...policy.known import recognised
 from ...policy.stop_action import ForcedPath
 from .. import hints
-from ..builder import Builder
+from ..decision import Part
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
 from ..send import RECHECK_SLACK, Context, send
 from . import order
@@ -95,16 +95,16 @@ def _known_stop(ctx: Context, name: str) -> tuple[StopAction | None, ForcedPath,
     return known.success_for(ctx.view.specs[name].argv), ForcedPath.AUTO, f"known: {known.name}"
 
 
-def _graceful(out: Builder, ctx: Context, name: str) -> tuple[str, bool]:
+def _graceful(part: Part, ctx: Context, name: str) -> tuple[Part, str, bool]:
     """Sends NAME the graceful stop Tandem knows for it, before the phase; says what it got, and
     whether a stop was sent."""
     action, forced, knowledge = _known_stop(ctx, name)
-    left = f"{name}: the kubelet stops it", False
+    left = part, f"{name}: the kubelet stops it", False
     if not ctx.exec_stops or action is None:
         return left
     if action.kind is ActionKind.EXEC and not ctx.exec_actions:
         return left
-    has_shell = name not in out.memory.no_shell
+    has_shell = name not in part.memory.no_shell
     path = choose_path(
         action,
         shared_pid=ctx.view.share_process_namespace,
@@ -118,29 +118,33 @@ def _graceful(out: Builder, ctx: Context, name: str) -> tuple[str, bool]:
     via = route(action, path, name, status.container_id, has_shell=has_shell)
     if via.container == HELPER_NAME:
         return left
-    send(out, ctx, name, action, via, attempts=1, step=0, announce=False)
-    return f"{name} got {action.describe()} via {path} ({knowledge})", True
+    sent = send(part, ctx, name, action, via, attempts=1, step=0, announce=False)
+    return sent, f"{name} got {action.describe()} via {path} ({knowledge})", True
 
 
-def _in_order(out: Builder, ctx: Context, early: tuple[tuple[str, ...], ...]) -> list[str] | None:
+def _in_order(
+    part: Part, ctx: Context, early: tuple[tuple[str, ...], ...]
+) -> tuple[Part, list[str] | None]:
     """Stops the early groups of the stop order in turn (`order`). None while one is awaited;
     once the last group is due, what each early group came to, for the Event."""
     told: list[str] = []
     for members in early:
         state = order.group_state(
             ctx.view,
-            out.memory.sidecars,
+            part.memory.sidecars,
             members,
             attempt_key=ctx.attempt_key,
             now=ctx.now,
             grace=ctx.policy.grace_seconds,
         )
-        sent = [n for n in state.to_stop if _graceful(out, ctx, n)[1]]
+        sent = False
+        for name in state.to_stop:
+            part, _, stopped = _graceful(part, ctx, name)
+            sent = sent or stopped
         if sent or state.waiting is not None:
             wait = ctx.policy.grace_seconds if sent else state.waiting
             assert wait is not None  # for mypy
-            out.recheck_after(wait + RECHECK_SLACK)
-            return None
+            return part.recheck_after(wait + RECHECK_SLACK), None
         names = ", ".join(members)
         if state.took is None:
             told.append(f"{names} first: nothing to await (ended, or no stop Tandem can send)")
@@ -151,76 +155,78 @@ def _in_order(out: Builder, ctx: Context, early: tuple[tuple[str, ...], ...]) ->
             )
         else:
             told.append(f"{names} first: ended {state.took:.1f} s after their stop")
-    return told
+    return part, told
 
 
 def finish_by_phase(
-    out: Builder, ctx: Context, phase: Phase, sidecars: tuple[str, ...], why: str
-) -> None:
+    part: Part, ctx: Context, phase: Phase, sidecars: tuple[str, ...], why: str
+) -> Part:
     """Writes PHASE for the primaries' run CTX.attempt_key, after the graceful stops: once, unless
     the write did not land."""
-    memory = out.memory
+    memory = part.memory
     if FINISHED_ANNOTATION in ctx.view.annotations:
         # Written (by this Tandem or one before its restart), and the pod is not terminal.
-        _put_back(out, ctx, phase, why)
-        return
+        return _put_back(part, ctx, phase, why)
     if memory.finished == ctx.attempt_key:
         if memory.written or memory.finishes >= MAX_PHASE_WRITES:
-            return  # An older view than the write's own event; or given up, as told.
+            return part  # An older view than the write's own event; or given up, as told.
         if memory.finished_at is not None:
             if (wait := RETRY_AFTER - (ctx.now - memory.finished_at)) > 0:
-                out.recheck_after(wait)
-                return
+                return part.recheck_after(wait)
             told = "written again: the first write did not land"
         else:
             told = "written again: the pod had changed under the first write"
     else:
         *groups, last = order.groups(ctx.view, ctx.policy.stop_order, sidecars) or ((),)
-        if (early := _in_order(out, ctx, tuple(groups))) is None:
-            return  # An early group of the stop order is stopping: the phase waits for it.
-        running = [n for n in last if ctx.view.status(n).state == ContainerState.RUNNING]
-        stops = [_graceful(out, ctx, n)[0] for n in running]
+        part, early = _in_order(part, ctx, tuple(groups))
+        if early is None:
+            return part  # An early group of the stop order is stopping: the phase waits for it.
+        stops: list[str] = []
+        for name in last:
+            if ctx.view.status(name).state == ContainerState.RUNNING:
+                part, stop, _ = _graceful(part, ctx, name)
+                stops.append(stop)
         told = "; ".join(stops) if stops else "no sidecar still runs"
         if early:
             told = f"stop order: {'; '.join(early)}; then {told}"
-        memory = dataclasses.replace(out.memory, finishes=0, written=False, put_backs=0)
-    out.memory = dataclasses.replace(
-        memory, finished=ctx.attempt_key, finished_at=ctx.now, finishes=memory.finishes + 1
+        memory = dataclasses.replace(part.memory, finishes=0, written=False, put_backs=0)
+    part = part.remember(
+        dataclasses.replace(
+            memory, finished=ctx.attempt_key, finished_at=ctx.now, finishes=memory.finishes + 1
+        )
     )
     message = f"{why}: pod finished {phase} through its status; {told} ({ctx.policy.source})"
-    _write(out, ctx, phase, message, tally=ctx.outcome.tally)
+    return _write(part, ctx, phase, message, tally=ctx.outcome.tally)
 
 
 def _write(
-    out: Builder,
+    part: Part,
     ctx: Context,
     phase: Phase,
     message: str,
     *,
     tally: Tally | None = None,
     again: bool = False,
-) -> None:
+) -> Part:
     """The phase write for CTX's pod as it was seen (its uid and resourceVersion), with a re-check:
     a write that does not land is tried again; one that lands needs no re-check."""
-    out.add(
-        Finish(
-            phase,
-            ctx.attempt_key,
-            ctx.view.uid,
-            ctx.view.resource_version,
-            message,
-            tally=tally,
-            again=again,
-        )
+    finish = Finish(
+        phase,
+        ctx.attempt_key,
+        ctx.view.uid,
+        ctx.view.resource_version,
+        message,
+        tally=tally,
+        again=again,
     )
-    out.recheck_after(RETRY_AFTER)
+    return part.add(finish).recheck_after(RETRY_AFTER)
 
 
-def _put_back(out: Builder, ctx: Context, phase: Phase, why: str) -> None:
+def _put_back(part: Part, ctx: Context, phase: Phase, why: str) -> Part:
     """A pod that carries Tandem's annotation but is not terminal: the kubelet wrote its own
     Running back (see the module's docstring), or it does not keep an API-set phase. The same
     phase is written again, at most MAX_PUT_BACK_WRITES times; then `_not_kept`."""
-    memory = out.memory
+    memory = part.memory
     if memory.finished != ctx.attempt_key or memory.finished_at is None:
         # Written by a Tandem before a restart, which told PodFinished then: not told again.
         memory = dataclasses.replace(
@@ -233,31 +239,28 @@ def _put_back(out: Builder, ctx: Context, phase: Phase, why: str) -> None:
         ctx.view.annotations[FINISHED_ANNOTATION] != phase
         or memory.put_backs >= MAX_PUT_BACK_WRITES
     ):
-        out.memory = memory
-        _not_kept(out, ctx, phase)
-        return
-    out.memory = dataclasses.replace(memory, put_backs=memory.put_backs + 1)
+        return _not_kept(part.remember(memory), ctx, phase)
+    part = part.remember(dataclasses.replace(memory, put_backs=memory.put_backs + 1))
     message = (
         f"{why}: phase {phase} written again, the kubelet had put the pod back to "
         f"{ctx.view.phase or 'no phase'}"
     )
-    _write(out, ctx, phase, message, again=True)
+    return _write(part, ctx, phase, message, again=True)
 
 
-def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
+def _not_kept(part: Part, ctx: Context, phase: Phase) -> Part:
     """A pod written and put back as often as Tandem writes it: waited out for the pod's grace
     period and NOT_KEPT_SLACK from the first write (from Tandem's start, if it restarted since);
     then one Warning. Never written again."""
-    memory = out.memory
+    memory = part.memory
     assert memory.finished_at is not None  # for mypy: set by `_put_back`
     grace = min(
         ctx.view.grace_period if ctx.view.grace_period is not None else DEFAULT_GRACE,
         MAX_GRACE_WAIT,
     )
     if (wait := grace + NOT_KEPT_SLACK - (ctx.now - memory.finished_at)) > 0:
-        out.recheck_after(wait)
-        return
-    out.once(
+        return part.recheck_after(wait)
+    return part.tell_once(
         once_key(Told.NOT_KEPT, ctx.attempt_key),
         hints.warning(
             Reason.POD_FINISH_NOT_KEPT,
@@ -271,7 +274,7 @@ def _not_kept(out: Builder, ctx: Context, phase: Phase) -> None:
     )
 
 
-def tell_ended_by_itself(out: Builder, ctx: Context, why: str) -> None:
+def tell_ended_by_itself(part: Part, ctx: Context, why: str) -> Part:
     """The pod is terminal, and Tandem's write was not seen to land: the pod ended by itself (its
     sidecars ended on their graceful stops), or the write landed and its answer was lost (the pod
     carries Tandem's annotation). The PodFinished Event still tells the outcome, once."""
@@ -279,7 +282,7 @@ def tell_ended_by_itself(out: Builder, ctx: Context, why: str) -> None:
         how = f"pod finished {ctx.view.phase} through its status (Tandem's write landed)"
     else:
         how = f"the pod ended {ctx.view.phase} by itself after Tandem's graceful stops"
-    out.once(
+    return part.tell_once(
         told_key(ctx.attempt_key),
         Report(
             EventType.NORMAL,
