@@ -5,6 +5,7 @@ only here (`run`)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import re
 import sys
@@ -73,6 +74,21 @@ class Finite(click.FloatRange):
 
 SECONDS = Finite(min=0)
 PORT = click.IntRange(0, 65535)
+
+
+class IpAddress(click.ParamType[str]):
+    """An IPv4 or IPv6 address, as listening sockets take it (no name to resolve)."""
+
+    name = "ip address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return str(ipaddress.ip_address(str(value)))
+        except ValueError:
+            self.fail(f"{value!r} is not an IPv4 or IPv6 address", param, ctx)
+
+
+IP_ADDRESS = IpAddress()
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -196,6 +212,11 @@ def cli() -> None:
     "exec_backoff",
     "Seconds before the first retry of an exec; doubled after each.",
     type=SECONDS,
+)
+@setting(
+    "listen_address",
+    "IP address of the liveness and metrics endpoints (0.0.0.0: every interface, as in a cluster).",
+    type=IP_ADDRESS,
 )
 @setting("liveness_port", "Port of Kopf's liveness endpoint, /healthz; 0 turns it off.", type=PORT)
 @setting("metrics_port", "Port of the Prometheus endpoint, /metrics; 0 turns it off.", type=PORT)

@@ -99,6 +99,6 @@ def set_watched(count: int) -> None:
     WATCHED.set(count)
 
 
-def serve(port: int) -> None:
+def serve(port: int, address: str) -> None:
     if port:
-        start_http_server(port)
+        start_http_server(port, addr=address)

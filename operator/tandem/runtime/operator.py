@@ -167,10 +167,10 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
         if settings.sweep_interval > 0
         else None
     )
-    metrics.serve(settings.metrics_port)
-    liveness = (
-        f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
-    )
+    metrics.serve(settings.metrics_port, settings.listen_address)
+    host = settings.listen_address
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    liveness = f"http://{host}:{settings.liveness_port}/healthz" if settings.liveness_port else None
     scope: dict[str, Any] = (
         {"clusterwide": True} if settings.clusterwide else {"namespaces": list(settings.namespaces)}
     )

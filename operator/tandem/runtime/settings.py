@@ -73,6 +73,11 @@ class Settings:
     sweep_allow_delete: bool = False
     """Whether the sweep may delete pods at all (RBAC needs delete on pods then)."""
 
+    listen_address: str = "127.0.0.1"
+    """The IP address the liveness and metrics endpoints listen on. Loopback unless asked: a
+    host process exposes nothing; in a cluster the manifests pass 0.0.0.0, for the kubelet's
+    probe and Prometheus (which the NetworkPolicy limits)."""
+
     liveness_port: int = 8080
     """Port of kopf's liveness endpoint (/healthz); 0 turns it off."""
 
