@@ -104,6 +104,8 @@ BOUNDS: list[tuple[str, str, Any]] = [
     ("--namespace", "!kube-system", ("kube-system",)),
     ("--namespace", "jobs?", ("jobs",)),
     ("--namespace", "", ("jobs",)),
+    ("--listen-address", "localhost", "0.0.0.0"),  # an address, not a name to resolve
+    ("--listen-address", "127.0.0.256", "::1"),
 ]
 
 
@@ -253,3 +255,7 @@ def test_every_flag_the_manifests_and_the_chart_pass_parses(
     assert {f.split("=")[0] for f in chart} >= set(CHART_SAMPLES)
     for flag in chart:
         parse(monkeypatch, [flag])
+
+
+def test_the_endpoints_listen_on_loopback_unless_asked() -> None:
+    assert Settings().listen_address == "127.0.0.1"
