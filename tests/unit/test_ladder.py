@@ -25,7 +25,9 @@ from tandem.core import (
     parse_pod,
     parse_spec,
 )
+from tandem.core.finish.learn import RESEND_AFTER
 from tandem.core.finish.routes import argv_for, choose_path
+from tandem.core.model.memory import MAX_RESENDS
 from tandem.core.model.once import Told, once_key
 from tandem.core.policy.policy import DEFAULT_STOP, KILL, StopAction
 from tandem.core.policy.stop_action import ForcedPath
@@ -206,3 +208,29 @@ def test_path_choice() -> None:
     assert kw(cmd, has_shell=False) is StopPath.EXEC
     assert kw(DEFAULT_STOP, forced=ForcedPath.SHARED_PID) is None
     assert kw(DEFAULT_STOP, shared_pid=True, forced=ForcedPath.EXEC) is StopPath.EXEC
+
+
+def test_a_stop_that_reached_no_api_server_is_sent_again_later_a_bounded_number_of_times() -> None:
+    # An API server's restart: no connection through all of the stopper's tries. The stop did
+    # not run; it is decided again after a doubling wait, up to MAX_RESENDS per pod, and no
+    # Event blames anyone meanwhile. An answering server's refusal (500) is told at once.
+    unreached = ExecResult(None, error="[Errno 111] Connection refused", refused=True)
+    body, memory, now = _pod(0), PodMemory(), 0.0
+    waits = []
+    for _ in range(MAX_RESENDS):
+        [stop] = _stops(decision := _run(body, memory, now))
+        learned = learn(decision.memory, stop, unreached, Monotonic(now))
+        assert learned.delivery is Delivery.UNREACHED and learned.report is None
+        assert learned.recheck is not None and "proxy" not in learned.memory.sidecars
+        waits.append(learned.recheck.after)
+        memory, now = learned.memory, now + learned.recheck.after
+    assert waits == [RESEND_AFTER * 2**n for n in range(MAX_RESENDS)]
+    [stop] = _stops(decision := _run(body, memory, now))  # sent again, and again unreached
+    last = learn(decision.memory, stop, unreached, Monotonic(now))
+    assert last.delivery is Delivery.FAILED and last.recheck is None
+    assert last.report is not None and last.report.reason is Reason.SIDECAR_STOP_FAILED
+    assert _stops(_run(body, last.memory, now + 60)) == []  # then the sweep's Terminate
+    refused = learn(
+        _run(body, PodMemory(), 0.0).memory, stop, _RESULTS[Delivery.FAILED], Monotonic(now)
+    )
+    assert refused.delivery is Delivery.FAILED

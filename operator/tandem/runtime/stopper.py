@@ -26,7 +26,7 @@ def _transient(result: ExecResult) -> bool:
     """Worth another try: turned away before it reached the pod, by throttling, a server error
     or a connection that could not be made. Never a call that timed out: its command may have
     run (the signal may be delivered), and a stop must not run twice."""
-    return result.refused and result.status in (0, 429, 500, 502, 503)
+    return result.unreached or (result.refused and result.status in (429, 500, 502, 503))
 
 
 class Stopper:

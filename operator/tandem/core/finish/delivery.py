@@ -21,6 +21,8 @@ class Delivery(StrEnum):
     NO_SHELL = "no-shell"
     """The exec found no /bin/sh (or kill) in the container: a distroless image."""
     GONE = "gone"
+    UNREACHED = "unreached"
+    """No API server to reach: sent again later (`learn`)."""
     FAILED = "failed"
 
 

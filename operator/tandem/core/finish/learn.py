@@ -11,11 +11,14 @@ import dataclasses
 
 from ..model.actions import AddHelper, ExecResult, Finish, Recheck, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory
+from ..model.memory import MAX_RESENDS, PodMemory
 from ..model.names import Reason
 from ..model.once import Told, once_key, told_key
 from .delivery import Delivery, report_delivery, report_finish, report_helper
 from .routes import HELPER_NAME
+
+RESEND_AFTER = 5.0
+"""Seconds before a stop that reached no API server is decided again; doubled at each resend."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +43,8 @@ def learn(
     """What carrying out ACTION came to, as RESULT says, learned at NOW: MEMORY with it folded
     in, and its Event. HELPER_IMAGE: the image an AddHelper added, for its Event."""
     if isinstance(action, Stop):
+        if (resent := _resend(memory, action, result)) is not None:
+            return resent
         delivery, report = report_delivery(action, result)
         memory, report = _told_once(
             _after_stop(memory, action, delivery, now), action.container_id, report
@@ -52,6 +57,23 @@ def learn(
             *_told_once(memory, HELPER_NAME, report_helper(action, helper_image, result))
         )
     return Learned(_after_finish(memory, action, result), report_finish(action, result))
+
+
+def _resend(memory: PodMemory, stop: Stop, result: ExecResult) -> Learned | None:
+    """A stop that found no API server to reach, through all of the stopper's tries, is
+    forgotten and decided again after RESEND_AFTER, doubling, up to MAX_RESENDS per pod: it
+    did not run, and an API server's restart passes. No Event: the next try says how it went.
+    A server that answers, even with 500 at every try, is told at once (SidecarStopFailed)."""
+    record = memory.sidecars.get(stop.sidecar)
+    ours = (stop.container_id, stop.step, stop.attempt)
+    if not (result.unreached and stop.announce and memory.resends < MAX_RESENDS):
+        return None
+    if record is None or (record.container_id, record.step, record.attempts) != ours:
+        return None  # a newer stop has replaced it
+    sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
+    after = RESEND_AFTER * 2**memory.resends
+    memory = dataclasses.replace(memory, sidecars=sidecars, resends=memory.resends + 1)
+    return Learned(memory, None, Delivery.UNREACHED, Recheck(after))
 
 
 def _after_stop(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic) -> PodMemory:

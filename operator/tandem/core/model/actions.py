@@ -143,6 +143,11 @@ class ExecResult:
         return self.exit_code == 0
 
     @property
+    def unreached(self) -> bool:
+        """No connection to the API server at all: surely not run, and an outage passes."""
+        return self.refused and self.status == 0
+
+    @property
     def no_shell(self) -> bool:
         """The container has no /bin/sh (or kill): a distroless image."""
         text = f"{self.error} {self.stderr}".lower()

@@ -15,6 +15,11 @@ from .clocks import Monotonic
 from .once import OnceKey, tell_once
 from .stop import StopAction, StopPath
 
+MAX_RESENDS = 5
+"""Stops sent again per pod after the API server could not be reached at all, through all of
+the stopper's tries: an outage (a restart of the API server) passes, and the stop did not run.
+Then, as for any stop that did not get through, the sweep's Terminate."""
+
 MAX_RERUNS = 3
 """Re-runs of the whole stop by the sweep's Terminate, for one run of the primaries. A sidecar that
 sat out its ladder four times (the first stop and three re-runs), or an API server that refused
@@ -73,6 +78,8 @@ class PodMemory:
     """The ended run of the primaries (attempt key) that the sweep's Terminate last re-ran."""
     reruns: int = 0
     """Terminate re-runs of that run."""
+    resends: int = 0
+    """Stops sent again because the API server could not be reached (`learn`)."""
 
     @property
     def acted(self) -> bool:
