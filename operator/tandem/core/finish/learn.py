@@ -11,7 +11,7 @@ import dataclasses
 
 from ..model.actions import AddHelper, ExecResult, Finish, Recheck, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import MAX_RESENDS, PodMemory
+from ..model.memory import MAX_RESENDS, PodMemory, SidecarRecord
 from ..model.names import Reason
 from ..model.once import Told, once_key, told_key
 from .delivery import Delivery, report_delivery, report_finish, report_helper
@@ -64,16 +64,31 @@ def _resend(memory: PodMemory, stop: Stop, result: ExecResult) -> Learned | None
     forgotten and decided again after RESEND_AFTER, doubling, up to MAX_RESENDS per pod: it
     did not run, and an API server's restart passes. No Event: the next try says how it went.
     A server that answers, even with 500 at every try, is told at once (SidecarStopFailed)."""
-    record = memory.sidecars.get(stop.sidecar)
-    ours = (stop.container_id, stop.step, stop.attempt)
     if not (result.unreached and stop.announce and memory.resends < MAX_RESENDS):
         return None
-    if record is None or (record.container_id, record.step, record.attempts) != ours:
+    if _record_of(memory, stop) is None:
         return None  # a newer stop has replaced it
-    sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
     after = RESEND_AFTER * 2**memory.resends
-    memory = dataclasses.replace(memory, sidecars=sidecars, resends=memory.resends + 1)
+    memory = dataclasses.replace(_forget(memory, stop.sidecar), resends=memory.resends + 1)
     return Learned(memory, None, Delivery.UNREACHED, Recheck(after))
+
+
+def _record_of(memory: PodMemory, stop: Stop) -> SidecarRecord | None:
+    """The sidecar's record, if STOP is still its last stop."""
+    record = memory.sidecars.get(stop.sidecar)
+    if record is None or (record.container_id, record.step, record.attempts) != (
+        stop.container_id,
+        stop.step,
+        stop.attempt,
+    ):
+        return None
+    return record
+
+
+def _forget(memory: PodMemory, sidecar: str) -> PodMemory:
+    """MEMORY without SIDECAR's stop: the next decision sends it anew."""
+    sidecars = {k: v for k, v in memory.sidecars.items() if k != sidecar}
+    return dataclasses.replace(memory, sidecars=sidecars)
 
 
 def _after_stop(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotonic) -> PodMemory:
@@ -89,10 +104,8 @@ def _after_stop(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotoni
 
     NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
     the next decision sends the same step through the helper instead."""
-    record = memory.sidecars.get(stop.sidecar)
-    ours = (stop.container_id, stop.step, stop.attempt)
     if delivery in (Delivery.DELIVERED, Delivery.FAILED):
-        if record is None or (record.container_id, record.step, record.attempts) != ours:
+        if (record := _record_of(memory, stop)) is None:
             return memory  # a newer stop has replaced it
         if delivery is Delivery.DELIVERED:
             learned = dataclasses.replace(record, acted_at=now)
@@ -101,8 +114,8 @@ def _after_stop(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotoni
         return memory.with_sidecar(stop.sidecar, learned)
     if delivery is not Delivery.NO_SHELL or stop.container != stop.sidecar:
         return memory
-    sidecars = {k: v for k, v in memory.sidecars.items() if k != stop.sidecar}
-    return dataclasses.replace(memory, sidecars=sidecars, no_shell=memory.no_shell | {stop.sidecar})
+    forgotten = _forget(memory, stop.sidecar)
+    return dataclasses.replace(forgotten, no_shell=memory.no_shell | {stop.sidecar})
 
 
 def _told_once(
