@@ -1,10 +1,11 @@
 """Benchmark: how fast one write finishes a Job pod, against native sidecars and bare controls.
 Prints figures; asserts nothing.
 
-    .venv/bin/python -m tests.bench.finish [--jobs 20] [--json FILE]
+    .venv/bin/python -m tests.bench.finish [--jobs 20] [--spacing S] [--together] [--json FILE]
 
-Arms, run one after the other in one run, each with JOBS Jobs applied at once on the real kubelet;
-every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 the moment TERM arrives:
+Arms, run one after the other in one run (with --together: at the same time, their Jobs created
+in turn), each with JOBS Jobs on the real kubelet, applied at once (with --spacing: one every S
+seconds, so that the kubelet is not stopping all of an arm's pods in one burst); every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 the moment TERM arrives:
   - tandem:        Tandem finishes the pod by phase (its one annotated pods/status write);
   - native:        the sidecar as a native sidecar (an init container with restartPolicy Always);
   - control:       no Tandem; this script writes the phase and the annotation, in one write, as soon
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import dataclasses
 import itertools
 import json
 import statistics
@@ -212,41 +214,63 @@ def _template(arm: str) -> dict[str, Any]:
     return pod_spec([main, sidecar])
 
 
-def run_arm(
-    kube: Kube,
-    layout: Layout,
-    api: tuple[client.ApiClient, client.ApiClient],
-    arm: str,
-    jobs: int,
-) -> dict[str, Any]:
-    """ARM's figures; API: the clients that watch, and that write the control's phase."""
-    ns = new_namespace(kube, f"bench-{arm}")
-    reader, writer = api
-    control = arm.startswith("control")
-    patch = (
-        control_patch(writer, arm != "control-phase-only", "-conditioned-" in arm)
-        if control
-        else None
-    )
-    timeline = Timeline(reader, ns.namespace, patch)
-    annotations = {"tandem.dev/primary": "main"} if arm.startswith("tandem") else {}
-    ns.apply(*(job(f"j{i}", _template(arm), annotations=annotations) for i in range(jobs)))
-    wait_for(
-        "every Job finished",
-        lambda: len(timeline.job_end) == jobs,
-        timeout=240,
-        interval=0.5,
-    )
-    if arm == "control-phase-only":
-        _bounded_wait(lambda: len(timeline.sidecar) == jobs, 20)  # they may never end
-    else:
-        # The pods' grace period (5 s) bounds a sidecar that ignores its STOPSIGNAL.
-        wait_for("every sidecar ended", lambda: len(timeline.sidecar) == jobs, timeout=60)
-    time.sleep(1)  # the last watch events
-    timeline.stop()
-    pods = ns.get("pods")["items"]
-    writes = _status_writes(layout, ns.namespace)
-    kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
+@dataclasses.dataclass
+class Arm:
+    """One arm under way: its namespace, its watch, and the Jobs to create."""
+
+    arm: str
+    ns: Kube
+    timeline: Timeline
+    manifests: list[dict[str, Any]]
+
+    @classmethod
+    def open(
+        cls, kube: Kube, api: tuple[client.ApiClient, client.ApiClient], arm: str, jobs: int
+    ) -> Arm:
+        """ARM's namespace and watch, before any Job; API: the clients that watch, and that
+        write the control's phase."""
+        ns = new_namespace(kube, f"bench-{arm}")
+        reader, writer = api
+        patch = (
+            control_patch(writer, arm != "control-phase-only", "-conditioned-" in arm)
+            if arm.startswith("control")
+            else None
+        )
+        annotations = {"tandem.dev/primary": "main"} if arm.startswith("tandem") else {}
+        manifests = [job(f"j{i}", _template(arm), annotations=annotations) for i in range(jobs)]
+        return cls(arm, ns, Timeline(reader, ns.namespace, patch), manifests)
+
+    def figures(self, kube: Kube, layout: Layout, spacing: float, together: int) -> dict[str, Any]:
+        """Waits for every Job and sidecar to end, removes the namespace, and sums it up."""
+        arm, ns, timeline, jobs = self.arm, self.ns, self.timeline, len(self.manifests)
+        wait_for(
+            "every Job finished", lambda: len(timeline.job_end) == jobs, timeout=240, interval=0.5
+        )
+        if arm == "control-phase-only":
+            _bounded_wait(lambda: len(timeline.sidecar) == jobs, 20)  # they may never end
+        else:
+            # The pods' grace period (5 s) bounds a sidecar that ignores its STOPSIGNAL.
+            wait_for("every sidecar ended", lambda: len(timeline.sidecar) == jobs, timeout=60)
+        time.sleep(1)  # the last watch events
+        timeline.stop()
+        pods = ns.get("pods")["items"]
+        writes = _status_writes(layout, ns.namespace)
+        kube.run("delete", "namespace", ns.namespace, "--wait=false", namespaced=False)
+        return {
+            "arm": arm,
+            "jobs": jobs,
+            "spacing_s": spacing,
+            "arms_together": together,
+            **_pod_figures(timeline, pods),
+            "sidecars_ended": f"{len(timeline.sidecar)} of {jobs}",
+            "put_back_s": _summary(timeline.put_backs()),
+            "status_writes_per_pod": {
+                who: round(sum(counts.values()) / jobs, 2) for who, counts in writes.items()
+            },
+        }
+
+
+def _pod_figures(timeline: Timeline, pods: list[dict[str, Any]]) -> dict[str, Any]:
     to_job, to_terminal, to_sidecar, by_stamps, reverts = [], [], [], [], 0
     exits: collections.Counter[str] = collections.Counter()
     for pod in pods:
@@ -267,20 +291,47 @@ def run_arm(
         phases = timeline.phases[name]
         reverts += sum(a in TERMINAL and b not in TERMINAL for a, b in itertools.pairwise(phases))
     return {
-        "arm": arm,
-        "jobs": jobs,
         "primary_to_job_complete_s": _summary(to_job),
         "primary_to_pod_terminal_s": _summary(to_terminal),
         "primary_to_last_sidecar_end_s": _summary(to_sidecar),
         "sidecar_finished_at_minus_primary_s": _summary(by_stamps),
-        "sidecars_ended": f"{len(timeline.sidecar)} of {jobs}",
         "sidecar_exit_codes": dict(sorted(exits.items())),
         "phase_reverts_seen": reverts,
-        "put_back_s": _summary(timeline.put_backs()),
-        "status_writes_per_pod": {
-            who: round(sum(counts.values()) / jobs, 2) for who, counts in writes.items()
-        },
     }
+
+
+def run_arms(
+    kube: Kube,
+    layout: Layout,
+    api: tuple[client.ApiClient, client.ApiClient],
+    arms: list[tuple[str, int]],
+    *,
+    spacing: float = 0.0,
+    together: bool = False,
+) -> list[dict[str, Any]]:
+    """The figures of ARMS (each with its number of Jobs): one after the other, or, TOGETHER, at
+    the same time with their Jobs created in turn (one of each arm, then the next), so that
+    every arm meets the same load. SPACING: seconds between one Job's creation and the next (0:
+    each arm's Jobs at once, a burst)."""
+    if not together:
+        return [
+            figures
+            for arm, jobs in arms
+            for figures in run_arms(
+                kube, layout, api, [(arm, jobs)], spacing=spacing, together=True
+            )
+        ]
+    opened = [Arm.open(kube, api, arm, jobs) for arm, jobs in arms]
+    if spacing <= 0:
+        for arm in opened:
+            arm.ns.apply(*arm.manifests)
+    else:
+        turns = itertools.zip_longest(*([(a.ns, m) for m in a.manifests] for a in opened))
+        began = time.monotonic()
+        for i, (ns, manifest) in enumerate(item for turn in turns for item in turn if item):
+            time.sleep(max(0.0, began + i * spacing - time.monotonic()))
+            ns.apply(manifest)
+    return [arm.figures(kube, layout, spacing, len(opened)) for arm in opened]
 
 
 def _bounded_wait(done: Any, seconds: float) -> None:
@@ -352,6 +403,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-jobs", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--arm", action="append", choices=ARMS, help="default: all")
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=0.0,
+        help="seconds between one Job's creation and the next (default 0: all at once, so every "
+        "arm's primaries end together and the kubelet stops their pods in one burst)",
+    )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run the arms at the same time, their Jobs created in turn (one of each arm, then "
+        "the next), so that every arm meets the same load; default: one arm after the other",
+    )
     args = parser.parse_args(argv)
     with quiet_cluster() as (layout, kube), _operator(layout):
         # The watches read as the admin; the control writes as the operator's user, so the
@@ -359,12 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         writer = config.new_client_from_config(str(layout.state / "operator.kubeconfig"))
         writer.rest_client.pool_manager.connection_pool_kw["retries"] = False  # as Tandem's
         api = (config.new_client_from_config(str(layout.admin_kubeconfig)), writer)
-        run_arm(kube, layout, api, "tandem", 3)  # warm-up, unreported
-        results = [
-            run_arm(
-                kube,
-                layout,
-                api,
+        run_arms(kube, layout, api, [("tandem", 3)])  # warm-up, unreported
+        sizes = [
+            (
                 arm,
                 args.phase_only_jobs
                 if arm == "control-phase-only"
@@ -374,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for arm in args.arm or ARMS
         ]
+        results = run_arms(kube, layout, api, sizes, spacing=args.spacing, together=args.together)
     print("\nmedian / p90, seconds from the primary's end as the API first showed it")
     print(
         f"{'arm':20} {'jobs':>4}  {'-> Job Complete':>15}  {'-> pod terminal':>15}  "
