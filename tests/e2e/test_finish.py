@@ -400,6 +400,7 @@ RESTART_SELECTOR = "--pod-selector=e2e.tandem.dev/operator=finish-restart"
 
 
 @pytest.mark.host_operator("restarts the operator process")
+@pytest.mark.serial("a cluster-wide operator of its own, started twice")
 def test_a_finished_pod_stays_finished_across_an_operator_restart(
     local_cluster: Layout, operator_rbac: None, ns: Kube, watch: PhaseWatch, tmp_path: Path
 ) -> None:
@@ -454,6 +455,7 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
         print(f"\noperator logs: {tmp_path / 'first.log'}, {tmp_path / 'second.log'}")
 
 
+@pytest.mark.serial("restarts the kubelet")
 def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
     operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:

@@ -186,6 +186,7 @@ def test_cronjob_with_haproxy_sidecar_completes_run_after_run(operator: Operator
 
 
 @pytest.mark.host_operator("starts and stops a private operator on the host")
+@pytest.mark.serial("a cluster-wide operator of its own")
 def test_pods_that_finished_while_the_operator_was_down_are_handled_at_start(
     local_cluster: Layout, operator_rbac: None, ns: Kube, tmp_path: Any
 ) -> None:

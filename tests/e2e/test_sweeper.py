@@ -233,6 +233,7 @@ def test_a_running_primary_is_never_swept(operator: Operator, ns: Kube) -> None:
     assert "running" in container_state(pod, "main")["state"]  # still within its 60 s
 
 
+@pytest.mark.serial("a cluster-wide operator of its own")
 def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
     local_cluster: Any, operator_rbac: None, ns: Kube, tmp_path: Any
 ) -> None:
