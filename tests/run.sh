@@ -40,13 +40,13 @@ if ((full)); then
     "${beside[@]}" >"$beside_out/log" 2>&1 &
   beside_pid=$!
   rest=(tests "${beside[@]/#/--ignore=}")
-  # The tests that can share the cluster run in two workers with one operator between them (a
-  # test file stays on one worker, with its own operators); then, alone, those marked `serial`:
-  # they restart a part of the cluster or the shared operator, or deploy Tandem in it.
-  echo "== the cluster tiers and unit, in two workers"
-  $PY/pytest -n 2 --dist loadfile -m "not serial" --durations=15 "${rest[@]}" || status=$?
+  # First, alone, the tests marked `serial` (they restart a part of the cluster, run an operator
+  # of their own that sees every namespace, or deploy Tandem in the cluster); then the rest in two
+  # workers with one operator between them (a test file stays on one worker).
   echo "== the tests marked serial, alone"
   $PY/pytest -m serial --durations=15 "${rest[@]}" || status=$?
+  echo "== the cluster tiers and unit, in two workers"
+  $PY/pytest -n 2 --dist loadfile -m "not serial" --durations=15 "${rest[@]}" || status=$?
   echo "== beside the cluster tiers: ${beside[*]}"
   wait "$beside_pid" || status=$?
   cat "$beside_out/log"
