@@ -39,7 +39,7 @@ if ((full)); then
   nice -n 10 $PY/pytest -p no:cacheprovider --basetemp "$beside_out/tmp" --durations=5 \
     "${beside[@]}" >"$beside_out/log" 2>&1 &
   beside_pid=$!
-  rest=(tests "${beside[@]/#/--ignore=}")
+  rest=("tests" "${beside[@]/#/--ignore=}")
   # First, alone, the tests marked `serial` (they restart a part of the cluster, run an operator
   # of their own that sees every namespace, or deploy Tandem in the cluster); then the rest in two
   # workers with one operator between them (a test file stays on one worker).
