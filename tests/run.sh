@@ -52,7 +52,7 @@ if ((full)); then
   cat "$beside_out/log"
   rm -rf "$beside_out"
   echo "== core e2e scenarios, Tandem deployed from deploy/overlays/local under its ServiceAccount"
-  TANDEM_E2E_OPERATOR=incluster $PY/pytest -n 2 --dist loadfile --durations=5 \
+  TANDEM_E2E_OPERATOR=incluster $PY/pytest -n 2 --dist load --durations=5 \
     tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
   if ((!was_up)) && [[ -z ${TANDEM_KEEP_CLUSTER:-} ]]; then
     (cd deploy/local && ../../$PY/python -m localcluster down --keep-logs)

@@ -28,10 +28,6 @@ from ..kube import Kube, all_running, container_state, exit_code, job_condition,
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec
 from ..operator_process import Operator, dedicated_operator
 
-pytestmark = pytest.mark.serial(
-    "a cluster-wide operator of its own, whose sweeps write every policy's status"
-)
-
 RETRIES = 5
 BACKOFF = 0.5
 """The dedicated operator's budget: gaps of 0.5, 1, 2 and 4 s between its five tries."""

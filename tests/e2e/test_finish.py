@@ -400,7 +400,6 @@ RESTART_SELECTOR = "--pod-selector=e2e.tandem.dev/operator=finish-restart"
 
 
 @pytest.mark.host_operator("restarts the operator process")
-@pytest.mark.serial("a cluster-wide operator of its own, started twice")
 def test_a_finished_pod_stays_finished_across_an_operator_restart(
     local_cluster: Layout, operator_rbac: None, ns: Kube, watch: PhaseWatch, tmp_path: Path
 ) -> None:

@@ -68,7 +68,6 @@ def exec_operator(
         yield running
 
 
-@pytest.mark.serial("a cluster-wide operator of its own")
 def test_100_mb_of_exec_output_leaves_the_operators_memory_alone(
     exec_operator: Operator, ns: Kube
 ) -> None:

@@ -25,10 +25,6 @@ from ..kube import Kube, exit_code
 from ..manifests import EXITS_0_ON_TERM, container, pod_spec
 from ..operator_process import start_operator, stop_operator
 
-pytestmark = pytest.mark.serial(
-    "a cluster-wide operator of its own, whose sweeps write every policy's status"
-)
-
 PRIVATE = {"e2e.tandem.dev/operator": "without-job"}
 """The session operator ignores pods with this label; the private one handles only them."""
 
