@@ -8,16 +8,26 @@ on this machine as the tandem-operator user) or `incluster` (deploy/overlays/loc
 it, under its ServiceAccount: deploy/base with exec opted into per namespace, and the helper).
 In-cluster, tests marked `host_operator` are skipped, and so is the in-cluster tier, which
 deploys Tandem itself.
+
+With pytest-xdist (`-n 2`, as tests/run.sh runs the tests that may share the cluster), the
+workers share one cluster, which must be up before, and one operator, which the controller starts
+when the first worker starts and stops at the end (`pytest_configure_node`): one operator for
+every namespace, as in production. Tests marked `serial` must not run beside others; run.sh runs
+them in a pass of their own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +35,14 @@ from localcluster import Layout, cluster
 
 from . import deployment
 from .kube import Kube
-from .operator_process import ROOT, Operator, grant_operator_rbac, start_operator, stop_operator
+from .operator_process import (
+    ROOT,
+    Attached,
+    Operator,
+    grant_operator_rbac,
+    start_operator,
+    stop_operator,
+)
 
 CLUSTER_TIERS = ("cluster", "adapters", "e2e", "chaos", "incluster")
 E2E_OPERATOR = os.environ.get("TANDEM_E2E_OPERATOR", "host")
@@ -60,8 +77,10 @@ def layout() -> Layout:
 
 
 @pytest.fixture(scope="session")
-def local_cluster(layout: Layout) -> Iterator[Layout]:
+def local_cluster(layout: Layout, request: pytest.FixtureRequest) -> Iterator[Layout]:
     started_here = not cluster.is_up(layout)
+    if started_here and _worker(request.config):
+        pytest.fail("pytest-xdist workers share one cluster: start it first (tests/run.sh does)")
     if started_here:
         cluster.build(layout)
         cluster.up(layout)
@@ -71,8 +90,11 @@ def local_cluster(layout: Layout) -> Iterator[Layout]:
 
 
 @pytest.fixture(scope="session")
-def kube(local_cluster: Layout) -> Iterator[Kube]:
+def kube(local_cluster: Layout, request: pytest.FixtureRequest) -> Iterator[Kube]:
     kube = Kube(local_cluster.kubectl, local_cluster.admin_kubeconfig)
+    if _worker(request.config):
+        yield kube  # The controller paused the demo's Tandem.
+        return
     with deployment.demo_paused(kube, local_cluster):
         yield kube
 
@@ -109,13 +131,15 @@ def other_ns(kube: Kube) -> Iterator[Kube]:
 
 
 @pytest.fixture(scope="session")
-def crd(kube: Kube) -> None:
-    deployment.install_crds(kube)
+def crd(kube: Kube, request: pytest.FixtureRequest) -> None:
+    if not _worker(request.config):  # The controller installed them.
+        deployment.install_crds(kube)
 
 
 @pytest.fixture(scope="session")
-def operator_rbac(kube: Kube, crd: None) -> None:
-    grant_operator_rbac(kube)
+def operator_rbac(kube: Kube, crd: None, request: pytest.FixtureRequest) -> None:
+    if not _worker(request.config):
+        grant_operator_rbac(kube)
 
 
 @dataclass
@@ -125,18 +149,16 @@ class DeployedOperator:
     system: Kube
 
 
-@pytest.fixture(scope="session")
-def operator(
-    local_cluster: Layout,
-    kube: Kube,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
+@contextlib.contextmanager
+def session_operator(
+    layout: Layout, kube: Kube, logs: Path
 ) -> Iterator[Operator | DeployedOperator]:
-    deployment.remove_leftover(kube)  # The demo's, if any, is paused by `kube`.
+    """The operator of the e2e tier (TANDEM_E2E_OPERATOR), for the block; its log in LOGS."""
+    deployment.remove_leftover(kube)  # The demo's, if any, is paused.
     if E2E_OPERATOR == "incluster":
-        log = tmp_path_factory.mktemp("operator") / "replicas.log"
+        log = logs / "replicas.log"
         try:
-            yield DeployedOperator(deployment.deploy(kube, local_cluster))
+            yield DeployedOperator(deployment.deploy(kube, layout))
         finally:
             deployment.save_logs(kube, log)
             deployment.undeploy(kube)
@@ -148,10 +170,78 @@ def operator(
             "Tandem is deployed in tandem-system, and two operators would both act on every "
             "pod. Remove it first: kubectl delete -k deploy/base"
         )
-    request.getfixturevalue("operator_rbac")
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    deployment.install_crds(kube)
+    grant_operator_rbac(kube)
+    log = logs / "operator.log"
     # Pods labelled for a private operator (see test_scenarios) are not this one's.
-    running = start_operator(local_cluster, log, "--pod-selector=!e2e.tandem.dev/operator")
-    yield running
-    stop_operator(running)
-    print(f"\noperator log: {log}")
+    running = start_operator(layout, log, "--pod-selector=!e2e.tandem.dev/operator")
+    try:
+        yield running
+    finally:
+        stop_operator(running)
+        print(f"\noperator log: {log}")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    local_cluster: Layout,
+    kube: Kube,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Operator | DeployedOperator]:
+    if (worker := _worker(request.config)) is not None:
+        yield _attach(kube, worker.get(_SHARED))
+        return
+    with session_operator(local_cluster, kube, tmp_path_factory.mktemp("operator")) as running:
+        yield running
+
+
+_SHARED = "tandem_operator"
+"""The key of the shared operator, in each xdist worker's `workerinput`."""
+
+
+def _worker(config: pytest.Config) -> dict[str, Any] | None:
+    """An xdist worker's input from the controller; None outside a worker."""
+    return getattr(config, "workerinput", None)
+
+
+def _attach(kube: Kube, shared: str | None) -> Operator | DeployedOperator:
+    if shared is None:
+        pytest.fail("pytest-xdist workers share one cluster: start it first (tests/run.sh does)")
+    found = json.loads(shared)
+    if found["kind"] == "incluster":
+        return DeployedOperator(kube.in_namespace(deployment.SYSTEM))
+    return Operator(Attached(found["pid"]), Path(found["log"]), found["metrics"], found["liveness"])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist's controller, before each worker starts: the first time, pauses the demo's Tandem
+    and starts the session's operator (until `pytest_unconfigure`), if the cluster is up; then
+    hands the operator to the worker."""
+    config = node.config
+    if not hasattr(config, "_tandem_shared"):
+        config._tandem_shared = _start_shared()
+    if config._tandem_shared is not None:
+        node.workerinput[_SHARED] = config._tandem_shared[1]
+
+
+def _start_shared() -> tuple[contextlib.ExitStack, str] | None:
+    layout = Layout()
+    if not cluster.is_up(layout):
+        return None  # Each worker fails its cluster tests with the cause.
+    stack = contextlib.ExitStack()
+    kube = Kube(layout.kubectl, layout.admin_kubeconfig)
+    stack.enter_context(deployment.demo_paused(kube, layout))
+    logs = Path(tempfile.mkdtemp(prefix="tandem-operator-"))
+    running = stack.enter_context(session_operator(layout, kube, logs))
+    if isinstance(running, DeployedOperator):
+        return stack, json.dumps({"kind": "incluster"})
+    found = {"pid": running.process.pid, "log": str(running.log)}
+    ports = {"metrics": running.metrics_port, "liveness": running.liveness_port}
+    return stack, json.dumps({"kind": "host", **found, **ports})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (shared := getattr(config, "_tandem_shared", None)) is not None:
+        shared[0].close()

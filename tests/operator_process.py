@@ -36,8 +36,24 @@ def _free_port() -> int:
 
 
 @dataclass
+class Attached:
+    """The process of an operator another pytest process started (xdist's controller, for its
+    workers): as much of `subprocess.Popen` as the tests use."""
+
+    pid: int
+
+    def poll(self) -> int | None:
+        """None while the process runs."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return -1
+        return None
+
+
+@dataclass
 class Operator:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | Attached
     log: Path
     metrics_port: int
     liveness_port: int
@@ -102,12 +118,14 @@ def dedicated_operator(layout: Layout, log: Path, label: str, *extra: str) -> It
 
 
 def stop_operator(operator: Operator) -> None:
-    operator.process.terminate()
+    process = operator.process
+    assert isinstance(process, subprocess.Popen), "only the process that started it stops it"
+    process.terminate()
     try:
-        operator.process.wait(timeout=20)
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        operator.process.kill()
-        operator.process.wait()
+        process.kill()
+        process.wait()
 
 
 def grant_operator_rbac(kube: Kube) -> None:

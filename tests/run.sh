@@ -27,33 +27,38 @@ status=0
 full=$(($# == 0))
 was_up=0
 (cd deploy/local && ../../$PY/python -m localcluster status >/dev/null) && was_up=1
-# The full run keeps the cluster for the in-cluster pass, and stops it after that.
-if ((full)); then keep=1; else keep=${TANDEM_KEEP_CLUSTER:-}; fi
 # In the full run, what needs no cluster and keeps a core busy (the property suites, the chart's
 # renders, kwok's stage check) runs beside the cluster tiers, which mostly wait on the cluster:
 # niced, so that the cluster's own processes come first. Its output follows theirs.
 beside=(tests/deploy tests/host tests/unit/test_decide_properties.py
   tests/unit/test_hostile_input.py tests/unit/test_argv_sandbox.py)
 if ((full)); then
+  # Its passes share the cluster: started first, stopped at the end (if it was not up before).
+  ((was_up)) || (cd deploy/local && ../../$PY/python -m localcluster up)
   beside_out=$(mktemp -d)
   nice -n 10 $PY/pytest -p no:cacheprovider --basetemp "$beside_out/tmp" --durations=5 \
     "${beside[@]}" >"$beside_out/log" 2>&1 &
   beside_pid=$!
-  TANDEM_KEEP_CLUSTER=$keep $PY/pytest --durations=15 tests "${beside[@]/#/--ignore=}" || status=$?
+  rest=("tests" "${beside[@]/#/--ignore=}")
+  # First, alone, the tests marked `serial` (they restart a part of the cluster, run an operator
+  # of their own that sees every namespace, or deploy Tandem in the cluster); then the rest in two
+  # workers with one operator between them (a test file stays on one worker).
+  echo "== the tests marked serial, alone"
+  $PY/pytest -m serial --durations=15 "${rest[@]}" || status=$?
+  echo "== the cluster tiers and unit, in two workers"
+  $PY/pytest -n 2 --dist loadfile -m "not serial" --durations=15 "${rest[@]}" || status=$?
   echo "== beside the cluster tiers: ${beside[*]}"
   wait "$beside_pid" || status=$?
   cat "$beside_out/log"
   rm -rf "$beside_out"
-else
-  TANDEM_KEEP_CLUSTER=$keep $PY/pytest --durations=15 "$@" || status=$?
-fi
-if ((full)); then
   echo "== core e2e scenarios, Tandem deployed from deploy/overlays/local under its ServiceAccount"
-  TANDEM_E2E_OPERATOR=incluster TANDEM_KEEP_CLUSTER=1 \
-    $PY/pytest tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
+  TANDEM_E2E_OPERATOR=incluster $PY/pytest -n 2 --dist load --durations=5 \
+    tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
   if ((!was_up)) && [[ -z ${TANDEM_KEEP_CLUSTER:-} ]]; then
     (cd deploy/local && ../../$PY/python -m localcluster down --keep-logs)
   fi
+else
+  $PY/pytest --durations=15 "$@" || status=$?
 fi
 logs=/var/lib/tandem-cluster-logs  # kept by the session's teardown
 [[ -d /var/lib/tandem-cluster/logs ]] && logs=/var/lib/tandem-cluster/logs

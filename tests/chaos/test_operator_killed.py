@@ -25,6 +25,8 @@ from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
 from ..operator_process import Operator, start_operator, stop_operator
 
+pytestmark = pytest.mark.serial("kills its own operator again and again under a load of pods")
+
 FAKE_PODS, REAL_PODS = 200, 20
 LABELS = {"e2e.tandem.dev/operator": "chaos"}  # the session's operator ignores these pods
 _OUTCOME = re.compile(r"primaries' outcome (\w+)")

@@ -32,6 +32,8 @@ from ..kube import Kube, all_running, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec
 from ..operator_process import Operator, dedicated_operator
 
+pytestmark = pytest.mark.serial("restarts the API server")
+
 JOBS = 10
 GAP = 3.0
 """Seconds between two primaries' ends."""

@@ -454,6 +454,7 @@ def test_a_finished_pod_stays_finished_across_an_operator_restart(
         print(f"\noperator logs: {tmp_path / 'first.log'}, {tmp_path / 'second.log'}")
 
 
+@pytest.mark.serial("restarts the kubelet")
 def test_a_finished_pod_stays_finished_across_a_kubelet_restart(
     operator: Operator, local_cluster: Layout, ns: Kube, watch: PhaseWatch
 ) -> None:

@@ -190,7 +190,7 @@ def test_pods_that_finished_while_the_operator_was_down_are_handled_at_start(
     local_cluster: Layout, operator_rbac: None, ns: Kube, tmp_path: Any
 ) -> None:
     # The session operator ignores this label; a private operator handles only it.
-    labels = {"e2e.tandem.dev/operator": "private"}
+    labels = {"e2e.tandem.dev/operator": "operator-down"}
     ns.apply(
         job(
             "early",
@@ -203,7 +203,9 @@ def test_pods_that_finished_while_the_operator_was_down_are_handled_at_start(
     ns.wait_pod(name, "primary ended", lambda p: exit_code(p, "main") == 0)
     assert ns.get("job", "early")["status"].get("active") == 1
     private = start_operator(
-        local_cluster, tmp_path / "private.log", "--pod-selector=e2e.tandem.dev/operator=private"
+        local_cluster,
+        tmp_path / "private.log",
+        "--pod-selector=e2e.tandem.dev/operator=operator-down",
     )
     try:
         assert ns.wait_job("early") == "Complete"

@@ -193,7 +193,7 @@ def test_sleep_as_pid_1_is_reported_unstoppable_without_a_loop(
     execs = [
         line
         for line in operator.log_text().splitlines()
-        if f"/{name}[" in line and "exec into" in line
+        if f"{ns.namespace}/{name}[" in line and "exec into" in line
     ]
     assert len(execs) == 1
     assert "running" in container_state(ns.get("pod", name), "proxy")["state"]

@@ -65,6 +65,10 @@ def _messages(ns: Kube, kind: str, name: str, reason: str) -> list[str]:
     return [e["message"] for e in ns.events(kind, name) if e["reason"] == reason]
 
 
+@pytest.mark.serial(
+    "reads the policy's totalSwept, which another operator's sweep of the policy can write "
+    "back from its own older count"
+)
 def test_terminate_runs_the_stop_again_and_the_job_completes(operator: Operator, ns: Kube) -> None:
     ns.apply(
         _policy("late", {"action": "Terminate"}),
@@ -237,7 +241,7 @@ def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
     local_cluster: Any, operator_rbac: None, ns: Kube, tmp_path: Any
 ) -> None:
     # The session operator ignores pods labelled for a private one, so this is "operator down".
-    labels = {"e2e.tandem.dev/operator": "private"}
+    labels = {"e2e.tandem.dev/operator": "pile-up"}
     template = pod_spec([primary(exit_code=0), container("proxy", EXITS_0_ON_TERM)])
     ns.apply(
         {
@@ -272,7 +276,7 @@ def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
         "four stuck pods",
         lambda: (
             p
-            if len(p := ns.pods("e2e.tandem.dev/operator=private")) == 4
+            if len(p := ns.pods("e2e.tandem.dev/operator=pile-up")) == 4
             and all(exit_code(x, "main") == 0 for x in p)
             else None
         ),
@@ -284,7 +288,7 @@ def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
     private = start_operator(
         local_cluster,
         tmp_path / "private.log",
-        "--pod-selector=e2e.tandem.dev/operator=private",
+        "--pod-selector=e2e.tandem.dev/operator=pile-up",
         "--sweep-interval=3",
     )
     try:
@@ -294,7 +298,7 @@ def test_a_cronjob_pile_up_is_cleaned_when_tandem_starts(
             return jobs if len(jobs) == 1 and job_condition(jobs[0]) == "Complete" else None
 
         [kept] = wait_for("pile cleaned within the history limit", cleaned, timeout=90)
-        assert len(ns.pods("e2e.tandem.dev/operator=private")) == 1
+        assert len(ns.pods("e2e.tandem.dev/operator=pile-up")) == 1
         for pod in pods:
             assert "SidecarStopped" in ns.reasons("Pod", pod["metadata"]["name"])
         assert kept["metadata"]["name"].startswith("pile-")

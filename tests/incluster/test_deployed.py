@@ -21,6 +21,8 @@ from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
 from ..operator_process import ROOT
 from .checks import LABEL, can_i, execs_by_operator
 
+pytestmark = pytest.mark.serial("deploys Tandem in tandem-system, cluster-wide")
+
 
 @pytest.fixture(scope="module")
 def deployed(kube: Kube, local_cluster: Layout) -> Iterator[Kube]:

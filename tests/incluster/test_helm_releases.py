@@ -21,6 +21,8 @@ from ..kube import Kube, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
 from .checks import LABEL, audited, can_i
 
+pytestmark = pytest.mark.serial("installs Tandem's chart in the cluster")
+
 SELECTOR = "--pod-selector=e2e.tandem.dev/operator=incluster"
 
 

@@ -16,6 +16,8 @@ from ..kube import Kube, exit_code, wait_for
 from ..manifests import EXITS_0_ON_TERM, IGNORES_TERM, container, job, pod_spec, primary
 from .checks import LABEL, can_i, execs_by_operator
 
+pytestmark = pytest.mark.serial("deploys Tandem in tandem-system, cluster-wide")
+
 SELECTOR = "--pod-selector=e2e.tandem.dev/operator=incluster"
 OPTED_IN = {"tandem.dev/exec": "allowed"}
 
