@@ -5,7 +5,8 @@ Prints figures; asserts nothing.
 
 Arms, run one after the other in one run (with --together: at the same time, their Jobs created
 in turn), each with JOBS Jobs on the real kubelet, applied at once (with --spacing: one every S
-seconds, so that the kubelet is not stopping all of an arm's pods in one burst); every pod is a primary (`sleep 2; exit 0`) and a sidecar that exits 0 the moment TERM arrives:
+seconds, so that the kubelet is not stopping all of an arm's pods in one burst); every pod is a
+primary (`sleep 2; exit 0`) and a sidecar that exits 0 the moment TERM arrives:
   - tandem:        Tandem finishes the pod by phase (its one annotated pods/status write);
   - native:        the sidecar as a native sidecar (an init container with restartPolicy Always);
   - control:       no Tandem; this script writes the phase and the annotation, in one write, as soon
