@@ -71,20 +71,32 @@ def demo_paused(kube: Kube, layout: Layout) -> Iterator[None]:
     peering stay) and, at the end, deploy/base is applied again and waited for, as the demo does.
     A session killed before the end leaves it paused; `bash deploy/local/demo.sh` restores it.
     """
-    if deployed_by(kube) != "other":
+    if not pause_demo(kube):
         yield  # None deployed, or a test session's own
         return
+    try:
+        yield
+    finally:
+        resume_demo(kube, layout)
+
+
+def pause_demo(kube: Kube) -> bool:
+    """Deletes the demo's Deployment, if there is one, and waits for its pods to go; True if it
+    did (`resume_demo` deploys it again)."""
+    if deployed_by(kube) != "other":
+        return False
     system = kube.in_namespace(SYSTEM)
-    print(f"\n[tests] pausing the Tandem deployed in {SYSTEM} (the demo's) for this session")
+    print(f"\n[tests] pausing the Tandem deployed in {SYSTEM} (the demo's)")
     system.run("delete", "deployment", "tandem", "--wait=true", "--timeout=100s")
     system.run(
         "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/name=tandem", "--timeout=100s"
     )
-    try:
-        yield
-    finally:
-        print(f"\n[tests] deploying the demo's Tandem in {SYSTEM} again (deploy/base)")
-        deploy(kube, layout, by_tests=False, source="base")
+    return True
+
+
+def resume_demo(kube: Kube, layout: Layout) -> None:
+    print(f"\n[tests] deploying the demo's Tandem in {SYSTEM} again (deploy/base)")
+    deploy(kube, layout, by_tests=False, source="base")
 
 
 def remove_leftover(kube: Kube) -> None:
@@ -234,3 +246,22 @@ def active_replica(kube: Kube) -> str:
     """The replica with the highest priority in the ClusterKopfPeering: the one that acts."""
     peers = kube.get("clusterkopfpeering", "tandem").get("status") or {}
     return max(peers, key=lambda identity: peers[identity]["priority"])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.deployment pause|resume`: tests/run.sh pauses the demo's Tandem once for
+    all its passes (`pause` prints `paused` if there was one), and deploys it again at the end."""
+    layout = Layout()
+    kube = Kube(layout.kubectl, layout.admin_kubeconfig)
+    if argv == ["pause"]:
+        print("paused" if pause_demo(kube) else "none")
+    elif argv == ["resume"]:
+        resume_demo(kube, layout)
+    else:
+        print("usage: python -m tests.deployment pause|resume", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

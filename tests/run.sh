@@ -35,14 +35,18 @@ beside=(tests/deploy tests/host tests/unit/test_decide_properties.py
 if ((full)); then
   # Its passes share the cluster: started first, stopped at the end (if it was not up before).
   ((was_up)) || (cd deploy/local && ../../$PY/python -m localcluster up)
+  # The demo's Tandem, if it runs, is paused once for all the passes (each would pause it and
+  # deploy it again otherwise), and deployed again at the end.
+  demo=$(PYTHONPATH=deploy/local $PY/python -m tests.deployment pause)
+  echo "$demo"
   beside_out=$(mktemp -d)
   nice -n 10 $PY/pytest -p no:cacheprovider --basetemp "$beside_out/tmp" --durations=5 \
     "${beside[@]}" >"$beside_out/log" 2>&1 &
   beside_pid=$!
   rest=("tests" "${beside[@]/#/--ignore=}")
-  # First, alone, the tests marked `serial` (they restart a part of the cluster, run an operator
-  # of their own that sees every namespace, or deploy Tandem in the cluster); then the rest in two
-  # workers with one operator between them (a test file stays on one worker).
+  # First, alone, the tests marked `serial` (they restart a part of the cluster, deploy Tandem in
+  # it, or read a count that every operator writes); then the rest in two workers with one
+  # operator between them (a test file stays on one worker, with the operators of its own).
   echo "== the tests marked serial, alone"
   $PY/pytest -m serial --durations=15 "${rest[@]}" || status=$?
   echo "== the cluster tiers and unit, in two workers"
@@ -54,6 +58,9 @@ if ((full)); then
   echo "== core e2e scenarios, Tandem deployed from deploy/overlays/local under its ServiceAccount"
   TANDEM_E2E_OPERATOR=incluster $PY/pytest -n 2 --dist load --durations=5 \
     tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
+  if [[ ${demo##*$'\n'} == paused ]]; then
+    PYTHONPATH=deploy/local $PY/python -m tests.deployment resume || status=$?
+  fi
   if ((!was_up)) && [[ -z ${TANDEM_KEEP_CLUSTER:-} ]]; then
     (cd deploy/local && ../../$PY/python -m localcluster down --keep-logs)
   fi
