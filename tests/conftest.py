@@ -80,7 +80,7 @@ def layout() -> Layout:
 def local_cluster(layout: Layout, request: pytest.FixtureRequest) -> Iterator[Layout]:
     started_here = not cluster.is_up(layout)
     if started_here and _worker(request.config):
-        pytest.fail("pytest-xdist workers share one cluster: start it first (tests/run.sh does)")
+        pytest.fail(_START_FIRST)
     if started_here:
         cluster.build(layout)
         cluster.up(layout)
@@ -198,6 +198,7 @@ def operator(
 
 _SHARED = "tandem_operator"
 """The key of the shared operator, in each xdist worker's `workerinput`."""
+_START_FIRST = "pytest-xdist workers share one cluster: start it first (tests/run.sh does)"
 
 
 def _worker(config: pytest.Config) -> dict[str, Any] | None:
@@ -207,7 +208,7 @@ def _worker(config: pytest.Config) -> dict[str, Any] | None:
 
 def _attach(kube: Kube, shared: str | None) -> Operator | DeployedOperator:
     if shared is None:
-        pytest.fail("pytest-xdist workers share one cluster: start it first (tests/run.sh does)")
+        pytest.fail(_START_FIRST)
     found = json.loads(shared)
     if found["kind"] == "incluster":
         return DeployedOperator(kube.in_namespace(deployment.SYSTEM))
@@ -230,16 +231,17 @@ def _start_shared() -> tuple[contextlib.ExitStack, str] | None:
     layout = Layout()
     if not cluster.is_up(layout):
         return None  # Each worker fails its cluster tests with the cause.
-    stack = contextlib.ExitStack()
     kube = Kube(layout.kubectl, layout.admin_kubeconfig)
-    stack.enter_context(deployment.demo_paused(kube, layout))
-    logs = Path(tempfile.mkdtemp(prefix="tandem-operator-"))
-    running = stack.enter_context(session_operator(layout, kube, logs))
-    if isinstance(running, DeployedOperator):
-        return stack, json.dumps({"kind": "incluster"})
-    found = {"pid": running.process.pid, "log": str(running.log)}
-    ports = {"metrics": running.metrics_port, "liveness": running.liveness_port}
-    return stack, json.dumps({"kind": "host", **found, **ports})
+    # A failed start unwinds what was done (the demo deployed again), as the fixtures would.
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(deployment.demo_paused(kube, layout))
+        logs = Path(tempfile.mkdtemp(prefix="tandem-operator-"))
+        running = stack.enter_context(session_operator(layout, kube, logs))
+        if isinstance(running, DeployedOperator):
+            return stack.pop_all(), json.dumps({"kind": "incluster"})
+        found = {"pid": running.process.pid, "log": str(running.log)}
+        ports = {"metrics": running.metrics_port, "liveness": running.liveness_port}
+        return stack.pop_all(), json.dumps({"kind": "host", **found, **ports})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -43,12 +43,13 @@ class Attached:
     pid: int
 
     def poll(self) -> int | None:
-        """None while the process runs."""
+        """None while the process runs. An operator that died stays a zombie until the process
+        that started it reaps it, and a zombie still takes signals: so /proc says."""
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except FileNotFoundError:
             return -1
-        return None
+        return -1 if stat.rpartition(")")[2].split()[0] in ("Z", "X") else None
 
 
 @dataclass
