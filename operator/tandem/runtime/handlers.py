@@ -48,7 +48,7 @@ def register(
         **_: Any,
     ) -> None:
         received = time.monotonic()
-        metrics.count_watch_event()
+        metrics.WATCH_EVENTS.inc()
         annotated.policies = sidecar_policies
         annotated.ensure_started()
         if type == "DELETED":
@@ -56,7 +56,7 @@ def register(
         else:
             candidates = sidecar_policies.get(namespace or "", ())
             await reconciler.react(body, candidates, Monotonic(received))
-        metrics.set_watched(reconciler.remembered)
+        metrics.WATCHED.set(reconciler.remembered)
 
     @kopf.on.event(*POLICY, registry=registry)
     def policy_event(

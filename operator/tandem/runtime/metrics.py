@@ -1,4 +1,5 @@
-"""Prometheus metrics: the only module that imports prometheus_client.
+"""Prometheus metrics: the only module that imports prometheus_client. Callers use the metrics
+themselves (`metrics.REACTION.observe(...)`); a function here only where counting takes a rule.
 
 deploy/grafana/tandem.json is built from these names; a test scrapes a running operator and checks
 that every metric the dashboard queries exists.
@@ -67,15 +68,6 @@ WATCHED = Gauge(
 )
 
 
-def observe_reaction(seconds: float) -> None:
-    REACTION.observe(seconds)
-
-
-def observe_action(path: str, result: str, seconds: float) -> None:
-    ACTIONS.labels(path=path, result=result).inc()
-    ACTION_DURATION.labels(path=path).observe(seconds)
-
-
 def count_event(reason: Reason, type_: EventType, tally: Tally | None) -> None:
     """Every reason is counted by its name: a new one needs nothing here."""
     EVENTS.labels(reason=reason.value, type=type_.value).inc()
@@ -85,18 +77,6 @@ def count_event(reason: Reason, type_: EventType, tally: Tally | None) -> None:
         HANDLED.labels(outcome="success" if tally is Tally.SUCCEEDED else "failure").inc()
     if reason is Reason.SIDECAR_STOP_LOOP:
         LOOPS.inc()
-
-
-def count_sweep(mode: str) -> None:
-    SWEPT.labels(mode=mode).inc()
-
-
-def count_watch_event() -> None:
-    WATCH_EVENTS.inc()
-
-
-def set_watched(count: int) -> None:
-    WATCHED.set(count)
 
 
 def serve(port: int, address: str) -> None:

@@ -47,6 +47,11 @@ def _now() -> Monotonic:
     return Monotonic(time.monotonic())
 
 
+def _observe_action(path: str, result: str, seconds: float) -> None:
+    metrics.ACTIONS.labels(path=path, result=result).inc()
+    metrics.ACTION_DURATION.labels(path=path).observe(seconds)
+
+
 class Reconciler:
     def __init__(
         self,
@@ -264,7 +269,7 @@ class Reconciler:
             if not reacted:
                 reacted = True
                 reaction = time.monotonic() - received
-                metrics.observe_reaction(reaction)
+                metrics.REACTION.observe(reaction)
                 logger.info(
                     "pod %s/%s: %s, %.1f ms after the watch event",
                     view.namespace,
@@ -280,7 +285,7 @@ class Reconciler:
             for stop, (result, seconds) in zip(stops, results, strict=True):
                 delivery = (await self._learn(view, stop, result, policy_name)).delivery
                 if delivery is not None:  # Always, for a Stop.
-                    metrics.observe_action(stop.path.value, delivery.value, seconds)
+                    _observe_action(stop.path.value, delivery.value, seconds)
         # After the graceful stops: the kubelet stops what still runs once the phase is terminal.
         for action in actions:
             if isinstance(action, Finish):
@@ -296,7 +301,7 @@ class Reconciler:
     ) -> None:
         begun = time.monotonic()
         result = await self._stopper.finish(view, finish, started)
-        metrics.observe_action(
+        _observe_action(
             "phase-again" if finish.again else "phase",
             "written" if result.ok else "refused",
             time.monotonic() - begun,

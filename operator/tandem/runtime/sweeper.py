@@ -220,7 +220,7 @@ class Sweeper:
             if item.action is not SweepAction.REPORT:
                 result.swept += 1
                 result.round_end = view.namespace  # select lists those acted on in turn order
-            metrics.count_sweep(item.action.value)
+            metrics.SWEPT.labels(mode=item.action.value).inc()
             self._post(item)
             if item.action is SweepAction.TERMINATE:
                 await self._reconciler.restart(view, sources[view.uid], item.forget)

@@ -18,12 +18,11 @@ from ..model.once import Told, once_key
 from ..model.states import ContainerState, RestartPolicy
 from ..model.view import PodView, Termination
 from ..policy.policy import FinishMode, OnPrimaryFailure, Policy
-from .decision import Decision, Part
+from .decision import Context, Decision, Part
 from .exec.escalate import stop_or_wait
 from .exec.verify import verify
 from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself
 from .phase.no_exec import finish_without_exec
-from .send import Context
 
 __all__ = ["Decision", "PrimariesEnded", "decide", "primaries_ended", "sidecars_of"]
 

@@ -1,4 +1,5 @@
-"""What `decide` returns (`Decision`), and the values it is made from (`Part`).
+"""What `decide` knows of its pod (`Context`), what it returns (`Decision`), and the values it is
+made from (`Part`).
 
 Every step of a decision takes the `Part` so far and returns a new one: the memory as that step
 left it, with its actions appended and its re-check kept if it is the earliest. The memory is
@@ -10,10 +11,34 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..model.actions import Action, Recheck, Report
+from ..model.actions import Action, Outcome, Recheck, Report
+from ..model.clocks import Monotonic
 from ..model.memory import PodMemory, SidecarRecord
 from ..model.once import OnceKey
+from ..model.view import PodView
 from ..policy.policy import Policy
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a decision knows of its pod once its primaries ended: the pod, its policy, which run
+    ended (ATTEMPT_KEY) with what outcome, and the operator's settings that bound the stops."""
+
+    view: PodView
+    policy: Policy
+    attempt_key: str
+    outcome: Outcome
+    now: Monotonic
+    helper_image: str
+    """Tandem's helper image (--helper-image); empty: the helper path is off."""
+    exec_actions: bool = False
+    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
+    exec_stops: bool = True
+    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
+
+    @property
+    def helper_enabled(self) -> bool:
+        return bool(self.helper_image)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,41 +1,18 @@
 """Sending one stop, the step both roads share: the phase road's graceful stop before the write,
-and the exec road's stops along a sidecar's ladder. What a decision knows of its pod (`Context`),
-and the stop of one sidecar remembered and asked for (`send`)."""
+and the exec road's stops along a sidecar's ladder: the stop of one sidecar remembered and asked
+for (`send`)."""
 
 from __future__ import annotations
 
-import dataclasses
-
-from ..model.actions import Outcome, Stop
-from ..model.clocks import Monotonic
+from ..model.actions import Stop
 from ..model.memory import SidecarRecord
 from ..model.stop import StopAction
-from ..model.view import PodView, RunAs
-from ..policy.policy import Policy
-from .decision import Part
+from ..model.view import RunAs
+from .decision import Context, Part
 from .routes import HELPER_NAME, Route
 
 RECHECK_SLACK = 1.0
 """Seconds after the grace period at which a silent sidecar is looked at again."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Context:
-    view: PodView
-    policy: Policy
-    attempt_key: str
-    outcome: Outcome
-    now: Monotonic
-    helper_image: str
-    """Tandem's helper image (--helper-image); empty: the helper path is off."""
-    exec_actions: bool = False
-    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
-    exec_stops: bool = True
-    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
-
-    @property
-    def helper_enabled(self) -> bool:
-        return bool(self.helper_image)
 
 
 def send(

@@ -17,9 +17,9 @@ from ...model.view import PodView
 from ...policy.known import recognised
 from ...policy.policy import Policy, SidecarActions
 from .. import hints
-from ..decision import Part
+from ..decision import Context, Part
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
-from ..send import RECHECK_SLACK, Context, send
+from ..send import RECHECK_SLACK, send
 from .helper import WAIT, ready_helper
 
 

@@ -34,9 +34,9 @@ from ...model.stop import ActionKind, StopAction
 from ...policy.known import recognised
 from ...policy.stop_action import ForcedPath
 from .. import hints
-from ..decision import Part
+from ..decision import Context, Part
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
-from ..send import RECHECK_SLACK, Context, send
+from ..send import RECHECK_SLACK, send
 from . import order
 
 MIN_KUBELET = (1, 23)

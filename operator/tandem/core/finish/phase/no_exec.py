@@ -7,8 +7,7 @@ from ...model.names import Reason
 from ...model.once import Told, once_key
 from ...model.states import ContainerState, RestartPolicy
 from .. import hints
-from ..decision import Part
-from ..send import Context
+from ..decision import Context, Part
 from .finish import finish_by_phase, phase_for
 
 
