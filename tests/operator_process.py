@@ -139,7 +139,7 @@ def grant_operator_rbac(kube: Kube) -> None:
     for obj in [*yaml.safe_load_all(local.stdout), *yaml.safe_load_all(sweeper)]:
         if obj["kind"] == "ClusterRole":
             kube.run("apply", "-f", "-", stdin=json.dumps(obj), namespaced=False)
-    for role in ("tandem", "tandem-node-reader", "tandem-sweeper-delete"):
+    for role in ("tandem", "tandem-sweeper-delete"):
         binding = kube.run(
             "create",
             "clusterrolebinding",

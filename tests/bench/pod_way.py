@@ -24,10 +24,9 @@ from typing import Any
 import kopf
 
 from tandem.runtime.handlers import register
-from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.settings import Settings
-from tests.unit.fakes import FinishCall, MockReads, MockStatus, stopper, succeeds
+from tests.unit.fakes import FinishCall, MockStatus, stopper, succeeds
 from tests.unit.pods import PRIMARY, pod, running, status, terminated
 
 BODY = pod(
@@ -82,8 +81,7 @@ async def _drive(way: Way) -> MockStatus:
 
     kopf.event = event  # type: ignore[assignment]  # Events are not on the way to the PATCH.
     writes = MockStatus(written)
-    nodes = NodeVersions(MockReads(kubelet="v1.34.4"))  # a kubelet that keeps the phase
-    reconciler = Reconciler(stopper(status=writes), nodes=nodes)
+    reconciler = Reconciler(stopper(status=writes))
     registry = kopf.OperatorRegistry()
     register(registry, reconciler, None, Settings())
     handler = _pod_handler(registry)

@@ -6,7 +6,7 @@
 Each --pods N is run once per --finish path (default: Phase, then ExitCodes), with the same design:
 N Job pods (plus 10 % more that Tandem does not manage), whose primaries all end within --window
 seconds of one moment chosen after every pod runs (kwok's stage), each pod annotated with its path
-(tandem.dev/finish). The fake node says a kubelet that keeps an API-set phase, so:
+(tandem.dev/finish). kwok plays a kubelet that keeps an API-set phase:
   - Phase: Tandem writes the pod's terminal phase through pods/status, and kwok stops the sidecar
     (stage pod-api-phase-stops-containers, on the write's annotation), as that kubelet would;
   - ExitCodes: Tandem execs into the sidecar, and the benchmark, as the kubelet, ends it
@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 from localcluster import Layout, kwok, supervisor
-from tandem.core import kubelet_keeps_phase
 
 from ..kube import Kube, wait_for
 from ..kwok_workload import ExecAnswerer, create_jobs, kwok_job, peak_rss_and_cpu
@@ -635,18 +634,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check_fake_node(kube: Kube, finishes: list[str]) -> str:
-    """The fake node's kubelet version; a Phase run on a node that does not keep the phase would
-    measure the exec path under the wrong name."""
-    version = str(kube.get("node", kwok.FAKE_NODE)["status"]["nodeInfo"]["kubeletVersion"])
-    if "Phase" in finishes and not kubelet_keeps_phase(version):
-        raise SystemExit(
-            f"kwok's fake node says kubelet {version!r}, which does not keep an API-set phase: "
-            "the Phase runs would take the exec path"
-        )
-    return version
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, action="append", default=[])
@@ -693,14 +680,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     finishes = args.finish or list(FINISHES)
     with quiet_cluster() as (layout, kube):
-        # kwok reads its stages once: restarted if it runs with other stages than these, and
-        # its node made to say a kubelet version that keeps the phase.
+        # kwok reads its stages once: restarted if it runs with other stages than these.
         kwok.start(layout)
         logs = Path(tempfile.mkdtemp(prefix="tandem-scale-"))
         results: dict[str, Any] = {
             "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
-            "fake_node_kubelet": _check_fake_node(kube, finishes),
             "scale": [],
             "idle": [],
             "operator_logs": str(logs),

@@ -216,13 +216,9 @@ def test_namespaced_releases_in_two_namespaces_meet_in_two_peerings() -> None:
 
 def test_a_namespaced_scope_grants_only_inside_the_listed_namespaces() -> None:
     objs = render({"watchNamespaces": ["jobs", "batch"]}, crds=False)
-    # The cluster-wide grants: reading nodes (cluster-scoped), for their kubelet version, and the
-    # release's own ClusterKopfPeering.
+    # The one cluster-wide grant: the release's own ClusterKopfPeering. No nodes.
     cluster_rules = [r for o in objs if o["kind"] == "ClusterRole" for r in o["rules"]]
-    assert cluster_rules == [
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
-        *peering_rules("tandem-tandem-system"),
-    ]
+    assert cluster_rules == peering_rules("tandem-tandem-system")
     roles = {
         (o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs if o["kind"] == "Role"
     }

@@ -122,13 +122,11 @@ class MockHelper:
 
 @dataclass
 class MockReads:
-    """The reads (`SweepReads`, `NodeReads`, `PeeringReads`) as a table: the Jobs listed, each
-    node's kubelet version (KUBELET for a node not in KUBELETS), the peering's GET status and the
-    verbs denied. An Exception in place of an answer is raised. Each call is kept in CALLS."""
+    """The reads (`SweepReads`, `PeeringReads`) as a table: the Jobs listed, the peering's GET
+    status and the verbs denied. An Exception in place of an answer is raised. Each call is kept
+    in CALLS."""
 
     jobs_listed: list[dict[str, Any]] = field(default_factory=list)
-    kubelets: dict[str, str | Exception] = field(default_factory=dict)
-    kubelet: str | Exception | None = None
     peering: int | Exception = 200
     denied: tuple[str, ...] = ()
     review: Exception | None = None
@@ -148,10 +146,6 @@ class MockReads:
     ) -> bool:
         self.calls.append(("delete", name))
         return True
-
-    def kubelet_version(self, node: str) -> str | None:
-        self.calls.append(("node", node))
-        return _answer(self.kubelets.get(node, self.kubelet))
 
     def peering_answer(self, name: str) -> int:
         self.calls.append(("peering", name))

@@ -24,7 +24,6 @@ from tandem.core import (
     Tally,
     decide,
     handle,
-    kubelet_keeps_phase,
     learn,
     parse_pod,
     parse_spec,
@@ -77,14 +76,6 @@ def ended(code: int, proxy_image: str = "busybox", **extra: Any) -> dict[str, An
         resource_version="42",
         **extra,
     )
-
-
-@pytest.mark.parametrize(
-    ("version", "keeps"),
-    [("v1.34.4", True), ("v1.23.0", True), ("v1.22.17", False), ("kwok-0.8.0", False), ("", False)],
-)
-def test_kubelets_from_1_23_keep_a_phase_set_through_the_api(version: str, keeps: bool) -> None:
-    assert kubelet_keeps_phase(version) is keeps
 
 
 def test_success_writes_succeeded_with_preconditions_and_no_event_yet() -> None:

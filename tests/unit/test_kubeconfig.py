@@ -63,7 +63,7 @@ def test_a_kubeconfig_file_gives_kopf_and_pykube_the_same_server_and_credentials
 
 class Recorder:
     """Stands in for pykube's transport (its adapter's `_do_send`, which pykube keeps as the seam
-    for tests): records each request's Authorization header and answers a node, or 401 to a
+    for tests): records each request's Authorization header and answers a pod, or 401 to a
     token in REJECTED."""
 
     def __init__(self) -> None:
@@ -80,9 +80,11 @@ class Recorder:
             response._content = b'{"kind": "Status", "code": 401, "message": "Unauthorized"}'
         else:
             response.status_code = 200
-            body = {"status": {"nodeInfo": {"kubeletVersion": "v1"}}}
-            response._content = json.dumps(body).encode()
+            response._content = json.dumps(POD).encode()
         return response
+
+
+POD = {"kind": "Pod", "metadata": {"name": "p"}}
 
 
 def rotate(path: Path, token: str) -> None:
@@ -147,12 +149,12 @@ def test_pykube_reads_the_new_token_when_the_old_one_is_refused(
     service_account: Path, recorder: Recorder
 ) -> None:
     reads = Reads()
-    assert reads.kubelet_version("n") == "v1"
+    assert reads.pod("ns", "p") == POD
     rotate(service_account, "second")
-    assert reads.kubelet_version("n") == "v1"
+    assert reads.pod("ns", "p") == POD
     recorder.rejected.add("first")
-    assert reads.kubelet_version("n") == "v1"
-    assert reads.kubelet_version("n") == "v1"
+    assert reads.pod("ns", "p") == POD
+    assert reads.pod("ns", "p") == POD
     assert recorder.sent == ["Bearer first"] * 3 + ["Bearer second"] * 2
 
 
@@ -162,5 +164,5 @@ def test_a_refused_token_is_tried_again_once_then_the_401_is_raised(
     reads = Reads()
     recorder.rejected.add("first")
     with pytest.raises(pykube.exceptions.HTTPError, match="Unauthorized"):
-        reads.kubelet_version("n")
+        reads.pod("ns", "p")
     assert recorder.sent == ["Bearer first", "Bearer first"]

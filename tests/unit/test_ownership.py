@@ -36,7 +36,6 @@ from tandem.core.explain import explain
 from tandem.core.sweep import JobState, SweepAction, SweepRules, select
 from tandem.runtime import Settings
 from tandem.runtime.events import Publisher, job_reference
-from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.stopper import Stopper
 from tandem.runtime.sweeper import Sweeper
@@ -357,7 +356,7 @@ def test_the_runtime_carries_out_nothing_on_a_forged_pod(keeps: bool) -> None:
     reconciler = Reconciler(
         recording.stopper(),
         publisher,
-        nodes=NodeVersions(MockReads(kubelet="v1.34.4")) if keeps else None,
+        kubelets_keep_phase=keeps,
         watched=("ns",),
     )
     real = _named(_ended(), "real", "u-real")

@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 from tandem.adapters import ExecResult
 from tandem.core import Monotonic, PodMemory, PolicySource, parse_pod
 from tandem.core.sweep import SweepAction, SweepRules
-from tandem.runtime.nodes import NodeVersions
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.sweeper import Sweeper, SweepResult
 
@@ -59,7 +58,7 @@ def _ended(namespace: str, uid: str, labels: Mapping[str, str] | None = None) ->
 
 def test_policies_with_one_name_in_two_namespaces_keep_their_own_counters() -> None:
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
-    reconciler = Reconciler(stopper())
+    reconciler = Reconciler(stopper(), kubelets_keep_phase=False)
 
     async def two_pods() -> None:
         for namespace, uid in (("a", "u1"), ("a", "u2"), ("b", "u3")):
@@ -85,7 +84,7 @@ def test_the_sweepers_events_are_counted() -> None:
 
 
 def test_the_reconciler_keeps_one_pending_recheck_per_pod_the_earliest() -> None:
-    reconciler = Reconciler(stopper())
+    reconciler = Reconciler(stopper(), kubelets_keep_phase=False)
 
     async def three() -> list[Monotonic]:
         for after in (30.0, 40.0, 10.0):
@@ -106,7 +105,7 @@ def test_the_pod_handler_returns_once_decided_and_nothing_keeps_the_body() -> No
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     release = threading.Event()  # the exec waits until the test lets it end
     executor = MockExec(gated(release))
-    reconciler = Reconciler(stopper(executor))
+    reconciler = Reconciler(stopper(executor), kubelets_keep_phase=False)
     body = _Body(_ended("a", "u1"))
     kept = weakref.ref(body)
 
@@ -136,7 +135,7 @@ def test_a_failure_while_carrying_out_is_logged(caplog: pytest.LogCaptureFixture
         raise RuntimeError("the adapter broke")
 
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
-    reconciler = Reconciler(stopper(MockExec(broken)))
+    reconciler = Reconciler(stopper(MockExec(broken)), kubelets_keep_phase=False)
 
     async def scenario() -> None:
         await reconciler.react(_ended("a", "u1"), [policy], Monotonic(time.monotonic()))
@@ -146,17 +145,11 @@ def test_a_failure_while_carrying_out_is_logged(caplog: pytest.LogCaptureFixture
     assert "the adapter broke" in caplog.text
 
 
-def _kubelet_134() -> MockReads:
-    """Every node's kubelet keeps an API-set phase."""
-    return MockReads(kubelet="v1.34.4")
-
-
 def _finishing_by_phase(
     status_writer: MockStatus,
 ) -> tuple[Reconciler, PolicySource, dict[str, Any]]:
-    """A reconciler whose node keeps an API-set phase, writing through STATUS_WRITER, and a pod
-    on that node whose primary has just succeeded."""
-    reconciler = Reconciler(stopper(status=status_writer), nodes=NodeVersions(_kubelet_134()))
+    """A reconciler writing through STATUS_WRITER, and a pod whose primary has just succeeded."""
+    reconciler = Reconciler(stopper(status=status_writer))
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     ended = _ended("a", "u1")
     ended["spec"]["nodeName"] = "n1"
@@ -218,7 +211,7 @@ def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes
     the write's own watch event must not take the pod for an orphan and Terminate it from the
     older view."""
     status_writer = MockStatus()
-    reconciler = Reconciler(stopper(status=status_writer), nodes=NodeVersions(_kubelet_134()))
+    reconciler = Reconciler(stopper(status=status_writer))
     sweeper = Sweeper(MockReads([job("job-uid", "Complete")]), reconciler, SweepRules())
     spec = {"selector": {}, "primaryContainers": ["main"]}
     ended = _ended("a", "u1")
@@ -251,7 +244,7 @@ def test_the_sweeps_terminate_uses_the_newest_view_and_not_a_pod_that_has_ended(
     # by the same call, its stop sent again.
     twin = _ended("a", "u2")
     executor = MockExec()
-    reconciler = Reconciler(stopper(executor))
+    reconciler = Reconciler(stopper(executor), kubelets_keep_phase=False)
 
     async def scenario() -> None:
         await reconciler.reconcile(succeeded, [policy], Monotonic(time.monotonic()))

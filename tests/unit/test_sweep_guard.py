@@ -67,7 +67,7 @@ SECOND_RUN = _run(status("main", _ended(0, "m2"), last=_ended(3, "m1"), restarts
 def test_terminate_reruns_a_stuck_pod_a_bounded_number_of_times_per_run() -> None:
     executor, publisher = refusing(), Recorded()
     stopper = Stopper(executor, None, Settings(exec_retries=1))
-    reconciler = Reconciler(stopper, publisher)
+    reconciler = Reconciler(stopper, publisher, kubelets_keep_phase=False)
     sweeper = Sweeper(jobs(), reconciler, SweepRules(stuck_after=0.0))
     told: list[Counter[Reason]] = []
 
@@ -98,7 +98,7 @@ def test_terminate_reruns_a_stuck_pod_a_bounded_number_of_times_per_run() -> Non
 def test_a_deleted_pod_is_forgotten_whatever_the_sweep_kept() -> None:
     executor = refusing()
     stopper = Stopper(executor, None, Settings(exec_retries=1))
-    reconciler = Reconciler(stopper, Recorded())
+    reconciler = Reconciler(stopper, Recorded(), kubelets_keep_phase=False)
     sweeper = Sweeper(jobs(), reconciler, SweepRules(stuck_after=0.0))
 
     async def scenario() -> tuple[int, int]:

@@ -4,12 +4,10 @@ kwok's server (exec, logs for fake pods) listens on the node's address inside th
 fake node advertises that address: the API server never dials anything outside the netns. The
 fake node is tainted, so behaviour tests without a toleration land on the real kubelet.
 
-The fake node says a kubelet version that keeps a terminal phase written through the API (v1.23+),
-so Tandem finishes its pods by phase, and kwok's stages answer that write as such a kubelet does
-(pod-api-phase-stops-containers when it carries the annotation tandem.dev/finished, as Tandem's
-does; pod-api-phase-put-back, Running again, when it does not); pods annotated
-`tandem.dev/finish: ExitCodes` still take the exec path. kwok's own default (`kwok-v0.8.0`)
-parses as no version, which kept every pod on exec.
+The fake node says the cluster's kubelet version, and kwok's stages answer a terminal phase
+written through the API as that kubelet does (pod-api-phase-stops-containers when the write carries
+the annotation tandem.dev/finished, as Tandem's does; pod-api-phase-put-back, Running again, when
+it does not); pods annotated `tandem.dev/finish: ExitCodes` take the exec path.
 
 Exec into a fake pod runs a command on this machine, so kwok runs in a private mount namespace
 whose /bin/sh is kwok/exec-shim.sh (it only records the request), as user nobody. Each sidecar
@@ -209,25 +207,8 @@ def start(layout: Layout) -> None:
             check=False,
         )
         if ready.stdout.strip() == "True":
-            _keep_kubelet_version(layout, kubelet)
             return
         time.sleep(0.3)
     raise ClusterError(
         "kwok's fake node did not become Ready\n" + supervisor.log_tail(layout, "kwok")
     )
-
-
-def _keep_kubelet_version(layout: Layout, kubelet: str) -> None:
-    """A node created before its version was set (or by an older checkout) keeps the one kwok gave
-    it, since an apply drops a node's status: that needs a write of the status subresource. Only
-    once the node is Ready, when kwok's node-initialize (which writes nodeInfo) no longer plays."""
-    jsonpath = "jsonpath={.status.nodeInfo.kubeletVersion}"
-    said = kubectl(layout, "get", "node", FAKE_NODE, "-o", jsonpath).stdout.strip()
-    if said == kubelet:
-        return
-    log(f"fake node {FAKE_NODE} says kubelet {said!r}: setting {kubelet!r}")
-    patch = json.dumps({"status": {"nodeInfo": {"kubeletVersion": kubelet}}})
-    kubectl(layout, "patch", "node", FAKE_NODE, "--subresource=status", "--type=merge", "-p", patch)
-    said = kubectl(layout, "get", "node", FAKE_NODE, "-o", jsonpath).stdout.strip()
-    if said != kubelet:
-        raise ClusterError(f"fake node {FAKE_NODE} says kubelet {said!r} after the patch")

@@ -104,16 +104,6 @@ class Reads:
         self._api.raise_for_status(response)
         return dict(response.json())
 
-    def kubelet_version(self, node: str) -> str | None:
-        """The node's `status.nodeInfo.kubeletVersion`; None when the node is gone."""
-        response = self._send("get", url=f"nodes/{node}")
-        if response.status_code == 404:
-            return None
-        self._api.raise_for_status(response)
-        return str(
-            ((response.json().get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
-        )
-
     def peering_answer(self, name: str) -> int:
         """The API server's HTTP status for a GET of the ClusterKopfPeering NAME."""
         response = self._send("get", url=f"clusterkopfpeerings/{name}", version="kopf.dev/v1")

@@ -178,7 +178,7 @@ def cli() -> None:
     envvar="TANDEM_NO_EXEC",
     show_envvar=True,
     help="Never exec into pods, so RBAC needs no pods/exec: pods finish by phase only and the "
-    "kubelet stops their sidecars (nodes v1.23+).",
+    "kubelet stops their sidecars.",
 )
 @setting(
     "sweep_interval",

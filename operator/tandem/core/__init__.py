@@ -11,7 +11,6 @@ from .finish.delivery import Delivery
 from .finish.exec.helper import HELPER_COMMAND, helper_user
 from .finish.handle import handle
 from .finish.learn import Learned, learn
-from .finish.phase.finish import kubelet_keeps_phase
 from .finish.routes import HELPER_NAME
 from .model.actions import (
     Action,
@@ -84,7 +83,6 @@ __all__ = [
     "decide",
     "handle",
     "helper_user",
-    "kubelet_keeps_phase",
     "learn",
     "managed_job_pod",
     "parse_pod",

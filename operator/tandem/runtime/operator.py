@@ -25,7 +25,6 @@ from tandem.core.model.names import GROUP, JOB_NAME_LABEL
 from tandem.core.sweep import SweepAction, SweepRules
 
 from . import handlers, metrics, peering
-from .nodes import NodeVersions
 from .ports import PeeringReads
 from .reconciler import Reconciler
 from .settings import Settings
@@ -153,7 +152,6 @@ async def serve(settings: Settings, stop_flag: asyncio.Event | None = None) -> N
     )
     reconciler = Reconciler(
         stopper,
-        nodes=NodeVersions(reads),
         watched=settings.namespaces,
         pods_without_job=settings.pods_without_job,
     )

@@ -57,12 +57,6 @@ class SweepReads(Protocol):
     ) -> bool: ...
 
 
-class NodeReads(Protocol):
-    """A node's kubelet version; None when the node is gone."""
-
-    def kubelet_version(self, node: str) -> str | None: ...
-
-
 class PeeringReads(Protocol):
     """The peering check's questions: the HTTP status of a GET of the ClusterKopfPeering NAME,
     and whether this identity may VERB a cluster-scoped resource."""

@@ -37,7 +37,6 @@ from tandem.core import (
 
 from . import metrics
 from .events import PolicyKey, Publisher
-from .nodes import NodeVersions
 from .stopper import Stopper
 
 logger = logging.getLogger("tandem.reconciler")
@@ -57,12 +56,14 @@ class Reconciler:
         self,
         stopper: Stopper,
         publisher: Publisher | None = None,
-        nodes: NodeVersions | None = None,
+        kubelets_keep_phase: bool = True,
         watched: tuple[str, ...] = (),
         pods_without_job: bool = False,
     ) -> None:
         self._stopper = stopper
-        self._nodes = nodes
+        self._kubelets_keep_phase = kubelets_keep_phase
+        """The kubelets keep a terminal phase written through the API (v1.23+): every kubelet that
+        Tandem's Kubernetes (1.29+) allows, v1.26+, does. Off only in tests of the exec road."""
         self._watched = watched
         """The namespaces the operator watches (empty: all): the core acts on no pod outside."""
         self._pods_without_job = pods_without_job
@@ -206,11 +207,6 @@ class Reconciler:
         """The core's decision for the pod's newest VIEW, its memory updated: the actions to
         carry out (None if there are none) with the view and the policy's name."""
         self._latest[view.uid] = (view, tuple(candidates))
-        keeps_phase = (
-            self._nodes is not None
-            and not view.terminal
-            and await self._nodes.keeps_phase(view.node_name)
-        )
         async with self._locks[view.uid]:
             decision = handle(
                 view,
@@ -218,7 +214,7 @@ class Reconciler:
                 self._memory.get(view.uid, PodMemory()),
                 _now(),
                 helper_image=self._stopper.image,
-                kubelet_keeps_phase=keeps_phase,
+                kubelet_keeps_phase=self._kubelets_keep_phase,
                 exec_actions=self._stopper.exec_actions,
                 exec_stops=self._stopper.exec_stops,
                 watched=self._watched,

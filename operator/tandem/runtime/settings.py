@@ -29,7 +29,7 @@ class Settings:
     exec_stops: bool = True
     """Whether Tandem may exec into pods at all. Off (--no-exec), the install needs no pods/exec:
     pods finish by phase only, and the kubelet stops their sidecars (each image's STOPSIGNAL,
-    then KILL when the grace period ends). Needs nodes whose kubelet keeps an API-set phase."""
+    then KILL when the grace period ends)."""
 
     pods_without_job: bool = False
     """Whether a SidecarPolicy may opt in run-to-completion pods that no Job owns (its

@@ -130,15 +130,6 @@ rules:
     verbs: [delete]
 {{- end }}
 
-{{/* The node reader's cluster-scoped name: a namespaced release names it after its own namespace, so that several releases can share a cluster. */}}
-{{- define "tandem.nodeReader" -}}
-{{- if .Values.watchNamespaces -}}
-tandem-node-reader-{{ .Values.namespace.name }}
-{{- else -}}
-tandem-node-reader
-{{- end -}}
-{{- end }}
-
 {{/* The helper's image: none without exec (the helper is reached by exec). The local cluster's
 placeholder only with localCluster, as the operator's image. */}}
 {{- define "tandem.helperImage" -}}

@@ -24,7 +24,6 @@ period and NOT_KEPT_SLACK after the write gets one Warning, and no loop.
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from ...model.actions import Finish, Outcome, Phase, Report, Tally
 from ...model.names import FINISHED_ANNOTATION, EventType, Reason
@@ -38,9 +37,6 @@ from ..decision import Context, Part
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
 from ..send import RECHECK_SLACK, send
 from . import order
-
-MIN_KUBELET = (1, 23)
-"""The first kubelet that keeps an API-set terminal phase and then stops the pod's containers."""
 
 RETRY_AFTER = 5.0
 """Seconds before a phase write that did not land (refused, or no answer in time) is tried again.
@@ -64,16 +60,6 @@ MAX_PUT_BACK_WRITES = 2
 """Writes of a landed phase again, each after the kubelet was seen to put the pod back to Running.
 One sticks when the kubelet put it back in the window before its pod worker took the phase; the
 second covers a write that met the kubelet's next one (409)."""
-
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.")
-
-
-def kubelet_keeps_phase(version: str) -> bool:
-    """Whether a node's `kubeletVersion` keeps a terminal phase set through the API. Versions
-    that do not parse (kwok's default for a fake node, `kwok-v0.8.0`) do not; the local cluster's
-    fake node says `v1.34.4-kwok`, and kwok's stages answer the phase as such a kubelet does."""
-    match = _VERSION.match(version)
-    return match is not None and (int(match[1]), int(match[2])) >= MIN_KUBELET
 
 
 def phase_for(restart_policy: str, outcome: Outcome) -> Phase | None:
@@ -269,7 +255,7 @@ def _not_kept(part: Part, ctx: Context, phase: Phase) -> Part:
             "period and some): its node's kubelet did not keep a phase set through the API; "
             "Tandem does not write it again",
             "set finish: ExitCodes in the SidecarPolicy (or the annotation tandem.dev/finish) "
-            "for pods on such nodes, or upgrade the node's kubelet to v1.23 or newer",
+            "for pods on such nodes (a kubelet older than v1.23, or a node that is not a kubelet)",
         ),
     )
 
