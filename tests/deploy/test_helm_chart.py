@@ -480,6 +480,22 @@ def test_a_namespaced_release_has_its_own_job_hazards_bound_to_its_namespaces() 
     assert not [o for o in objs if o["metadata"]["name"] == "tandem-job-hazards"]
 
 
+def test_the_namespaced_overlay_binds_the_job_hazards_to_its_namespace_only() -> None:
+    """Warnings for Jobs in namespaces Tandem does not watch would name a fix for nothing."""
+    objs = kustomize(ROOT / "deploy" / "overlays" / "namespaced")
+    binding = the(objs, "ValidatingAdmissionPolicyBinding", "tandem-job-hazards")
+    assert binding["spec"]["matchResources"] == {
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["jobs"]}
+            ]
+        }
+    }
+    base = kustomize(ROOT / "deploy" / "base")
+    base_binding = the(base, "ValidatingAdmissionPolicyBinding", "tandem-job-hazards")
+    assert "matchResources" not in base_binding["spec"]  # the positive control: every namespace
+
+
 def test_one_replica_runs_standalone() -> None:
     objs = render({"replicas": 1}, crds=False)
     assert the(objs, "Deployment", namespace="tandem-system")["spec"]["replicas"] == 1
