@@ -119,7 +119,9 @@ def decide(
 
     HELPER_IMAGE: the image of the ephemeral helper the operator may add to pods (a setting;
     empty: it adds none).
-    KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`).
+    KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`):
+    the operator says so for every pod (each kubelet its Kubernetes allows does); off, the exec
+    road alone decides, as it would on a node that does not.
     EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
     EXEC_STOPS: Tandem may exec into pods at all; off (--no-exec), pods finish by phase only.
     """
