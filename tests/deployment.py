@@ -171,6 +171,14 @@ def deploy(
         "--ignore-not-found",
         namespaced=False,
     )
+    # An older checkout's node reader, on a cluster it deployed to: Tandem reads no nodes now.
+    kube.run(
+        "delete",
+        "clusterrolebinding,clusterrole",
+        "tandem-node-reader",
+        "--ignore-not-found",
+        namespaced=False,
+    )
     install_crds(kube)
     objects = list(
         yaml.safe_load_all(

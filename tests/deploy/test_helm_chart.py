@@ -483,17 +483,30 @@ def test_a_namespaced_release_has_its_own_job_hazards_bound_to_its_namespaces() 
 def test_the_namespaced_overlay_binds_the_job_hazards_to_its_namespace_only() -> None:
     """Warnings for Jobs in namespaces Tandem does not watch would name a fix for nothing."""
     objs = kustomize(ROOT / "deploy" / "overlays" / "namespaced")
-    binding = the(objs, "ValidatingAdmissionPolicyBinding", "tandem-job-hazards")
+    binding = _hazards_binding(objs)
+    watched = [a.removeprefix("--namespace=") for a in args(objs) if a.startswith("--namespace=")]
+    assert watched == ["jobs"]
     assert binding["spec"]["matchResources"] == {
         "namespaceSelector": {
             "matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["jobs"]}
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": watched}
             ]
         }
     }
-    base = kustomize(ROOT / "deploy" / "base")
-    base_binding = the(base, "ValidatingAdmissionPolicyBinding", "tandem-job-hazards")
-    assert "matchResources" not in base_binding["spec"]  # the positive control: every namespace
+    base = _hazards_binding(kustomize(ROOT / "deploy" / "base"))
+    assert "matchResources" not in base["spec"]  # the positive control: every namespace
+
+
+def _hazards_binding(objs: list[Obj]) -> Obj:
+    """By kind and name only: kustomize gives the cluster-scoped binding the base's namespace
+    (it does not know the kind's scope; see CLUSTER_SCOPED)."""
+    [binding] = [
+        o
+        for o in objs
+        if o["kind"] == "ValidatingAdmissionPolicyBinding"
+        and o["metadata"]["name"] == "tandem-job-hazards"
+    ]
+    return binding
 
 
 def test_one_replica_runs_standalone() -> None:

@@ -48,6 +48,8 @@ def run(
     now: float = 100.0,
     keeps: bool = True,
     candidates: tuple[PolicySource, ...] = (),
+    *,
+    exec_stops: bool = True,
 ) -> Any:
     view = parse_pod(body)
     if candidates:
@@ -55,7 +57,14 @@ def run(
             view, candidates, memory or PodMemory(), Monotonic(now), kubelet_keeps_phase=keeps
         )
     policy = resolve(view.labels, view.annotations, ()).policy
-    return decide(view, policy, memory or PodMemory(), Monotonic(now), kubelet_keeps_phase=keeps)
+    return decide(
+        view,
+        policy,
+        memory or PodMemory(),
+        Monotonic(now),
+        kubelet_keeps_phase=keeps,
+        exec_stops=exec_stops,
+    )
 
 
 def _learn(memory: PodMemory, action: Finish | Stop, result: ExecResult) -> Learned:
@@ -272,11 +281,13 @@ def _not_kept(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _put_back_twice(memory: PodMemory, now: float) -> tuple[PodMemory, list[Finish]]:
+def _put_back_twice(
+    memory: PodMemory, now: float, exec_stops: bool = True
+) -> tuple[PodMemory, list[Finish]]:
     """The kubelet puts the pod back after Tandem's write, and after each write again."""
     writes = []
     for step in range(MAX_PUT_BACK_WRITES):
-        decision = run(_not_kept(ended(0)), memory=memory, now=now + step)
+        decision = run(_not_kept(ended(0)), memory=memory, now=now + step, exec_stops=exec_stops)
         assert of(decision, Report) == [] and of(decision, Stop) == []
         [finish] = of(decision, Finish)
         writes.append(finish)
@@ -308,6 +319,20 @@ def test_a_written_phase_put_back_is_written_again_then_waited_out_then_one_warn
     assert "did not keep" in warning.message and "ExitCodes" in warning.message
     assert of(late, Finish) == [] and of(late, Recheck) == []
     assert run(_not_kept(ended(0)), memory=late.memory, now=1000.0).actions == ()
+
+
+@pytest.mark.parametrize("exec_stops", [True, False], ids=["exec", "no-exec"])
+def test_the_not_kept_warning_names_exec_only_where_tandem_may_not_exec(exec_stops: bool) -> None:
+    """Without exec, ExitCodes is finished by phase too: the fix must say to opt into exec."""
+    first = run(ended(0), now=100.0, exec_stops=exec_stops)
+    [finish] = of(first, Finish)
+    memory, _ = _put_back_twice(
+        _learn(first.memory, finish, ExecResult(0)).memory, now=101.0, exec_stops=exec_stops
+    )
+    late = run(_not_kept(ended(0)), memory=memory, now=1000.0, exec_stops=exec_stops)
+    [warning] = of(late, Report)
+    assert warning.reason is Reason.POD_FINISH_NOT_KEPT and "ExitCodes" in warning.message
+    assert ("tandem.dev/exec=allowed" in warning.message) is not exec_stops
 
 
 def test_a_phase_put_back_is_not_written_again_when_the_annotation_says_another() -> None:

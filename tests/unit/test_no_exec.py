@@ -9,12 +9,10 @@ import pytest
 
 from tandem.cli import main as cli
 from tandem.core import (
-    EventType,
     Finish,
     Monotonic,
     Phase,
     PodMemory,
-    Reason,
     Report,
     Stop,
     decide,
@@ -75,13 +73,13 @@ def test_an_onfailure_failure_replaces_the_pod() -> None:
     assert finish.phase is Phase.FAILED and "replaces the pod" in finish.message
 
 
-def test_a_node_that_does_not_keep_the_phase_gets_one_warning_and_nothing_else() -> None:
-    first = run(ended(0), keeps=False)
-    [warning] = of(first, Report)
-    assert warning.type is EventType.WARNING and warning.reason is Reason.SIDECAR_UNSTOPPABLE
-    assert "--no-exec" in warning.message and "Fix:" in warning.message
-    assert of(first, Stop) == [] and of(first, Finish) == []
-    assert run(ended(0), keeps=False, memory=first.memory).actions == ()
+def test_without_exec_the_phase_is_the_only_way_whatever_the_core_is_told_of_the_node() -> None:
+    # A node that then does not keep it gets PodFinishNotKept (test_finish), not silence.
+    for keeps in (True, False):
+        decision = run(ended(0), keeps=keeps)
+        assert of(decision, Stop) == [] and of(decision, Report) == []
+        [finish] = of(decision, Finish)
+        assert finish.phase is Phase.SUCCEEDED
 
 
 def test_with_no_sidecar_running_nothing_is_written() -> None:

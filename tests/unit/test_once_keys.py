@@ -16,10 +16,9 @@ def test_once_keys_are_the_strings_they_were() -> None:
     assert once_key(Told.ENDED, "main=c1") == "ended:main=c1"
     assert once_key(Told.SWEEP_SKIPPED, "main=c1", "why") == "sweep-skipped:main=c1:why"
     assert once_key(Told.SWEEP_REPORT, "main=c1") == "sweep-report:main=c1"
-    bare = (Told.UNKNOWN, Told.NO_EXEC, Told.NOT_A_JOB_POD, Told.INVALID_ANNOTATION, Told.CONFLICT)
+    bare = (Told.UNKNOWN, Told.NOT_A_JOB_POD, Told.INVALID_ANNOTATION, Told.CONFLICT)
     assert [once_key(t) for t in bare] == [
         "unknown",
-        "no-exec",
         "not-a-job-pod",
         "invalid-annotation",
         "conflict",

@@ -152,7 +152,6 @@ def _finishing_by_phase(
     reconciler = Reconciler(stopper(status=status_writer))
     policy = PolicySource("p", {"selector": {}, "primaryContainers": ["main"]})
     ended = _ended("a", "u1")
-    ended["spec"]["nodeName"] = "n1"
     return reconciler, policy, ended
 
 
@@ -215,7 +214,6 @@ def test_a_pod_whose_phase_tandem_just_wrote_is_not_swept_before_its_event_comes
     sweeper = Sweeper(MockReads([job("job-uid", "Complete")]), reconciler, SweepRules())
     spec = {"selector": {}, "primaryContainers": ["main"]}
     ended = _ended("a", "u1")
-    ended["spec"]["nodeName"] = "n1"
 
     async def scenario() -> SweepResult:
         await reconciler.react(ended, [PolicySource("p", spec)], Monotonic(time.monotonic()))

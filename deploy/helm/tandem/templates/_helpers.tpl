@@ -141,7 +141,7 @@ placeholder only with localCluster, as the operator's image. */}}
 {{- end -}}
 {{- end }}
 
-{{/* The admission policy's cluster-scoped name, per release namespace like the node reader's. */}}
+{{/* The admission policy's cluster-scoped name, per release namespace like the job hazards'. */}}
 {{- define "tandem.execOptIn" -}}
 {{- if .Values.watchNamespaces -}}
 tandem-exec-opt-in-{{ .Values.namespace.name }}

@@ -120,8 +120,8 @@ def decide(
     HELPER_IMAGE: the image of the ephemeral helper the operator may add to pods (a setting;
     empty: it adds none).
     KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`):
-    the operator says so for every pod (each kubelet its Kubernetes allows does); off, the exec
-    road alone decides, as it would on a node that does not.
+    the operator says so for every pod (each kubelet its Kubernetes allows does); off, a pod is
+    finished by phase only without exec (`finish_without_exec`), and by exit codes with it.
     EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
     EXEC_STOPS: Tandem may exec into pods at all; off (--no-exec), pods finish by phase only.
     """
@@ -177,10 +177,10 @@ def _after_primaries(
     ):
         return part
     sidecars = sidecars_of(view, policy)
-    by_phase = kubelet_keeps_phase and (policy.finish is FinishMode.PHASE or not ctx.exec_stops)
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
     if not ctx.exec_stops:
-        return finish_without_exec(part, ctx, sidecars, outcome, by_phase)
+        return finish_without_exec(part, ctx, sidecars, outcome)
+    by_phase = kubelet_keeps_phase and policy.finish is FinishMode.PHASE
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
         # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
         if any(view.status(n).state == ContainerState.RUNNING for n in sidecars) or (

@@ -24,7 +24,6 @@ class Told(StrEnum):
     LOOP = "loop"
     FOREIGN_HELPER = "foreign-helper"
     STOP_FAILED = "failed"
-    NO_EXEC = "no-exec"
     NOT_A_JOB_POD = "not-a-job-pod"
     INVALID_ANNOTATION = "invalid-annotation"
     CONFLICT = "conflict"

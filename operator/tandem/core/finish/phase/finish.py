@@ -254,8 +254,16 @@ def _not_kept(part: Part, ctx: Context, phase: Phase) -> Part:
             f"is {ctx.view.phase or 'not terminal'} {grace + NOT_KEPT_SLACK:g} s later (its grace "
             "period and some): its node's kubelet did not keep a phase set through the API; "
             "Tandem does not write it again",
-            "set finish: ExitCodes in the SidecarPolicy (or the annotation tandem.dev/finish) "
-            "for pods on such nodes (a kubelet older than v1.23, or a node that is not a kubelet)",
+            "for pods on such nodes (a kubelet outside Kubernetes' version skew, or a node that "
+            "is not a kubelet), set finish: ExitCodes in the SidecarPolicy (or the annotation "
+            "tandem.dev/finish)"
+            + (
+                ""
+                if ctx.exec_stops
+                else " and opt their namespace into exec (the label tandem.dev/exec=allowed, with "
+                "deploy/components/exec or the chart's exec.enabled): without exec, ExitCodes is "
+                "finished by phase too"
+            ),
         ),
     )
 
