@@ -222,9 +222,22 @@ def pytest_configure_node(node: Any) -> None:
     hands the operator to the worker."""
     config = node.config
     if not hasattr(config, "_tandem_shared"):
-        config._tandem_shared = _start_shared()
+        config._tandem_shared = _start_shared() if _selects_cluster_tiers(config) else None
     if config._tandem_shared is not None:
         node.workerinput[_SHARED] = config._tandem_shared[1]
+
+
+def _selects_cluster_tiers(config: pytest.Config) -> bool:
+    """Whether the run's paths may hold a cluster tier's test: `pytest -n 2 tests/unit` while a
+    cluster is up must not start an operator that acts on it."""
+    tests = ROOT / "tests"
+    for arg in config.args or [str(tests)]:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if not path.is_relative_to(tests) or path == tests:
+            return True
+        if path.relative_to(tests).parts[0] in CLUSTER_TIERS:
+            return True
+    return False
 
 
 def _start_shared() -> tuple[contextlib.ExitStack, str] | None:
