@@ -349,9 +349,13 @@ def test_the_exec_overlays_render_what_the_chart_renders_with_exec(
     assert grants(list(kustomized.values()), "create", "pods/exec") == [("ClusterRole", "")]
 
 
-def _policy_user(objs: list[Obj]) -> str:
-    """The user name that the exec admission policy restricts, read back from its CEL."""
-    policy = the(objs, "ValidatingAdmissionPolicy", "tandem-exec-opt-in")
+def _policy_user(objs: list[Obj], name: str = "tandem-exec-opt-in") -> str:
+    """The user name that the admission policy NAME restricts, read back from its CEL."""
+    [policy] = [
+        o
+        for o in objs
+        if o["kind"] == "ValidatingAdmissionPolicy" and o["metadata"]["name"] == name
+    ]
     [condition] = policy["spec"]["matchConditions"]
     # The quoted strings 2, 4 and 8 (from 1): the ones kustomize's replacements write.
     parts = condition["expression"].split('"')
@@ -447,6 +451,58 @@ def test_the_exec_opt_in_policy_is_the_overlays_for_the_releases_account() -> No
     everywhere = render({"exec": {"enabled": True, "namespaceOptIn": False}}, crds=False)
     assert not _exec_opt_in(everywhere)
     assert grants(everywhere, "create", "pods/exec") == [("ClusterRole", "")]
+
+
+STATUS_WRITES = {
+    **INSTALLS,
+    **{
+        f"overlay {p.parent.name}": lambda p=p: kustomize(p.parent)
+        for p in (ROOT / "deploy" / "overlays").glob("*/kustomization.yaml")
+    },
+}
+
+
+@pytest.mark.parametrize("install", sorted(STATUS_WRITES))
+def test_every_install_guards_its_own_accounts_status_writes(install: str) -> None:
+    """The guard is keyed on the ServiceAccount the Deployment runs as: keyed on another, it
+    would guard nothing."""
+    objs = STATUS_WRITES[install]()
+    [policy] = [
+        o["metadata"]["name"]
+        for o in objs
+        if o["kind"] == "ValidatingAdmissionPolicy" and "status-writes" in o["metadata"]["name"]
+    ]
+    assert _policy_user(objs, policy) == _service_account_user(objs)
+    [binding] = [
+        o
+        for o in objs
+        if o["kind"] == "ValidatingAdmissionPolicyBinding" and o["metadata"]["name"] == policy
+    ]
+    assert binding["spec"] == {"policyName": policy, "validationActions": ["Deny"]}
+
+
+def test_the_status_writes_guard_is_the_base_file_and_can_be_turned_off() -> None:
+    def spec(objs: list[Obj]) -> Obj:
+        [policy] = [
+            o
+            for o in objs
+            if o["kind"] == "ValidatingAdmissionPolicy"
+            and o["metadata"]["name"].startswith("tandem-status-writes")
+        ]
+        return {k: v for k, v in policy["spec"].items() if k != "matchConditions"}
+
+    base = parse((ROOT / "deploy" / "base" / "status-writes.yaml").read_text())
+    assert spec(render(crds=False)) == spec(base)
+    assert spec(render({"watchNamespaces": ["a"], "namespace": {"name": "ops"}}, crds=False)) == (
+        spec(base)
+    )
+    link = CHART / "files" / "status-writes.yaml"
+    assert (
+        link.is_symlink() and link.resolve() == (ROOT / "deploy/base/status-writes.yaml").resolve()
+    )
+    off = render({"statusWrites": {"guard": False}}, crds=False)
+    assert not [o for o in off if "status-writes" in o["metadata"]["name"]]
+    assert [o for o in render(crds=False) if "status-writes" in o["metadata"]["name"]]  # control
 
 
 def test_the_job_hazards_policy_is_the_base_file_and_can_be_turned_off() -> None:

@@ -15,9 +15,9 @@ import yaml
 
 from localcluster import Layout
 
-from ..deployment import active_replica, deploy, undeploy
+from ..deployment import SA, active_replica, deploy, undeploy
 from ..kube import Kube, exit_code, wait_for
-from ..manifests import EXITS_0_ON_TERM, container, job, pod_spec, primary
+from ..manifests import EXITS_0_ON_TERM, SLEEP_FOREVER, container, job, pod_spec, primary
 from ..operator_process import ROOT
 from .checks import LABEL, can_i, execs_by_operator
 
@@ -42,6 +42,74 @@ def test_the_deployment_is_admitted_under_restricted_and_runs(deployed: Kube) ->
         assert all(c["ready"] for c in pod["status"]["containerStatuses"])
         security = pod["spec"]["containers"][0]["securityContext"]
         assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+
+
+def _status_patch(ns: Kube, pod: str, body: dict[str, object], who: str | None = SA) -> str:
+    """pods/status patched as WHO (None: the test's admin); kubectl's error, or '' if admitted."""
+    done = ns.run(
+        "patch",
+        "pod",
+        pod,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        json.dumps(body),
+        *([f"--as={who}"] if who else []),
+        check=False,
+    )
+    return done.stderr.strip() if done.returncode else ""
+
+
+TANDEMS_WRITE = {
+    "metadata": {"annotations": {"tandem.dev/finished": "Succeeded"}},
+    "status": {
+        "phase": "Succeeded",
+        "conditions": [
+            {"type": "tandem.dev/Finished", "status": "True", "reason": "PrimariesSucceeded"}
+        ],
+    },
+}
+"""What Tandem's own finish writes (adapters/kubeclient.py, `finish`)."""
+
+
+def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns: Kube) -> None:
+    """deploy/base/status-writes.yaml: RBAC's patch on pods/status would also take a pod's labels,
+    annotations, finalizers, addresses and conditions, and end a Deployment's pod."""
+    for name, restart_policy in (("finishes", "Never"), ("serves", "Always")):
+        ns.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "labels": {"app": "web"}, "annotations": {"o": "t"}},
+                # Scheduled nowhere: the kubelet never writes these pods.
+                "spec": pod_spec(
+                    [container("c", SLEEP_FOREVER)],
+                    restart_policy,
+                    nodeSelector={"tandem.dev/node": "none"},
+                ),
+            }
+        )
+    refused = {
+        "a label": {"metadata": {"labels": {"app": "other"}}},
+        "another annotation": {"metadata": {"annotations": {"o": "mine"}}},
+        "a finalizer": {"metadata": {"finalizers": ["example.com/hold"]}},
+        "an address": {"status": {"podIP": "10.0.0.9", "podIPs": [{"ip": "10.0.0.9"}]}},
+        "a phase that is not terminal": {"status": {"phase": "Running"}},
+        "another condition": {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+    }
+    for what, body in refused.items():
+        error = _status_patch(ns, "finishes", body)
+        assert "tandem-status-writes" in error and "denied" in error, (what, error)
+    error = _status_patch(ns, "serves", TANDEMS_WRITE)
+    assert "restartPolicy is Always" in error, error
+    # The positive controls: Tandem's own write is admitted, and the guard binds Tandem alone.
+    assert _status_patch(ns, "finishes", TANDEMS_WRITE) == ""
+    assert _status_patch(ns, "serves", refused["a label"], who=None) == ""
+    finished = ns.get("pod", "finishes")
+    assert finished["status"]["phase"] == "Succeeded"
+    assert finished["metadata"]["labels"] == {"app": "web"}
+    assert finished["metadata"]["annotations"] == {"o": "t", "tandem.dev/finished": "Succeeded"}
+    assert ns.get("pod", "serves")["status"]["phase"] == "Pending"
 
 
 def test_rbac_is_least_privilege(deployed: Kube) -> None:

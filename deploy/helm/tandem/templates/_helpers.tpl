@@ -159,3 +159,12 @@ tandem-job-hazards-{{ .Values.namespace.name }}
 tandem-job-hazards
 {{- end -}}
 {{- end }}
+
+{{- /* The status-writes admission policy: per release namespace, as the job hazards'. */}}
+{{- define "tandem.statusWrites" -}}
+{{- if .Values.watchNamespaces -}}
+tandem-status-writes-{{ .Values.namespace.name }}
+{{- else -}}
+tandem-status-writes
+{{- end -}}
+{{- end }}
