@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from kopf._core.intents.causes import Activity
 
 from tandem.adapters import Configuration
 from tandem.runtime import peering
-from tandem.runtime.operator import build_registry, kopf_settings
+from tandem.runtime.operator import build_registry, kopf_settings, seniority
 from tandem.runtime.reconciler import Reconciler
 from tandem.runtime.settings import Settings
 
@@ -162,3 +163,17 @@ def test_the_check_runs_beside_the_start_not_before_it(
 
 def test_standalone_has_no_peering_check() -> None:
     assert _startup_checks(Settings(namespaces=("jobs",))) == []
+
+
+def test_the_oldest_replica_outranks_every_newer_one_and_none_tie() -> None:
+    """A replica that starts while another acts must stand by: taking over, it would send the
+    stops the other has under way again (CI saw three sidecars signalled twice that way)."""
+    now = 1_796_000_000.0  # 2026
+    older = [seniority(now) for _ in range(200)]
+    newer = [seniority(now + 0.001) for _ in range(200)]
+    assert min(older) > max(newer)
+    assert len(set(older)) > 190  # random low bits: replicas started in one millisecond differ
+    assert min(newer) > 0 and max(older) < 2**62
+    assert seniority(4_000_000_000.0) > 0  # still positive in 2096
+    assert started(Settings(peering="tandem")).peering.priority < seniority(time.time() - 1)
+    assert started(Settings(peering="tandem", priority=7)).peering.priority == 7

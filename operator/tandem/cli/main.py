@@ -142,7 +142,7 @@ def cli() -> None:
 )
 @setting(
     "priority",
-    "This replica's peering priority (none: random, so that replicas never tie).",
+    "This replica's peering priority (none: by start, the oldest replica acts).",
     type=int,
 )
 @setting(

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -84,13 +85,22 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
         config.peering.clusterwide = True
         config.peering.lifetime = settings.peering_lifetime
         config.peering.priority = (
-            settings.priority if settings.priority is not None else random.randint(1, 2**31)
+            settings.priority if settings.priority is not None else seniority(time.time())
         )
     # No CRD or namespace scanning: it would need cluster-wide list/watch on both. The CRD must
     # exist when the operator starts (deploy/ installs it first).
     config.scanning.disabled = True
     config.execution.max_workers = 32
     return config
+
+
+def seniority(started: float) -> int:
+    """A peering priority that ranks replicas by when they STARTED (epoch seconds), the oldest
+    highest: a new replica (a rollout's, or the one replacing a dead one) stands by instead of
+    taking over from the replica that acts, which may have stops under way that the newcomer,
+    knowing nothing of them, would send again. Milliseconds, then 20 random bits so that two
+    replicas never tie (Kopf pauses every replica of equal priority); below 2**62, an int64."""
+    return ((1 << 42) - int(started * 1000)) << 20 | random.getrandbits(20)
 
 
 def sweep_rules(settings: Settings) -> SweepRules:

@@ -90,8 +90,8 @@ class Settings:
     Empty: standalone, and only one replica may run."""
 
     priority: int | None = None
-    """This replica's peering priority; None draws a random one, so that two replicas never tie
-    (Kopf pauses every replica of equal priority)."""
+    """This replica's peering priority; None ranks it by its start, the oldest replica highest, so
+    that a newcomer never takes over from the replica that acts (`operator.seniority`)."""
 
     peering_lifetime: int = 20
     """Seconds a silent replica counts as alive: the longest a standby waits to take over after
