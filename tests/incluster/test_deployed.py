@@ -104,6 +104,7 @@ def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns:
         "an address": {"status": {"podIP": "10.0.0.9", "podIPs": [{"ip": "10.0.0.9"}]}},
         "a phase that is not terminal": {"status": {"phase": "Running"}},
         "another condition": {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        "a nominated node": {"status": {"nominatedNodeName": "tandem-node"}},
     }
     for what, body in refused.items():
         error = _status_patch(ns, "finishes", body)
@@ -112,6 +113,8 @@ def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns:
     assert "restartPolicy is Always" in error, error
     # The positive controls: Tandem's own write is admitted, and the guard binds Tandem alone.
     assert _status_patch(ns, "finishes", TANDEMS_WRITE) == ""
+    error = _status_patch(ns, "finishes", {"status": {"phase": "Failed"}})
+    assert "never turns one finished pod" in error, error  # nor flips a finished pod's result
     assert _status_patch(ns, "serves", refused["a label"], who=None) == ""
     finished = ns.get("pod", "finishes")
     assert finished["status"]["phase"] == "Succeeded"

@@ -4,14 +4,16 @@ servers on the loopback interface (no cluster)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
 from kubernetes import client
 
 from tandem.adapters import ExecResult, Executor, StatusWriter
-from tandem.adapters.results import surely_refused
+from tandem.adapters.results import status_message, surely_refused
 from tandem.core import Finish, Phase
+from tandem.core.finish.hints import call_fix
 
 FINISH = Finish(Phase.SUCCEEDED, "key", "uid", "1", "done")
 
@@ -96,3 +98,29 @@ def test_a_patch_with_no_answer_in_time_may_have_been_applied() -> None:
     port = _serve([b""])
     result = StatusWriter(_configuration(port), 2).finish("ns", "pod", FINISH, 0.3)
     assert result.exit_code is None and "timed out" in result.error and not result.refused
+
+
+def test_a_refused_patch_says_what_refused_it_and_the_fix_fits() -> None:
+    """The Status message, not only 'Forbidden': an admission policy's denial must not read as
+    missing RBAC, whose fix (grant patch on pods/status) would change nothing."""
+    message = (
+        "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'tandem-status-writes' with binding "
+        "'tandem-status-writes' denied request: Tandem changes no label and no finalizer"
+    )
+    body = json.dumps({"kind": "Status", "code": 403, "message": message}).encode()
+    denied = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+    denied += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    rbac = json.dumps({"kind": "Status", "code": 403, "message": "cannot patch"}).encode()
+    no_rbac = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+    no_rbac += b"Content-Length: %d\r\n\r\n%s" % (len(rbac), rbac)
+    port = _serve([denied, no_rbac])
+    writer = StatusWriter(_configuration(port), 2)
+    by_policy, by_rbac = (writer.finish("ns", "p", FINISH, 2.0) for _ in range(2))
+    assert by_policy.status == 403 and by_policy.error == f"Forbidden: {message}"
+    assert "admission policy" in call_fix(by_policy, "patch on pods/status")
+    assert by_rbac.error == "Forbidden: cannot patch"
+    assert call_fix(by_rbac, "patch on pods/status") == (
+        "grant the operator's ServiceAccount patch on pods/status"
+    )
+    assert status_message("Forbidden", b"not json") == "Forbidden"
+    assert status_message("Forbidden", None) == "Forbidden"

@@ -33,6 +33,7 @@ from .results import (
     OUTPUT_LIMIT,
     handshake_error,
     parse_error_channel,
+    status_message,
     status_of_handshake,
     surely_refused,
 )
@@ -199,7 +200,7 @@ def _patch(
         status = int(error.status or 0)
         return ExecResult(
             None,
-            error=str(error.reason or error),
+            error=status_message(str(error.reason or error), error.body),
             status=status,
             refused=surely_refused(status, error),
         )

@@ -74,6 +74,18 @@ def surely_refused(status: int, error: BaseException) -> bool:
 _HANDSHAKE_PARTS = " -+-+- "
 
 
+def status_message(reason: str, body: object) -> str:
+    """A refused call's words: the Status MESSAGE in BODY (the API server's, an admission
+    policy's or a webhook's, which say what refused it and why) after the HTTP REASON, or the
+    reason alone; at most 512 characters of the message."""
+    try:
+        status = json.loads(body) if isinstance(body, (str, bytes)) else None
+    except ValueError:
+        status = None
+    message = str(status.get("message") or "") if isinstance(status, dict) else ""
+    return f"{reason}: {message[:512]}" if message else reason
+
+
 def handshake_error(reason: str) -> str:
     """The readable part of a refused exec handshake. The websocket client says
     'Handshake status 429 Too Many Requests -+-+- {response headers} -+-+- {Status JSON}': keep

@@ -62,6 +62,12 @@ def mismatch_fix(exit_code: int, action: StopAction, outcome: Outcome) -> str:
 
 def call_fix(result: ExecResult, grant: str) -> str:
     """The fix for a call into a pod that failed; GRANT: the RBAC it needs."""
+    if result.status == 403 and "ValidatingAdmissionPolicy" in result.error:
+        return (
+            "an admission policy refused it, as its message says; Tandem's own, "
+            "tandem-status-writes, admits only its finish of a pod that runs to completion: look "
+            "for a mutating webhook that changes the write on its way, or a changed policy"
+        )
     if result.status == 403:
         return f"grant the operator's ServiceAccount {grant}"
     if result.exit_code is not None:
