@@ -100,15 +100,17 @@ def _finished(ns: Kube, name: str, phase: str, reason: str | None) -> dict[str, 
     return pod
 
 
-STOPPED_WITHIN = 3.0
+STOPPED_WITHIN = 5.0
 """Seconds, by the API's whole-second finishedAt stamps, from the primary's end to the end of a
-sidecar that exits the moment the kubelet's STOPSIGNAL arrives. The kubelet's part is up to two
-PLEG relists (1 s apart): the one that sees the primary exit (before Tandem's watch can), and the
-one its pod worker waits for after Tandem's write before it stops the containers; the stamps'
-rounding adds up to one second more. Usually 1-2 s; CI once read 3.0 (a failed primary, so the
-kubelet also put the pod back to Running once). The tests that time it use such sidecars
-(`*_AT_ONCE_ON_TERM`): a shell loop that finishes its `sleep 1` before its trap runs adds up to
-a second of its own."""
+sidecar that exits the moment the kubelet's STOPSIGNAL arrives: the mechanism, not its speed.
+The kubelet acted on the write at once (its pod worker stopped the containers), where a write it
+does not act on leaves the sidecar running 11-15 s, or until the KILL at the end of the grace
+period (an exit code that is not 0: the tests check it too). How fast is the benchmark's
+(docs/benchmarks.md: 1.5-1.6 s median, p90 2.6 s, as for a bare write). The kubelet's part is up
+to two PLEG relists (1 s apart), more under load; the stamps' rounding adds up to one second.
+CI read 3.0 once, and 4.0 once with two test workers on two cores. The tests that time it use
+such sidecars (`*_AT_ONCE_ON_TERM`): a shell loop that finishes its `sleep 1` before its trap
+runs adds up to a second of its own."""
 TERMINAL = ("Succeeded", "Failed")
 
 
