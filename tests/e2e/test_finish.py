@@ -284,7 +284,9 @@ def test_a_sidecar_that_ignores_term_is_ended_by_the_kubelet_and_the_phase_holds
     assert exit_code(last, "proxy") == expected, container_state(last, "proxy")
     assert exit_code(last, "main") == 0
     if expected == 137:  # KILLed when the pod's grace period ran out, not before
-        assert GRACE - 1 <= _after_primary(last) <= GRACE + 3, last["status"]
+        # ... and then, not never: the slack is the kubelet's relists and the stamps' rounding,
+        # more under load (CI read GRACE + 4 with two workers busy).
+        assert GRACE - 1 <= _after_primary(last) <= GRACE + STOPPED_WITHIN, last["status"]
     else:  # the kubelet's TERM, at once
         assert _after_primary(last) <= STOPPED_WITHIN, last["status"]
     _written_and_kept(ns, local_cluster, watch, [name], "Succeeded")
