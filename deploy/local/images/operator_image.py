@@ -224,13 +224,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         tarball, built = build(args.out, args.cache)
-        if args.do_import:
-            images.import_image("ctr", args.address, "k8s.io", tarball)
+        imported = args.do_import and images.import_image("ctr", args.address, "k8s.io", tarball)
     except images.BuildError as err:
         print(f"operator_image: {err}", file=sys.stderr)
         return 1
     size = tarball.stat().st_size // (1 << 20)
-    state = "built" if built else "cached"
+    state = ("built" if built else "cached") + ("+imported" if imported else "")
     print(f"{images.REGISTRY}/tandem/operator:{images.TAG}  {state}  {size} MiB  {tarball}")
     return 0
 
