@@ -9,7 +9,7 @@ it, under its ServiceAccount: deploy/base with exec opted into per namespace, an
 In-cluster, tests marked `host_operator` are skipped, and so is the in-cluster tier, which
 deploys Tandem itself.
 
-With pytest-xdist (`-n 2`, as tests/run.sh runs the tests that may share the cluster), the
+With pytest-xdist (`-n 3`, as tests/run.sh runs the tests that may share the cluster), the
 workers share one cluster, which must be up before, and one operator, which the controller starts
 when the first worker starts and stops at the end (`pytest_configure_node`): one operator for
 every namespace, as in production. Tests marked `serial` must not run beside others; run.sh runs

@@ -45,21 +45,22 @@ if ((full)); then
   beside_pid=$!
   rest=("tests" "${beside[@]/#/--ignore=}")
   # First, alone, the tests marked `serial` (they restart a part of the cluster, deploy Tandem in
-  # it, or read a count that every operator writes); then the rest in two workers with one
+  # it, or read a count that every operator writes); then the rest in three workers with one
   # operator between them (a test file stays on one worker, with the operators of its own).
   echo "== the tests marked serial, alone"
   $PY/pytest -m serial --durations=15 "${rest[@]}" || status=$?
-  # The CPU-bound tiers end before the two workers start: the serial pass mostly waits (on
+  # The CPU-bound tiers end before the workers start: the serial pass mostly waits (on
   # restarts, on deploys), while the workers' tests time the kubelet, whose PLEG relists slow down
   # when two cores are also busy generating examples (CI read sidecar ends seconds late so).
   echo "== beside the serial pass: ${beside[*]}"
   wait "$beside_pid" || status=$?
   cat "$beside_out/log"
   rm -rf "$beside_out"
-  echo "== the cluster tiers and unit, in two workers"
-  $PY/pytest -n 2 --dist loadfile -m "not serial" --durations=15 "${rest[@]}" || status=$?
+  # Three workers on two cores: their tests mostly wait on the kubelet (the cores were 73 % busy).
+  echo "== the cluster tiers and unit, in three workers"
+  $PY/pytest -n 3 --dist loadfile -m "not serial" --durations=15 "${rest[@]}" || status=$?
   echo "== core e2e scenarios, Tandem deployed from deploy/overlays/local under its ServiceAccount"
-  TANDEM_E2E_OPERATOR=incluster $PY/pytest -n 2 --dist load --durations=5 \
+  TANDEM_E2E_OPERATOR=incluster $PY/pytest -n 3 --dist load --durations=5 \
     tests/e2e/test_outcomes.py tests/e2e/test_scenarios.py || status=$?
   if [[ ${demo##*$'\n'} == paused ]]; then
     PYTHONPATH=deploy/local $PY/python -m tests.deployment resume || status=$?
