@@ -140,7 +140,7 @@ def test_without_the_helper_a_shell_less_sidecar_is_unstoppable() -> None:
 
 
 def test_a_stop_the_api_refused_is_not_followed_by_blame_or_escalation() -> None:
-    # The exec never got through (429/500 after the stopper's retries, or a timeout):
+    # The exec never got through (429/500 after the stopper's retries):
     # SidecarStopFailed said so. No SidecarUnstoppable telling the user to fix the sidecar, and
     # no KILL on a path that fails the same way; the sweeper's Terminate is the retry.
     for main_code, share_pid in ((0, False), (3, True)):
@@ -154,6 +154,37 @@ def test_a_stop_the_api_refused_is_not_followed_by_blame_or_escalation() -> None
             assert _stops(decision) == [] and _reasons(decision) == [], decision.actions
         # What the sweeper's Terminate does: forget, and the whole stop runs again.
         assert len(_stops(_run(body, PodMemory(), 61.0))) == 1
+
+
+def test_a_stop_whose_call_went_unanswered_is_sent_once_more_after_its_grace_period() -> None:
+    # An exec into an API server that closed mid-call: no answer, so the TERM may have run. The
+    # sidecar gets its grace period from then; still running, it gets the same TERM once more,
+    # not the KILL a delivered TERM escalates to (a stronger stop could end it with the wrong
+    # exit code). A second call without an answer is given up, as a refusal is.
+    body = _pod(3, share_pid=True)
+    lost = ExecResult(None, error="the exec stream closed without a status")
+    d1 = _run(body, PodMemory(), 0.0)
+    [term] = _stops(d1)
+    first = learn(d1.memory, term, lost, Monotonic(2.0))
+    assert first.delivery is Delivery.UNCONFIRMED and first.memory.sidecars["proxy"].unconfirmed
+    assert first.report is not None and first.report.reason is Reason.SIDECAR_STOP_FAILED
+    assert _run(body, first.memory, 11.0).actions == (Recheck(2.0),)  # the end of its grace
+    [again] = _stops(d2 := _run(body, first.memory, 12.5))
+    assert (again.action, again.step, again.repeat) == (term.action, term.step, True)
+    second = learn(d2.memory, again, lost, Monotonic(13.0))
+    assert second.delivery is Delivery.FAILED and second.memory.sidecars["proxy"].exhausted
+    assert second.report is not None and "(sent again after its grace period)" in (
+        second.report.message
+    )
+    assert _stops(_run(body, second.memory, 30.0)) == []  # then the sweep's Terminate
+    # The control: the same TERM delivered is followed by the next step, KILL.
+    delivered = _learn(d1.memory, term, Delivery.DELIVERED, Monotonic(2.0))
+    [kill] = _stops(_run(body, delivered, 12.5))
+    assert kill.action == KILL and not kill.repeat
+    # A sidecar that ended within its grace period is not sent anything again.
+    ended = _pod(3, share_pid=True)
+    ended["status"]["containerStatuses"][1] = status("proxy", terminated(143, CID))
+    assert _stops(_run(ended, first.memory, 12.5)) == []
 
 
 def test_the_grace_period_runs_from_when_a_retried_stop_got_through() -> None:

@@ -130,17 +130,23 @@ def test_no_connection_is_retried() -> None:
     assert _deliver(script)[0] is Delivery.DELIVERED and len(script.calls) == 2
 
 
-def test_a_call_that_may_have_run_is_not_tried_again() -> None:
+def test_a_call_that_may_have_run_is_not_tried_again_at_once() -> None:
     # The exec's own deadline, a 504 from a proxy that gave up waiting, a connection dropped
-    # mid-exec: each may have delivered the signal already.
+    # mid-exec: each may have delivered the signal already. Unconfirmed: the decision sends it
+    # once more only after the sidecar's grace period (tests/unit/test_ladder.py).
     timed_out = ExecResult(None, error="the command did not finish in 10s")
     gateway = ExecResult(None, error="Handshake status 504 Gateway Timeout", status=504)
     dropped = ExecResult(None, error="the exec stream closed without a status")
     for answer in (timed_out, gateway, dropped):
         script = _answering(answer)
         delivery, report = _deliver(script)
-        assert len(script.calls) == 1 and delivery is Delivery.FAILED, answer
-        assert report is not None and "may have run, so Tandem did not repeat it" in report.message
+        assert len(script.calls) == 1 and delivery is Delivery.UNCONFIRMED, answer
+        assert report is not None and report.message.startswith("could not confirm signal TERM")
+        assert "sends the same stop once more only if the sidecar still runs" in report.message
+    # The positive control: a refusal before the pod is reached is retried by the stopper.
+    refused = ExecResult(None, error="Handshake status 500", status=500, refused=True)
+    script = _answering(refused, ExecResult(0))
+    assert _deliver(script)[0] is Delivery.DELIVERED and len(script.calls) == 2
 
 
 def _slow(_: ExecCall) -> ExecResult:

@@ -23,6 +23,9 @@ class Delivery(StrEnum):
     GONE = "gone"
     UNREACHED = "unreached"
     """No API server to reach: sent again later (`learn`)."""
+    UNCONFIRMED = "unconfirmed"
+    """No answer (timed out, or lost its connection once made): it may have run, so the sidecar
+    gets its grace period, and the same step once more if it still runs then (`escalate`)."""
     FAILED = "failed"
 
 
@@ -71,9 +74,17 @@ def report_delivery(stop: Stop, result: ExecResult) -> tuple[Delivery, Report | 
     text = result.error or (
         f"exit code {result.exit_code}" if result.exit_code is not None else "no answer"
     )
+    if result.may_have_run and not stop.repeat:
+        return Delivery.UNCONFIRMED, hints.warning(
+            Reason.SIDECAR_STOP_FAILED,
+            f"could not confirm {stop.action.describe()} to {stop.sidecar} via {stop.path}: {text}",
+            hints.UNCONFIRMED_FIX,
+        )
+    again = " (sent again after its grace period)" if stop.repeat else ""
     return Delivery.FAILED, hints.warning(
         Reason.SIDECAR_STOP_FAILED,
-        f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}: {text}",
+        f"could not deliver {stop.action.describe()} to {stop.sidecar} via {stop.path}{again}: "
+        f"{text}",
         hints.call_fix(result, "get and create on pods/exec"),
     )
 

@@ -77,6 +77,13 @@ def call_fix(result: ExecResult, grant: str) -> str:
     if result.refused:
         return "the API server refused the call or was out of reach; Tandem retried with backoff"
     return (
-        "the call did not complete (it timed out or lost its connection) and may have run, so "
-        "Tandem did not repeat it: check the kubelet of the pod's node and the API server's load"
+        "the call did not complete (it timed out or lost its connection) and may have run: check "
+        "the kubelet of the pod's node and the API server's load"
     )
+
+
+UNCONFIRMED_FIX = (
+    "none needed if it passes: the call may have run, so Tandem waits out the sidecar's grace "
+    "period and sends the same stop once more only if the sidecar still runs then. If this "
+    "recurs, check the kubelet of the pod's node and the API server's load"
+)

@@ -97,20 +97,25 @@ def _after_stop(memory: PodMemory, stop: Stop, delivery: Delivery, now: Monotoni
     DELIVERED: the sidecar's grace period runs from NOW, when the stop got through, not from the
     decision: the stopper may have spent seconds retrying a refused exec.
 
-    FAILED (the API refused the exec, or it timed out, after the stopper's own retries): the stop
-    did not get through. No more stops for this run, and no later SidecarUnstoppable that would
-    blame the sidecar: SidecarStopFailed has said why, and the sweeper's Terminate, which forgets
-    the pod's stops, is what tries again.
+    UNCONFIRMED (no answer: it may have run): as DELIVERED, and marked, so that a sidecar still
+    running when its grace period ends gets the same step once more (`escalate.stop_or_wait`),
+    not the next: a stronger stop could end it with the wrong exit code.
+
+    FAILED (the API refused the exec after the stopper's own retries, or a stop sent once more
+    went unanswered again): the stop did not get through. No more stops for this run, and no
+    later SidecarUnstoppable that would blame the sidecar: SidecarStopFailed has said why, and the
+    sweeper's Terminate, which forgets the pod's stops, is what tries again.
 
     NO_SHELL in the sidecar itself: forget that stop and remember the image has no shell, so that
     the next decision sends the same step through the helper instead."""
-    if delivery in (Delivery.DELIVERED, Delivery.FAILED):
+    if delivery in (Delivery.DELIVERED, Delivery.UNCONFIRMED, Delivery.FAILED):
         if (record := _record_of(memory, stop)) is None:
             return memory  # a newer stop has replaced it
-        if delivery is Delivery.DELIVERED:
-            learned = dataclasses.replace(record, acted_at=now)
-        else:
+        if delivery is Delivery.FAILED:
             learned = dataclasses.replace(record, exhausted=True)
+        else:
+            unconfirmed = delivery is Delivery.UNCONFIRMED
+            learned = dataclasses.replace(record, acted_at=now, unconfirmed=unconfirmed)
         return memory.with_sidecar(stop.sidecar, learned)
     if delivery is not Delivery.NO_SHELL or stop.container != stop.sidecar:
         return memory

@@ -25,6 +25,7 @@ def send(
     attempts: int,
     step: int,
     announce: bool = True,
+    repeat: bool = False,
 ) -> Part:
     """Remembers the stop of NAME's running container with ACTION, and asks for it."""
     status = ctx.view.status(name)
@@ -56,5 +57,6 @@ def send(
             via.argv,
             announce=announce,
             user=ctx.view.run_as.get(via.container, RunAs()).user if in_helper else None,
+            repeat=repeat,
         )
     )

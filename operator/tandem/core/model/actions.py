@@ -63,6 +63,8 @@ class Stop:
     user: int | None = None
     """The helper's user, when CONTAINER is Tandem's helper and the pod says it: a signal the
     kernel refuses (another user's process) is reported with it."""
+    repeat: bool = False
+    """The same step again: the call before it ended without an answer (`Delivery.UNCONFIRMED`)."""
 
 
 class Phase(StrEnum):
@@ -141,6 +143,11 @@ class ExecResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+    @property
+    def may_have_run(self) -> bool:
+        """No answer: it timed out or lost its connection once it was made, so it may have run."""
+        return self.exit_code is None and not self.refused and self.status in (0, 504)
 
     @property
     def unreached(self) -> bool:

@@ -46,6 +46,9 @@ class SidecarRecord:
     """Where on the escalation ladder the last stop was."""
     path: StopPath = StopPath.EXEC
     verified: bool = False
+    unconfirmed: bool = False
+    """The stop's call ended without an answer (`Delivery.UNCONFIRMED`): if the sidecar still runs
+    when its grace period ends, the same step is sent once more."""
     exhausted: bool = False
     """The ladder ran out and the sidecar still ran: reported, no more stops for this run."""
     announce: bool = True

@@ -49,9 +49,12 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
     return actions
 
 
-def _send(part: Part, ctx: Context, name: str, *, step: int, attempts: int) -> tuple[Part, str]:
-    """Sends the first deliverable step from STEP on. Says `sent`, `waiting` (for the helper
-    to start), or a reason why nothing on the ladder can reach the sidecar."""
+def _send(
+    part: Part, ctx: Context, name: str, *, step: int, attempts: int, repeat: bool = False
+) -> tuple[Part, str]:
+    """Sends the first deliverable step from STEP on (REPEAT: STEP again, its first call went
+    unanswered). Says `sent`, `waiting` (for the helper to start), or a reason why nothing on
+    the ladder can reach the sidecar."""
     actions = sidecar_actions(ctx.view, ctx.policy, name)
     ladder = actions.ladder(ctx.outcome is Outcome.SUCCESS)
     status = ctx.view.status(name)
@@ -95,7 +98,7 @@ def _send(part: Part, ctx: Context, name: str, *, step: int, attempts: int) -> t
             if ready:
                 why = ready
                 continue
-        sent = send(part, ctx, name, action, via, attempts=attempts, step=index)
+        sent = send(part, ctx, name, action, via, attempts=attempts, step=index, repeat=repeat)
         return sent.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK), "sent"
     return part, why
 
@@ -129,7 +132,11 @@ def stop_or_wait(part: Part, ctx: Context, name: str) -> Part:
         if waited < ctx.policy.grace_seconds:
             # Still in its grace period: look again when it ends, even if no event comes.
             return part.recheck_after(ctx.policy.grace_seconds - waited + RECHECK_SLACK)
-        part, result = _send(part, ctx, name, step=record.step + 1, attempts=record.attempts)
+        # A stop whose call went unanswered may not have run: the same step once more, not a
+        # stronger one, which could end the sidecar with the wrong exit code.
+        again = record.unconfirmed
+        step = record.step if again else record.step + 1
+        part, result = _send(part, ctx, name, step=step, attempts=record.attempts, repeat=again)
         if result in ("sent", "waiting"):
             return part
         after = (
