@@ -84,9 +84,11 @@ def test_100_mb_of_exec_output_leaves_the_operators_memory_alone(
     ns.apply(job("j", spec, labels={**LABEL, "app": "flood"}))
     [pod] = ns.wait_job_pods("j")
     events = ns.wait_for_reasons("Pod", pod["metadata"]["name"], "SidecarStopFailed", timeout=90)
-    [failed] = [e for e in events if e["reason"] == "SidecarStopFailed"]
-    assert "more than" in failed["message"], failed["message"]
-    assert flood[2] not in failed["message"], "the command's argv reached an Event"
+    # Capped, it may have run: told unconfirmed, and sent once more if the sidecar still runs
+    # after its grace period (tests/e2e/test_unanswered_stop.py).
+    failed = [e for e in events if e["reason"] == "SidecarStopFailed"]
+    assert failed and all("more than" in e["message"] for e in failed), failed
+    assert not any(flood[2] in e["message"] for e in failed), "the command's argv reached an Event"
     rss, peak, _ = peak_rss_and_cpu(exec_operator.process.pid)
     print(f"\noperator RSS {rss_before:.0f} -> {rss:.0f} MiB, peak {peak_before:.0f} -> {peak:.0f}")
     assert exec_operator.process.poll() is None
