@@ -19,7 +19,7 @@ from ..operator_process import Operator, dedicated_operator
 
 LABEL = {"e2e.tandem.dev/operator": "unanswered"}
 GRACE = 3
-TIMEOUT = 2
+TIMEOUT = 5  # short enough to time out the hang; long for a loaded handshake or `kill`
 # The first call hangs past TIMEOUT; any later one sends TERM to PID 1, which exits 0 on it.
 HANGS_ONCE = ["sh", "-c", "if mkdir /tmp/called 2>/dev/null; then sleep 300; fi; kill -s TERM 1"]
 HANGS = ["sh", "-c", "sleep 300"]

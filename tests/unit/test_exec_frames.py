@@ -71,3 +71,14 @@ def test_silence_until_the_deadline_is_a_timeout_and_a_dropped_stream_has_no_sta
 
     dropped = _drain(Dropped(iter([])), time.monotonic() + 10, 10)
     assert dropped.exit_code is None and "without a status" in dropped.error
+    assert quiet.may_have_run and dropped.may_have_run
+
+
+def test_a_status_without_an_exit_code_was_answered_and_did_not_go_unanswered() -> None:
+    # The kubelet's own Failure (the container stopped meanwhile, the runtime refused the exec):
+    # no exit code, but the call ran to its end, so it is no stop that may still have run.
+    failure = {"status": "Failure", "message": "container not running (abc)"}
+    frames = [(BINARY, b"\x03" + json.dumps(failure).encode()), (CLOSE, b"")]
+    result = _drain(Played(iter(frames)), time.monotonic() + 10, 10)
+    assert result.exit_code is None and result.error == "container not running (abc)"
+    assert result.answered and not result.may_have_run

@@ -187,6 +187,42 @@ def test_a_stop_whose_call_went_unanswered_is_sent_once_more_after_its_grace_per
     assert _stops(_run(ended, first.memory, 12.5)) == []
 
 
+def test_a_repeat_that_reached_no_api_server_is_sent_again_as_the_repeat() -> None:
+    # The repeat of an unanswered TERM found no API server (a restart): it surely did not run,
+    # and is sent again later as that repeat, never as a fresh first TERM that could go
+    # unanswered and earn a repeat of its own.
+    body = _pod(0)
+    lost = ExecResult(None, error="the exec stream closed without a status")
+    unreached = ExecResult(None, error="[Errno 111] Connection refused", refused=True)
+    d1 = _run(body, PodMemory(), 0.0)
+    [term] = _stops(d1)
+    first = learn(d1.memory, term, lost, Monotonic(1.0))
+    [again] = _stops(d2 := _run(body, first.memory, 12.0))
+    resent = learn(d2.memory, again, unreached, Monotonic(12.5))
+    assert resent.delivery is Delivery.UNREACHED and resent.recheck is not None
+    assert resent.memory.sidecars["proxy"].unconfirmed
+    [still] = _stops(_run(body, resent.memory, 12.5 + max(resent.recheck.after, 11.0)))
+    assert (still.action, still.step, still.repeat) == (term.action, term.step, True)
+    # The control: a first stop that reached no API server is forgotten and sent afresh.
+    fresh = learn(d1.memory, term, unreached, Monotonic(1.0))
+    assert "proxy" not in fresh.memory.sidecars
+
+
+def test_a_repeat_is_the_same_action_only() -> None:
+    # The policy changed between an unanswered call and its grace period's end: what goes out is
+    # the new action, a first call of its own, not a repeat.
+    body = _pod(0)
+    lost = ExecResult(None, error="the exec stream closed without a status")
+    d1 = _run(body, PodMemory(), 0.0)
+    [term] = _stops(d1)
+    first = learn(d1.memory, term, lost, Monotonic(1.0))
+    record = first.memory.sidecars["proxy"]
+    other = StopAction(kind=ActionKind.SIGNAL, signal="INT")
+    changed = first.memory.with_sidecar("proxy", dataclasses.replace(record, action=other))
+    [sent] = _stops(_run(body, changed, 12.0))
+    assert sent.action == term.action and not sent.repeat
+
+
 def test_the_grace_period_runs_from_when_a_retried_stop_got_through() -> None:
     # The exec was refused and retried for 7.5 s before it got through: the sidecar still has
     # its whole grace period (10 s) from then before Tandem escalates.

@@ -143,6 +143,11 @@ def test_a_call_that_may_have_run_is_not_tried_again_at_once() -> None:
         assert len(script.calls) == 1 and delivery is Delivery.UNCONFIRMED, answer
         assert report is not None and report.message.startswith("could not confirm signal TERM")
         assert "sends the same stop once more only if the sidecar still runs" in report.message
+    # The kubelet's own Failure without an exit code was answered: failed, with its cause.
+    answered = ExecResult(None, error="container not running (abc)", answered=True)
+    delivery, report = _deliver(_answering(answered))
+    assert delivery is Delivery.FAILED and report is not None
+    assert report.message.startswith("could not deliver signal TERM"), report.message
     # The positive control: a refusal before the pod is reached is retried by the stopper.
     refused = ExecResult(None, error="Handshake status 500", status=500, refused=True)
     script = _answering(refused, ExecResult(0))

@@ -140,7 +140,13 @@ def _drain(sock: FrameSocket, deadline: float, timeout: float) -> ExecResult:
             opcode, frame = websocket.ABNF.OPCODE_CLOSE, None
         if opcode == websocket.ABNF.OPCODE_CLOSE or frame is None:
             code, error_text = parse_error_channel(status)
-            return ExecResult(code, stdout=out.text, stderr=err.text, error=error_text)
+            return ExecResult(
+                code,
+                stdout=out.text,
+                stderr=err.text,
+                error=error_text,
+                answered=bool(status.strip()),
+            )
         data = frame.data.encode() if isinstance(frame.data, str) else frame.data
         if not data:
             continue

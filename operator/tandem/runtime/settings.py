@@ -46,8 +46,9 @@ class Settings:
 
     exec_retries: int = 3
     """Tries per stop while the call is turned away before it reaches the pod (429, 500, 502,
-    503, no connection). Never after a timeout: the command may have run, and a stop must not
-    run twice. At least 1: the first try counts."""
+    503, no connection). Never at once after a timeout: the command may have run (the core
+    sends it once more after the sidecar's grace period, if it still runs). At least 1: the
+    first try counts."""
 
     exec_backoff: float = 1.0
     """Seconds before the first retry; doubled for each one after."""

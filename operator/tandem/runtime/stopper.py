@@ -23,9 +23,10 @@ hundreds a second; they have their own threads so that no exec, however hung, de
 
 
 def _transient(result: ExecResult) -> bool:
-    """Worth another try: turned away before it reached the pod, by throttling, a server error
-    or a connection that could not be made. Never a call that timed out: its command may have
-    run (the signal may be delivered), and a stop must not run twice."""
+    """Worth another try at once: turned away before it reached the pod, by throttling, a server
+    error or a connection that could not be made. Never a call that timed out: its command may
+    have run (the signal may be delivered); the core sends such a stop once more only after the
+    sidecar's grace period, if it still runs (`Delivery.UNCONFIRMED`)."""
     return result.unreached or (result.refused and result.status in (429, 500, 502, 503))
 
 

@@ -61,15 +61,22 @@ def learn(
 
 def _resend(memory: PodMemory, stop: Stop, result: ExecResult) -> Learned | None:
     """A stop that found no API server to reach, through all of the stopper's tries, is
-    forgotten and decided again after RESEND_AFTER, doubling, up to MAX_RESENDS per pod: it
-    did not run, and an API server's restart passes. No Event: the next try says how it went.
-    A server that answers, even with 500 at every try, is told at once (SidecarStopFailed)."""
+    forgotten (a repeat is kept as one) and decided again after RESEND_AFTER, doubling, up to
+    MAX_RESENDS per pod: it did not run, and an API server's restart passes. No Event: the
+    next try says how it went. A server that answers, even with 500 at every try, is told at
+    once (SidecarStopFailed)."""
     if not (result.unreached and stop.announce and memory.resends < MAX_RESENDS):
         return None
-    if _record_of(memory, stop) is None:
+    if (record := _record_of(memory, stop)) is None:
         return None  # a newer stop has replaced it
     after = RESEND_AFTER * 2**memory.resends
-    memory = dataclasses.replace(_forget(memory, stop.sidecar), resends=memory.resends + 1)
+    if stop.repeat:
+        # Still the repeat of a call that may have run: sent again as that repeat, never as a
+        # fresh first stop, which could go unanswered and earn a repeat of its own.
+        kept = memory.with_sidecar(stop.sidecar, dataclasses.replace(record, unconfirmed=True))
+    else:
+        kept = _forget(memory, stop.sidecar)
+    memory = dataclasses.replace(kept, resends=memory.resends + 1)
     return Learned(memory, None, Delivery.UNREACHED, Recheck(after))
 
 

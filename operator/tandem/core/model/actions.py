@@ -137,8 +137,11 @@ class ExecResult:
     """The HTTP status of a refused call (403, 404, 429, 500, ...), else 0."""
     refused: bool = False
     """Surely turned away before it reached the pod: an error status on the exec handshake or
-    the patch (all but 504), or no connection at all. Only such a call is safe to try again;
-    one that timed out or lost its connection may have run, and a stop must not run twice."""
+    the patch (all but 504), or no connection at all. Only such a call is safe to try again at
+    once; one that timed out or lost its connection may have run (`may_have_run`)."""
+    answered: bool = False
+    """The kubelet's status of the exec came back (its error channel), whatever it says: the
+    call ran to its end, even without an exit code."""
 
     @property
     def ok(self) -> bool:
@@ -147,7 +150,11 @@ class ExecResult:
     @property
     def may_have_run(self) -> bool:
         """No answer: it timed out or lost its connection once it was made, so it may have run."""
-        return self.exit_code is None and not self.refused and self.status in (0, 504)
+        return (
+            self.exit_code is None
+            and not (self.refused or self.answered)
+            and self.status in (0, 504)
+        )
 
     @property
     def unreached(self) -> bool:

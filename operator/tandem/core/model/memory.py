@@ -25,7 +25,8 @@ MAX_RERUNS = 3
 sat out its ladder four times (the first stop and three re-runs), or an API server that refused
 the exec as often, will rarely give way at the fifth, and each re-run costs execs and Events: after
 that the sweep reports the pod and leaves it to a person (or to a Delete policy). A new run of the
-primaries starts again from none."""
+primaries starts again from none. Each re-run may send a stop whose call goes unanswered once more
+(`Delivery.UNCONFIRMED`), so at most two calls per re-run."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Escalation: one sidecar's stops, the first and then along its ladder; the helper; the loop guard.
 
-Each stop is remembered with the sidecar run it targeted, so a run is stopped once per ladder step,
-and a step is taken only after the grace period of the one before has passed.
+Each stop is remembered with the sidecar run it targeted, so a run is stopped once per ladder step
+(twice where the first call went unanswered and may not have run), and a step is taken only after
+the grace period of the one before has passed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from ...model.actions import Outcome
 from ...model.names import Reason
 from ...model.once import Told, once_key
 from ...model.states import ContainerState, RestartPolicy
-from ...model.stop import KILL, ActionKind, StopPath
+from ...model.stop import KILL, ActionKind, StopAction, StopPath
 from ...model.view import PodView
 from ...policy.known import recognised
 from ...policy.policy import Policy, SidecarActions
@@ -50,11 +51,17 @@ def sidecar_actions(view: PodView, policy: Policy, name: str) -> SidecarActions:
 
 
 def _send(
-    part: Part, ctx: Context, name: str, *, step: int, attempts: int, repeat: bool = False
+    part: Part,
+    ctx: Context,
+    name: str,
+    *,
+    step: int,
+    attempts: int,
+    repeat_of: StopAction | None = None,
 ) -> tuple[Part, str]:
-    """Sends the first deliverable step from STEP on (REPEAT: STEP again, its first call went
-    unanswered). Says `sent`, `waiting` (for the helper to start), or a reason why nothing on
-    the ladder can reach the sidecar."""
+    """Sends the first deliverable step from STEP on: a repeat if it is REPEAT_OF again at STEP
+    (whose first call went unanswered). Says `sent`, `waiting` (for the helper to start), or a
+    reason why nothing on the ladder can reach the sidecar."""
     actions = sidecar_actions(ctx.view, ctx.policy, name)
     ladder = actions.ladder(ctx.outcome is Outcome.SUCCESS)
     status = ctx.view.status(name)
@@ -98,6 +105,7 @@ def _send(
             if ready:
                 why = ready
                 continue
+        repeat = index == step and action == repeat_of
         sent = send(part, ctx, name, action, via, attempts=attempts, step=index, repeat=repeat)
         return sent.recheck_after(ctx.policy.grace_seconds + RECHECK_SLACK), "sent"
     return part, why
@@ -134,9 +142,9 @@ def stop_or_wait(part: Part, ctx: Context, name: str) -> Part:
             return part.recheck_after(ctx.policy.grace_seconds - waited + RECHECK_SLACK)
         # A stop whose call went unanswered may not have run: the same step once more, not a
         # stronger one, which could end the sidecar with the wrong exit code.
-        again = record.unconfirmed
+        again = record.action if record.unconfirmed else None
         step = record.step if again else record.step + 1
-        part, result = _send(part, ctx, name, step=step, attempts=record.attempts, repeat=again)
+        part, result = _send(part, ctx, name, step=step, attempts=record.attempts, repeat_of=again)
         if result in ("sent", "waiting"):
             return part
         after = (
