@@ -254,3 +254,47 @@ def test_the_sweeps_terminate_uses_the_newest_view_and_not_a_pod_that_has_ended(
     assert [call.pod for call in executor.calls] == ["job-x-abcde"] * 2  # the twin's, twice
     assert [v.uid for v in reconciler.sweepable()] == ["u2"]
     assert {e["body"]["metadata"]["uid"] for e in POSTED if e["body"]["kind"] == "Pod"} == {"u2"}
+
+
+def test_an_event_that_comes_while_a_rechecks_stop_is_in_flight_is_decided_after_it() -> None:
+    """TERM is delivered; its grace period (1 s) ends, and the re-check sends the next step,
+    KILL, whose exec hangs. An event that comes meanwhile must wait for it: decided beside it,
+    it would find KILL's grace period over and call the sidecar unstoppable while KILL is still
+    on its way."""
+    release = threading.Event()
+    calls: list[str] = []
+
+    def answer(call: ExecCall) -> ExecResult:
+        calls.append(call.argv[-1])
+        if "KILL" in call.argv[-1]:
+            release.wait(10)  # the KILL's exec hangs until the test lets it answer
+        return ExecResult(0)
+
+    reconciler = Reconciler(stopper(MockExec(answer)))
+    spec = {"selector": {}, "primaryContainers": ["main"], "gracePeriodSeconds": 1}
+    policy = PolicySource("p", {**spec, "finish": "ExitCodes"})
+    ended = pod(
+        ["main", "proxy"],
+        [status("main", terminated(3, "m1")), status("proxy", running("p1"))],
+        share_pid=True,
+    )
+    later = copy.deepcopy(ended)
+    later["metadata"]["resourceVersion"] = "2"
+    seen: list[list[str]] = []
+
+    async def scenario() -> None:
+        await reconciler.react(ended, [policy], Monotonic(time.monotonic()))
+        deadline = time.monotonic() + 5
+        while not any("KILL" in c for c in calls) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the re-check, after TERM's grace period, sends KILL
+        await asyncio.sleep(1.5)  # KILL's grace period would be over, were it delivered
+        await reconciler.react(later, [policy], Monotonic(time.monotonic()))
+        await asyncio.sleep(0.2)
+        seen.append([e["reason"] for e in POSTED])
+        release.set()
+        await reconciler.settle()
+
+    asyncio.run(scenario())
+    assert len(calls) == 2 and "TERM" in calls[0] and "KILL" in calls[1], calls
+    assert "SidecarUnstoppable" not in seen[0], seen[0]
+    assert "SidecarStopSent" in seen[0]  # the TERM's: the reporting path was live

@@ -140,7 +140,7 @@ class Reconciler:
             return
         async with self._locks[view.uid]:
             self._memory[view.uid] = forget(self._memory.get(view.uid, PodMemory()))
-        await self._reconcile(newest[0], candidates, _now())
+        await self._again(view.uid, candidates)
 
     async def reconcile(
         self, body: Mapping[str, Any], candidates: Iterable[PolicySource], received: Monotonic
@@ -352,9 +352,23 @@ class Reconciler:
     async def _recheck(self, uid: str, after: float) -> None:
         await asyncio.sleep(after)
         self._rechecks.pop(uid, None)  # Due: the reconcile below may ask for the next one.
-        if uid in self._latest:
-            view, candidates = self._latest[uid]
-            await self._reconcile(view, candidates, _now())
+        await self._again(uid)
+
+    async def _again(self, uid: str, candidates: Iterable[PolicySource] | None = None) -> None:
+        """Decides the pod again from its newest view, in its turn: after the actions under
+        way, and itself under way for the events that come meanwhile. Decided beside a stop
+        still in flight (an exec hanging until its timeout), an event would take that stop's
+        grace period as over and escalate, or call the sidecar unstoppable."""
+
+        async def decide() -> None:
+            if uid in self._latest:
+                view, latest = self._latest[uid]
+                await self._reconcile(view, latest if candidates is None else candidates, _now())
+
+        if not self._in_turn(uid, decide):
+            self._chain(uid, decide())
+        if (task := self._carrying.get(uid)) is not None:
+            await asyncio.wait([task])
 
     async def close(self) -> None:
         await self.settle()
