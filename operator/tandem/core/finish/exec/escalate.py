@@ -143,7 +143,7 @@ def stop_or_wait(part: Part, ctx: Context, name: str) -> Part:
         # A stop whose call went unanswered may not have run: the same step once more, not a
         # stronger one, which could end the sidecar with the wrong exit code.
         again = record.action if record.unconfirmed else None
-        step = record.step if again else record.step + 1
+        step = record.step if again is not None else record.step + 1
         part, result = _send(part, ctx, name, step=step, attempts=record.attempts, repeat_of=again)
         if result in ("sent", "waiting"):
             return part
