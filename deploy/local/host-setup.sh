@@ -50,8 +50,10 @@ if [[ "$(cat .venv/.installed-from 2>/dev/null)" != "$wanted" ]]; then
   echo "[host-setup] installing $lock into a new .venv" >&2
   rm -rf .venv
   python3 -m venv .venv
+  # --no-compile: each module is compiled on its first import instead of all at install (the
+  # install took 29 s instead of 45 s; the tests' first imports, 1.2 s more).
   .venv/bin/pip install -q --disable-pip-version-check --only-binary=:all: --require-hashes \
-    --no-deps -r "$lock"
+    --no-compile --no-deps -r "$lock"
   .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   .venv/bin/pip check --disable-pip-version-check >/dev/null
   echo "$wanted" >.venv/.installed-from
