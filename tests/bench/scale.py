@@ -26,6 +26,8 @@ Figures per run:
 its own --release-namespaces namespaces (--namespace) and meets in its own ClusterKopfPeering; the
 pods are spread over all of them, one burst for all; figures per operator too.
 Idle: N managed Job pods whose primaries keep running, watched; RSS and CPU over 60 s once settled.
+--operator-source S (repeatable) runs each burst and idle run once per source root, in the order
+given: another checkout's operator/ beside this one's compares commits in one run.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -188,14 +191,27 @@ class Release:
     def names(self) -> set[str]:
         return {ns.namespace for ns in self.namespaces}
 
-    def start(self, layout: Layout, log: Path, selector: str, flags: tuple[str, ...]) -> None:
+    def start(
+        self,
+        layout: Layout,
+        log: Path,
+        selector: str,
+        flags: tuple[str, ...],
+        source: Path | None = None,
+    ) -> None:
         scope: list[str] = []
         if self.peering:
             self.namespaces[0].apply(*peering_grant(self.name))
             scope = [*(f"--namespace={ns.namespace}" for ns in self.namespaces)]
             scope.append(f"--peering={self.name}")
         self.operator = start_operator(
-            layout, log, *OPERATOR_FLAGS, *flags, *scope, f"--pod-selector={selector}"
+            layout,
+            log,
+            *OPERATOR_FLAGS,
+            *flags,
+            *scope,
+            f"--pod-selector={selector}",
+            source=source,
         )
 
     def close(self) -> None:
@@ -391,6 +407,7 @@ def run_scale(
     per_release: int = 2,
     profile: bool = False,
     operator_flags: tuple[str, ...] = (),
+    source: Path | None = None,
 ) -> dict[str, Any]:
     groups = _releases(kube, releases, per_release)
     namespaces = [ns for g in groups for ns in g.namespaces]
@@ -401,7 +418,11 @@ def run_scale(
     unmanaged = {f"{where[i]}/u{i:05d}" for i in range(pods, pods + extra)}
     # This run's operators see no other Job pods.
     labels, selector = {"bench.tandem.dev/run": names[0]}, f"bench.tandem.dev/run={names[0]}"
-    tag = f"{pods}-{finish}" + (f"-{releases}releases" if releases > 1 else "")
+    tag = (
+        f"{pods}-{finish}"
+        + (f"-{releases}releases" if releases > 1 else "")
+        + (f"-{source.parent.name}" if source else "")
+    )
     # Both paths get the answerer: a pod that took the exec path in a Phase run still ends, and
     # the requests and first actions show it.
     answerer = ExecAnswerer(layout, names)
@@ -418,7 +439,7 @@ def run_scale(
 
     try:
         for g in groups:
-            g.start(layout, logs / f"operator-{tag}-{g.name}.log", selector, operator_flags)
+            g.start(layout, logs / f"operator-{tag}-{g.name}.log", selector, operator_flags, source)
         profilers = _profilers(groups, logs, tag) if profile else []
         for g in groups:
             g.sample()
@@ -487,6 +508,7 @@ def run_scale(
     return {
         "pods": pods,
         "finish": finish,
+        "operator_source": str(source or "this checkout"),
         "releases": releases,
         "namespaces": len(namespaces),
         "unmanaged_pods": extra,
@@ -582,6 +604,12 @@ def run_idle(
     }
 
 
+def _source(run: dict[str, Any]) -> str:
+    """The compared checkout's operator source, when the run had one."""
+    source = run.get("operator_source", "this checkout")
+    return "" if source == "this checkout" else f" ({source})"
+
+
 TARGETS = (
     "Issue 17's targets: reaction p50 ≤ 50 ms, p99 ≤ 250 ms; primary end → pod terminal p99 ≤ "
     "1,000 ms (1,000 pods in 10 s); operator CPU ≤ 3 ms per finished pod; 1 status patch and ≤ 2 "
@@ -598,8 +626,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| pods | finish | operators | reaction (own log) | reaction (API audit) "
         "| primary end → terminal (audit) | first primary end → all terminal | peak RSS "
-        "| CPU per pod | max execs per sidecar | requests per pod |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU per pod | watch events per pod | max execs per sidecar | requests per pod |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(p: dict[str, float]) -> str:
@@ -608,21 +636,28 @@ def markdown(results: dict[str, Any]) -> str:
     def requests(per_pod: dict[str, float]) -> str:
         return ", ".join(f"{k} {v}" for k, v in per_pod.items())
 
+    def watch_events(run: dict[str, Any]) -> str:
+        """Per managed pod, the unmanaged 10 %'s events counted in, over every operator."""
+        events = [o["watch_events_per_pod"] * o["pods"] for o in run.get("operators", ())]
+        return str(round(sum(events) / max(run["pods"], 1), 2)) if events else "-"
+
     for r in results["scale"]:
         lines.append(
-            f"| {r['pods']:,} | {r.get('finish', 'ExitCodes')} | {r.get('releases', 1)}"
+            f"| {r['pods']:,} | {r.get('finish', 'ExitCodes')}{_source(r)} | {r.get('releases', 1)}"
             f" | {cell(r['reaction_own_ms'])} | {cell(r['reaction_api_ms'])}"
             f" | {cell(r.get('primary_end_to_terminal_ms', {}))}"
             f" | {r['first_primary_end_to_all_terminal_s']} s"
             f" | {r['operator_peak_rss_mib']} MiB | {r.get('operator_cpu_ms_per_pod', '-')} ms"
-            f" | {r['execs_per_sidecar']['max']} | {requests(r['requests_per_pod'])} |"
+            f" | {watch_events(r)} | {r['execs_per_sidecar']['max']}"
+            f" | {requests(r['requests_per_pod'])} |"
         )
         if r.get("releases", 1) > 1:
             for o in r["operators"]:
                 lines.append(
                     f"| ↳ {o['pods']:,} | | {o['release']} ({len(o['namespaces'])} namespaces)"
                     f" | {cell(o['reaction_own_ms'])} | | | | {o['peak_rss_mib']} MiB"
-                    f" | {o['cpu_ms_per_pod']} ms | | {requests(o['requests_per_pod'])} |"
+                    f" | {o['cpu_ms_per_pod']} ms | {o.get('watch_events_per_pod', '-')} |"
+                    f" | {requests(o['requests_per_pod'])} |"
                 )
     for r in results.get("idle", []):
         lines += [
@@ -666,8 +701,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--operator-source",
         type=Path,
-        default=None,
-        help="the operator's source root (another checkout's operator/), to compare commits",
+        action="append",
+        default=[],
+        help="the operator's source root (another checkout's operator/), to compare commits in "
+        "one run; repeatable, each run once per source in the order given, so A B A B "
+        "interleaves them (default: this checkout's)",
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="py-spy the operator")
@@ -690,24 +728,25 @@ def main(argv: list[str] | None = None) -> int:
             "idle": [],
             "operator_logs": str(logs),
         }
-        for pods in args.pods:
-            for finish in finishes:
-                results["scale"].append(
-                    run_scale(
-                        kube,
-                        layout,
-                        pods,
-                        args.window,
-                        logs,
-                        finish=finish,
-                        releases=args.releases,
-                        per_release=args.release_namespaces,
-                        profile=args.profile,
-                        operator_flags=tuple(args.operator_flag),
-                    )
+        sources: list[Path | None] = args.operator_source or [None]
+        for pods, finish, source in itertools.product(args.pods, finishes, sources):
+            results["scale"].append(
+                run_scale(
+                    kube,
+                    layout,
+                    pods,
+                    args.window,
+                    logs,
+                    finish=finish,
+                    releases=args.releases,
+                    per_release=args.release_namespaces,
+                    profile=args.profile,
+                    operator_flags=tuple(args.operator_flag),
+                    source=source,
                 )
-                print(json.dumps(results["scale"][-1], indent=2), flush=True)
-        if args.idle:
+            )
+            print(json.dumps(results["scale"][-1], indent=2), flush=True)
+        for source in sources if args.idle else ():
             results["idle"].append(
                 run_idle(
                     kube,
@@ -716,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.idle_seconds,
                     logs,
                     padding_kib=args.idle_padding_kib,
-                    source=args.operator_source,
+                    source=source,
                 )
             )
             print(json.dumps(results["idle"][-1], indent=2), flush=True)
