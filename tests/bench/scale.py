@@ -421,7 +421,7 @@ def run_scale(
     tag = (
         f"{pods}-{finish}"
         + (f"-{releases}releases" if releases > 1 else "")
-        + (f"-{source.parent.name}" if source else "")
+        + (f"-{source.resolve().parent.name}" if source else "")
     )
     # Both paths get the answerer: a pod that took the exec path in a Phase run still ends, and
     # the requests and first actions show it.

@@ -19,8 +19,8 @@ logger = logging.getLogger("tandem.stopper")
 
 WRITE_CONCURRENCY = 32
 """Phase writes in flight at once, on threads of their own so that no exec, however hung, delays
-one. One PATCH takes about 10 ms on a quiet API server, but 0.4-0.8 s in a burst of 1,000 Jobs
-ending within 30 s on this project's two cores: 8 threads then queued the writes for seconds
+one. One PATCH takes about 10 ms on a quiet API server, but 0.4-0.9 s in a burst of 1,000 Jobs
+ending within 45 s on this project's two cores: 8 threads then queued the writes for seconds
 (docs/benchmarks.md, "One write per pod in a burst")."""
 
 
