@@ -360,8 +360,11 @@ def _operator_figures(
         "cpu_s": round(g.cpu[2] - g.cpu[0], 1),
         "cpu_burst_s": round(cpu_burst, 1),
         "cpu_ms_per_pod": round(1000 * cpu_burst / max(pods, 1), 2),
-        # Of every Job pod it watches, the 10 % it does not manage included.
-        "watch_events_per_pod": round(events / max(pods, 1), 2),
+        # Of every Job pod it watches, the 10 % it does not manage included; None for an operator
+        # without the counter (a checkout older than it).
+        "watch_events_per_pod": (
+            round(events / max(pods, 1), 2) if re.search(rf"^{name} ", metrics, re.M) else None
+        ),
         "requests_per_pod": {
             k: round(v / max(pods, 1), 3) for k, v in sorted(tally(requests, g.names).items())
         },
@@ -637,9 +640,13 @@ def markdown(results: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v}" for k, v in per_pod.items())
 
     def watch_events(run: dict[str, Any]) -> str:
-        """Per managed pod, the unmanaged 10 %'s events counted in, over every operator."""
-        events = [o["watch_events_per_pod"] * o["pods"] for o in run.get("operators", ())]
-        return str(round(sum(events) / max(run["pods"], 1), 2)) if events else "-"
+        """Per managed pod, the unmanaged 10 %'s events counted in, over every operator; '-' where
+        an operator did not count them (results older than the counter, or older checkouts)."""
+        per_pod = [o.get("watch_events_per_pod") for o in run.get("operators", ())]
+        if not per_pod or None in per_pod:
+            return "-"
+        events = sum(v * o["pods"] for v, o in zip(per_pod, run["operators"], strict=True))
+        return str(round(events / max(run["pods"], 1), 2))
 
     for r in results["scale"]:
         lines.append(
@@ -656,7 +663,7 @@ def markdown(results: dict[str, Any]) -> str:
                 lines.append(
                     f"| ↳ {o['pods']:,} | | {o['release']} ({len(o['namespaces'])} namespaces)"
                     f" | {cell(o['reaction_own_ms'])} | | | | {o['peak_rss_mib']} MiB"
-                    f" | {o['cpu_ms_per_pod']} ms | {o.get('watch_events_per_pod', '-')} |"
+                    f" | {o['cpu_ms_per_pod']} ms | {o.get('watch_events_per_pod') or '-'} |"
                     f" | {requests(o['requests_per_pod'])} |"
                 )
     for r in results.get("idle", []):

@@ -286,6 +286,13 @@ def test_the_table_reads_earlier_results_and_release_runs() -> None:
     table = markdown({**earlier, "scale": [run], "idle": []})
     assert "| 1,000 | Phase | 2 |" in table and "30.0 / 90.0" in table
     assert table.count("| ↳ 500 | | tandem-") == 2
+    assert "| 2.0 ms | - | " in table  # results from before the watch events were counted
+    for operator, per_pod in zip(run["operators"], (4.0, 6.0), strict=True):
+        operator["watch_events_per_pod"] = per_pod
+    compared = run | {"operator_source": "/tmp/old/operator"}
+    table = markdown({**earlier, "scale": [compared], "idle": []})
+    assert "| 1,000 | Phase (/tmp/old/operator) | 2 |" in table
+    assert "| 2.1 ms | 5.0 | " in table  # 500 pods at 4.0 and 500 at 6.0
 
 
 def test_a_pod_or_its_event_is_counted_for_its_job() -> None:
