@@ -82,21 +82,29 @@ TANDEMS_WRITE = {
 
 def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns: Kube) -> None:
     """deploy/base/status-writes.yaml: RBAC's patch on pods/status would also take a pod's labels,
-    annotations, finalizers, addresses and conditions, and end a Deployment's pod."""
-    for name, restart_policy in (("finishes", "Never"), ("serves", "Always")):
+    annotations, finalizers, addresses and conditions, end a Deployment's pod, or end a pod that
+    no Job owns (Airflow's, Tekton's) where the cluster admin did not allow it."""
+    # Scheduled nowhere: the kubelet never writes these pods.
+    nowhere = {"nodeSelector": {"tandem.dev/node": "none"}}
+    ns.create(
+        job(
+            "finishes",
+            pod_spec([container("c", SLEEP_FOREVER)], "Never", **nowhere),
+            annotations={"o": "t"},
+            labels={"app": "web"},
+        )
+    )
+    for name, restart_policy in (("bare", "Never"), ("serves", "Always")):
         ns.create(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {"name": name, "labels": {"app": "web"}, "annotations": {"o": "t"}},
-                # Scheduled nowhere: the kubelet never writes these pods.
-                "spec": pod_spec(
-                    [container("c", SLEEP_FOREVER)],
-                    restart_policy,
-                    nodeSelector={"tandem.dev/node": "none"},
-                ),
+                "spec": pod_spec([container("c", SLEEP_FOREVER)], restart_policy, **nowhere),
             }
         )
+    [jobs_pod] = ns.wait_job_pods("finishes")
+    finishes, labels = jobs_pod["metadata"]["name"], jobs_pod["metadata"]["labels"]
     refused = {
         "a label": {"metadata": {"labels": {"app": "other"}}},
         "another annotation": {"metadata": {"annotations": {"o": "mine"}}},
@@ -107,20 +115,33 @@ def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns:
         "a nominated node": {"status": {"nominatedNodeName": "tandem-node"}},
     }
     for what, body in refused.items():
-        error = _status_patch(ns, "finishes", body)
+        error = _status_patch(ns, finishes, body)
         assert "tandem-status-writes" in error and "denied" in error, (what, error)
     error = _status_patch(ns, "serves", TANDEMS_WRITE)
     assert "restartPolicy is Always" in error, error
+    error = _status_patch(ns, "bare", TANDEMS_WRITE)
+    assert "only of pods that a Job controls" in error, error
+    assert "tandem.dev/pods-without-job=allowed" in error, error  # the way to allow it
     # The positive controls: Tandem's own write is admitted, and the guard binds Tandem alone.
-    assert _status_patch(ns, "finishes", TANDEMS_WRITE) == ""
-    error = _status_patch(ns, "finishes", {"status": {"phase": "Failed"}})
+    assert _status_patch(ns, finishes, TANDEMS_WRITE) == ""
+    error = _status_patch(ns, finishes, {"status": {"phase": "Failed"}})
     assert "never turns one finished pod" in error, error  # nor flips a finished pod's result
     assert _status_patch(ns, "serves", refused["a label"], who=None) == ""
-    finished = ns.get("pod", "finishes")
+    finished = ns.get("pod", finishes)
     assert finished["status"]["phase"] == "Succeeded"
-    assert finished["metadata"]["labels"] == {"app": "web"}
+    assert finished["metadata"]["labels"] == labels
     assert finished["metadata"]["annotations"] == {"o": "t", "tandem.dev/finished": "Succeeded"}
     assert ns.get("pod", "serves")["status"]["phase"] == "Pending"
+    # The cluster admin's opt-in for pods no Job owns (docs/pods-without-job.md): then admitted.
+    ns.run(
+        "label", "namespace", ns.namespace, "tandem.dev/pods-without-job=allowed", namespaced=False
+    )
+    wait_for(
+        "Tandem's write on the bare pod admitted once its namespace is labelled",
+        lambda: _status_patch(ns, "bare", TANDEMS_WRITE) == "",
+        timeout=30,
+    )
+    assert ns.get("pod", "bare")["status"]["phase"] == "Succeeded"
 
 
 def test_rbac_is_least_privilege(deployed: Kube) -> None:
