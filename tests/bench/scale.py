@@ -607,6 +607,10 @@ def run_idle(
     }
 
 
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _source(run: dict[str, Any]) -> str:
     """The compared checkout's operator source, when the run had one."""
     source = run.get("operator_source", "this checkout")
@@ -663,7 +667,7 @@ def markdown(results: dict[str, Any]) -> str:
                 lines.append(
                     f"| ↳ {o['pods']:,} | | {o['release']} ({len(o['namespaces'])} namespaces)"
                     f" | {cell(o['reaction_own_ms'])} | | | | {o['peak_rss_mib']} MiB"
-                    f" | {o['cpu_ms_per_pod']} ms | {o.get('watch_events_per_pod') or '-'} |"
+                    f" | {o['cpu_ms_per_pod']} ms | {_or_dash(o.get('watch_events_per_pod'))} |"
                     f" | {requests(o['requests_per_pod'])} |"
                 )
     for r in results.get("idle", []):
@@ -736,14 +740,17 @@ def main(argv: list[str] | None = None) -> int:
             "operator_logs": str(logs),
         }
         sources: list[Path | None] = args.operator_source or [None]
-        for pods, finish, source in itertools.product(args.pods, finishes, sources):
+        runs = itertools.product(args.pods, finishes, sources)
+        for number, (pods, finish, source) in enumerate(runs, 1):
+            # A directory per run: a source given twice (A B A B) must not overwrite its logs.
+            (run_logs := logs / f"run{number}").mkdir()
             results["scale"].append(
                 run_scale(
                     kube,
                     layout,
                     pods,
                     args.window,
-                    logs,
+                    run_logs,
                     finish=finish,
                     releases=args.releases,
                     per_release=args.release_namespaces,
@@ -753,14 +760,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             print(json.dumps(results["scale"][-1], indent=2), flush=True)
-        for source in sources if args.idle else ():
+        for number, source in enumerate(sources if args.idle else (), 1):
+            (idle_logs := logs / f"idle{number}").mkdir()
             results["idle"].append(
                 run_idle(
                     kube,
                     layout,
                     args.idle,
                     args.idle_seconds,
-                    logs,
+                    idle_logs,
                     padding_kib=args.idle_padding_kib,
                     source=source,
                 )

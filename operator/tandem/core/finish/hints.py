@@ -65,8 +65,11 @@ def call_fix(result: ExecResult, grant: str) -> str:
     if result.status == 403 and "ValidatingAdmissionPolicy" in result.error:
         return (
             "an admission policy refused it, as its message says; Tandem's own, "
-            "tandem-status-writes, admits only its finish of a pod that runs to completion: look "
-            "for a mutating webhook that changes the write on its way, or a changed policy"
+            "tandem-status-writes, admits only its finish of a pod that runs to completion and "
+            "that a Job controls, or of one in a namespace labelled "
+            "tandem.dev/pods-without-job=allowed: label the namespace for a pod no Job owns; "
+            "else look for a mutating webhook that changes the write on its way, or a changed "
+            "policy"
         )
     if result.status == 403:
         return f"grant the operator's ServiceAccount {grant}"
