@@ -94,12 +94,21 @@ def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns:
             labels={"app": "web"},
         )
     )
-    for name, restart_policy in (("bare", "Never"), ("serves", "Always")):
+    # A controller that is not a Job: any object will do (a ConfigMap), as long as it exists.
+    ns.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}})
+    owner = ns.get("configmap", "owner")["metadata"]
+    controlled = {"apiVersion": "v1", "kind": "ConfigMap", "controller": True}
+    for name, restart_policy, owners in (
+        ("bare", "Never", []),
+        ("foreign", "Never", [controlled | {"name": "owner", "uid": owner["uid"]}]),
+        ("serves", "Always", []),
+    ):
+        metadata = {"name": name, "labels": {"app": "web"}, "annotations": {"o": "t"}}
         ns.create(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app": "web"}, "annotations": {"o": "t"}},
+                "metadata": metadata | {"ownerReferences": owners},
                 "spec": pod_spec([container("c", SLEEP_FOREVER)], restart_policy, **nowhere),
             }
         )
@@ -119,9 +128,10 @@ def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns:
         assert "tandem-status-writes" in error and "denied" in error, (what, error)
     error = _status_patch(ns, "serves", TANDEMS_WRITE)
     assert "restartPolicy is Always" in error, error
-    error = _status_patch(ns, "bare", TANDEMS_WRITE)
-    assert "only of pods that a Job controls" in error, error
-    assert "tandem.dev/pods-without-job=allowed" in error, error  # the way to allow it
+    for pod in ("bare", "foreign"):
+        error = _status_patch(ns, pod, TANDEMS_WRITE)
+        assert "only of pods that a Job controls" in error, (pod, error)
+        assert "tandem.dev/pods-without-job=allowed" in error, error  # the way to allow it
     # The positive controls: Tandem's own write is admitted, and the guard binds Tandem alone.
     assert _status_patch(ns, finishes, TANDEMS_WRITE) == ""
     error = _status_patch(ns, finishes, {"status": {"phase": "Failed"}})
