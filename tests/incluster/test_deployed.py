@@ -45,10 +45,12 @@ def test_the_deployment_is_admitted_under_restricted_and_runs(deployed: Kube) ->
         assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
 
 
-def _status_patch(ns: Kube, pod: str, body: dict[str, object], who: str | None = SA) -> str:
+def _status_patch(
+    ns: Kube, pod: str, body: dict[str, object], who: str | None = SA, dry_run: bool = False
+) -> str:
     """pods/status patched (strategic merge, as Tandem does) as WHO (None: the test's admin);
     the API server's refusal, or '' if admitted. Through the client, not kubectl, whose patch
-    first GETs pods/status, which Tandem may not."""
+    first GETs pods/status, which Tandem may not. DRY_RUN: admitted or not, nothing is stored."""
     api = kubernetes.config.new_client_from_config(str(ns.kubeconfig))
     if who:
         api.set_default_header("Impersonate-User", who)
@@ -57,6 +59,7 @@ def _status_patch(ns: Kube, pod: str, body: dict[str, object], who: str | None =
             pod,
             ns.namespace,
             body,
+            dry_run="All" if dry_run else None,
             _request_timeout=30,
             _content_type="application/strategic-merge-patch+json",
             _preload_content=False,
@@ -152,6 +155,27 @@ def test_tandems_token_writes_a_pods_finish_and_nothing_else(deployed: Kube, ns:
         timeout=30,
     )
     assert ns.get("pod", "bare")["status"]["phase"] == "Succeeded"
+    # Only that value opts in. Dry runs, so that a write admitted while the API server still
+    # reads the namespace's old label stores nothing: admitted under "allowed", the same write
+    # is refused once the label says "true".
+    assert _status_patch(ns, "foreign", TANDEMS_WRITE, dry_run=True) == ""
+    ns.run(
+        "label",
+        "--overwrite",
+        "namespace",
+        ns.namespace,
+        "tandem.dev/pods-without-job=true",
+        namespaced=False,
+    )
+    wait_for(
+        "Tandem's write on the ConfigMap's pod refused again once the label says true",
+        lambda: (
+            "only of pods that a Job controls"
+            in _status_patch(ns, "foreign", TANDEMS_WRITE, dry_run=True)
+        ),
+        timeout=30,
+    )
+    assert ns.get("pod", "foreign")["status"]["phase"] == "Pending"
 
 
 def test_rbac_is_least_privilege(deployed: Kube) -> None:
