@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
 from kubernetes import client
 
@@ -14,6 +13,8 @@ from tandem.adapters import ExecResult, Executor, StatusWriter
 from tandem.adapters.results import status_message, surely_refused
 from tandem.core import Finish, Phase
 from tandem.core.finish.hints import call_fix
+
+from .loopback import answer, serve
 
 FINISH = Finish(Phase.SUCCEEDED, "key", "uid", "1", "done")
 
@@ -54,27 +55,6 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(answers: list[bytes]) -> int:
-    server = socket.create_server(("127.0.0.1", 0))
-    port = int(server.getsockname()[1])
-
-    def serve() -> None:
-        with server:
-            for answer in answers:
-                connection, _ = server.accept()
-                with connection:
-                    connection.recv(65536)
-                    if answer:
-                        connection.sendall(answer)
-                    else:
-                        connection.settimeout(5)
-                        while connection.recv(65536):  # silence, until the client gives up
-                            pass
-
-    threading.Thread(target=serve, daemon=True).start()
-    return port
-
-
 def _run(port: int) -> ExecResult:
     return Executor(_configuration(port)).run("ns", "pod", "proxy", ("true",), 1.0)
 
@@ -86,16 +66,14 @@ def test_the_real_clients_mark_a_refused_connection() -> None:
 
 
 def test_the_exec_handshake_status_decides() -> None:
-    throttled = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"
-    gateway = b"HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n"
-    port = _serve([throttled, gateway])
+    port, _ = serve([answer("429 Too Many Requests"), answer("504 Gateway Timeout")])
     first, second = _run(port), _run(port)
     assert (first.status, first.refused) == (429, True)
     assert (second.status, second.refused) == (504, False)
 
 
 def test_a_patch_with_no_answer_in_time_may_have_been_applied() -> None:
-    port = _serve([b""])
+    port, _ = serve([b""])
     result = StatusWriter(_configuration(port), 2).finish("ns", "pod", FINISH, 0.3)
     assert result.exit_code is None and "timed out" in result.error and not result.refused
 
@@ -107,13 +85,11 @@ def test_a_refused_patch_says_what_refused_it_and_the_fix_fits() -> None:
         "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'tandem-status-writes' with binding "
         "'tandem-status-writes' denied request: Tandem changes no label and no finalizer"
     )
-    body = json.dumps({"kind": "Status", "code": 403, "message": message}).encode()
-    denied = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
-    denied += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-    rbac = json.dumps({"kind": "Status", "code": 403, "message": "cannot patch"}).encode()
-    no_rbac = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
-    no_rbac += b"Content-Length: %d\r\n\r\n%s" % (len(rbac), rbac)
-    port = _serve([denied, no_rbac])
+    denied, no_rbac = (
+        answer("403 Forbidden", json.dumps({"kind": "Status", "code": 403, "message": m}).encode())
+        for m in (message, "cannot patch")
+    )
+    port, _ = serve([denied, no_rbac])
     writer = StatusWriter(_configuration(port), 2)
     by_policy, by_rbac = (writer.finish("ns", "p", FINISH, 2.0) for _ in range(2))
     assert by_policy.status == 403 and by_policy.error == f"Forbidden: {message}"
