@@ -7,6 +7,8 @@ on SidecarPolicy, where kopf's bookkeeping is welcome.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -18,10 +20,43 @@ from tandem.core import Monotonic, PolicySource
 from . import metrics, policies
 from .reconciler import Reconciler
 from .settings import Settings
-from .sweeper import AnnotatedSweep, Sweeper
+from .sweeper import Sweeper
 
+logger = logging.getLogger("tandem.sweeper")
 POLICY = ("tandem.dev", "v1alpha1", "sidecarpolicies")
 _NO_POLICIES: Mapping[str, Collection[PolicySource]] = {}
+
+
+class AnnotatedSweep:
+    """The sweep of annotation-only pods: one task for the operator, started by the first pod
+    event so that it inherits Kopf's context (its Events queue) like any task a handler starts.
+    The SidecarPolicies' sweeps are Kopf timers (`register`)."""
+
+    def __init__(self, sweeper: Sweeper | None, settings: Settings) -> None:
+        self._sweeper, self._settings = sweeper, settings
+        self._task: asyncio.Task[None] | None = None
+        self.policies: Mapping[str, Collection[PolicySource]] = _NO_POLICIES
+        """The SidecarPolicies by namespace, as the latest pod event saw kopf's index."""
+
+    def ensure_started(self) -> None:
+        if self._sweeper is not None and self._task is None:
+            self._task = asyncio.create_task(self._loop(self._sweeper))
+
+    async def _loop(self, sweeper: Sweeper) -> None:
+        while True:
+            await asyncio.sleep(self._settings.sweep_interval)
+            try:
+                await sweeper.sweep_annotated(lambda ns: self.policies.get(ns, ()))
+            except Exception:  # A failed sweep must not end the loop; the next one retries.
+                logger.exception(
+                    "sweep of annotation-only pods failed; next in %ss",
+                    self._settings.sweep_interval,
+                )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 def register(

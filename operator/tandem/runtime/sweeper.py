@@ -1,10 +1,10 @@
 """The sweep, carried out: list what the core needs, let it choose, act, and report.
 
 Policy-selected pods are swept by a Kopf timer on their SidecarPolicy (so Kopf's finalizer lands
-on the policy, never on pods); annotation-only pods by one operator-level task (`AnnotatedSweep`).
-The pods come from the watch (the reconciler keeps the views of those `Decision.sweepable` names),
-not a list, so idle Job pods cost no API call. Jobs are listed once per sweep, and only when some
-pod may need sweeping, instead of one GET per pod.
+on the policy, never on pods); annotation-only pods by one operator-level task
+(`handlers.AnnotatedSweep`). The pods come from the watch (the reconciler keeps the views of
+those `Decision.sweepable` names), not a list, so idle Job pods cost no API call. Jobs are listed
+once per sweep, and only when some pod may need sweeping, instead of one GET per pod.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from tandem.core.sweep import Found, JobState, SweepAction, SweepRules, select
 from . import metrics
 from .ports import SweepReads
 from .reconciler import Reconciler
-from .settings import Settings
 
 logger = logging.getLogger("tandem.sweeper")
 _TOLD_REMEMBERED = 10_000
@@ -239,37 +238,3 @@ class Sweeper:
         report = item.report
         logger.info("sweep %s/%s: %s", item.view.namespace, item.view.name, report.message)
         self._reconciler.publisher.publish(item.view, report)
-
-
-_NO_POLICIES: Mapping[str, Collection[PolicySource]] = {}
-
-
-class AnnotatedSweep:
-    """The sweep of annotation-only pods: one task for the operator, started by the first pod
-    event so that it inherits Kopf's context (its Events queue) like any task a handler starts."""
-
-    def __init__(self, sweeper: Sweeper | None, settings: Settings) -> None:
-        self._sweeper, self._settings = sweeper, settings
-        self._task: asyncio.Task[None] | None = None
-        self.policies: Mapping[str, Collection[PolicySource]] = _NO_POLICIES
-        """The SidecarPolicies by namespace, as the latest pod event saw kopf's index."""
-
-    def ensure_started(self) -> None:
-        if self._sweeper is not None and self._task is None:
-            self._task = asyncio.create_task(self._loop(self._sweeper))
-
-    async def _loop(self, sweeper: Sweeper) -> None:
-        while True:
-            await asyncio.sleep(self._settings.sweep_interval)
-            try:
-                await sweeper.sweep_annotated(lambda ns: self.policies.get(ns, ()))
-            except Exception:  # A failed sweep must not end the loop; the next one retries.
-                logger.exception(
-                    "sweep of annotation-only pods failed; next in %ss",
-                    self._settings.sweep_interval,
-                )
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
