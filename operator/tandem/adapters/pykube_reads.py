@@ -17,7 +17,11 @@ import requests
 
 from .kubeconfig import pykube_config
 
-PAGE_SIZE = 500
+PAGE_SIZE = 50
+"""Objects per page. A page is held whole, as JSON and as dicts, before KEEP trims it, and a
+tenant may give each Job hundreds of KiB of annotations: one list of 500 Jobs with 2 x 250 KiB
+each peaked at 800 MiB at 500 a page, over the operator's limit of 512 MiB at every sweep, and at
+189 MiB at 50 (tests/bench/job_pages.py). The watch's initial list takes pages of 50 too."""
 T = TypeVar("T")
 
 
