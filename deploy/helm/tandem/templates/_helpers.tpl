@@ -89,10 +89,10 @@ rules:
   - apiGroups: [""]
     resources: [pods/status]
     verbs: [patch]
-  # Events on pods, Jobs and SidecarPolicies (kopf posts core/v1 Events).
+  # Events on pods, Jobs and SidecarPolicies (kopf posts core/v1 Events; it never patches one).
   - apiGroups: [""]
     resources: [events]
-    verbs: [create, patch]
+    verbs: [create]
   # The sweep reads Jobs once per sweep, to find pods whose Job is gone or finished.
   - apiGroups: [batch]
     resources: [jobs]
