@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,3 +83,35 @@ def test_a_status_without_an_exit_code_was_answered_and_did_not_go_unanswered() 
     result = _drain(Played(iter(frames)), time.monotonic() + 10, 10)
     assert result.exit_code is None and result.error == "container not running (abc)"
     assert result.answered and not result.may_have_run
+
+
+class Breaks(Played):
+    """Plays FRAMES, then raises CAUSE."""
+
+    def __init__(self, frames: list[tuple[int, bytes]], cause: Exception) -> None:
+        super().__init__(iter(frames))
+        self.left, self.cause = len(frames), cause
+
+    def recv_data_frame(self, control: bool) -> tuple[int, Frame]:
+        if not self.left:
+            raise self.cause
+        self.left -= 1
+        return super().recv_data_frame(control)
+
+
+def test_a_stream_broken_mid_way_ends_as_a_dropped_one_not_as_an_exception() -> None:
+    """A reset, an SSL error or a malformed frame while reading: the call ends with what was read
+    and the cause, as a dropped stream does (it may have run), and raises nothing (which would
+    cost the pod its phase write and its re-check)."""
+    for cause in (
+        ConnectionResetError(104, "Connection reset by peer"),
+        ssl.SSLError("bad record mac"),
+        websocket.WebSocketProtocolException("rsv is not implemented, yet"),
+    ):
+        result = _drain(Breaks([(BINARY, b"\x01half")], cause), time.monotonic() + 10, 10)
+        assert result.exit_code is None and result.may_have_run, (cause, result)
+        assert "without a status" in result.error and type(cause).__name__ in result.error
+        assert result.stdout == "half"
+    # Read to its status, then reset: the exit code stands.
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    assert _drain(Breaks([(BINARY, _exited(0))], reset), time.monotonic() + 10, 10).exit_code == 0

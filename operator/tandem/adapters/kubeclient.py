@@ -132,14 +132,21 @@ def _drain(sock: FrameSocket, deadline: float, timeout: float) -> ExecResult:
     out, err, status = _Capped(), _Capped(), ""
     while (left := deadline - time.monotonic()) > 0:
         sock.settimeout(left)
+        broken: Exception | None = None
         try:
             opcode, frame = sock.recv_data_frame(True)
         except (TimeoutError, websocket.WebSocketTimeoutException):
             break
-        except websocket.WebSocketConnectionClosedException:
+        except (OSError, websocket.WebSocketException) as error:
+            # Closed, reset or broken mid-frame (an SSL error among them): an end like a close,
+            # never an exception, which would cost the pod the rest of its decision.
             opcode, frame = websocket.ABNF.OPCODE_CLOSE, None
+            if not isinstance(error, websocket.WebSocketConnectionClosedException):
+                broken = error
         if opcode == websocket.ABNF.OPCODE_CLOSE or frame is None:
             code, error_text = parse_error_channel(status)
+            if broken is not None and code is None:
+                error_text = f"{error_text} ({type(broken).__name__}: {broken})"
             return ExecResult(
                 code,
                 stdout=out.text,
