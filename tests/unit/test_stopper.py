@@ -10,6 +10,8 @@ import itertools
 import threading
 import time
 
+import pytest
+
 from tandem.adapters import ExecResult
 from tandem.core import (
     Delivery,
@@ -201,3 +203,25 @@ def test_hung_execs_filling_every_exec_thread_do_not_delay_a_phase_write() -> No
     assert written.ok and took < 1.0, took
     # The control: the execs were really hung, every exec thread taken, while the write ran.
     assert pending and started == 2
+
+
+def test_a_call_that_raises_is_a_result_that_may_have_run_and_a_logged_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The stopper always returns a result: an exception out of an adapter (a bug, or an error
+    it does not know) would cost the pod the rest of its decision, its phase write and re-check."""
+
+    def raises(_: object) -> ExecResult:
+        raise RuntimeError("an error no adapter expects")
+
+    script = MockExec(raises)
+    delivery, report = _deliver(script)
+    assert len(script.calls) == 1 and delivery is Delivery.UNCONFIRMED  # not tried at once
+    assert report is not None and "RuntimeError: an error no adapter expects" in report.message
+    finish = Finish(Phase.SUCCEEDED, "key", "uid", "1", "done")
+    stopper = Stopper(MockExec(), None, Settings(), MockStatus(raises))
+    written = asyncio.run(stopper.finish(VIEW, finish))
+    assert written.exit_code is None and not written.refused
+    assert "RuntimeError: an error no adapter expects" in written.error
+    logged = [r for r in caplog.records if r.getMessage().endswith("the call raised")]
+    assert len(logged) == 2 and all(r.exc_info for r in logged)

@@ -83,6 +83,11 @@ class Stopper:
                     result = await asyncio.wait_for(running, timeout + 5.0)
                 except TimeoutError:  # Not refused: the command may be running still.
                     result = ExecResult(None, error=f"the command did not finish in {timeout:g}s")
+                except Exception as error:  # An adapter's bug: logged; the decision goes on.
+                    logger.exception("%s: the call raised", what)
+                    result = ExecResult(
+                        None, error=f"the call raised {type(error).__name__}: {error}"
+                    )
             if not _transient(result) or attempt == retries:
                 return result
             logger.info(
