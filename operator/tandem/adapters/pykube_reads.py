@@ -20,8 +20,9 @@ from .kubeconfig import pykube_config
 PAGE_SIZE = 50
 """Objects per page. A page is held whole, as JSON and as dicts, before KEEP trims it, and a
 tenant may give each Job hundreds of KiB of annotations: one list of 500 Jobs with 2 x 250 KiB
-each peaked at 800 MiB at 500 a page, over the operator's limit of 512 MiB at every sweep, and at
-189 MiB at 50 (tests/bench/job_pages.py). The watch's initial list takes pages of 50 too."""
+each peaked at 800 MiB at 500 a page (over the operator's limit of 512 MiB, at every sweep that
+lists Jobs), and at 140 MiB at 50 (tests/bench/job_pages.py). The watch's initial list takes
+pages of 50 too."""
 T = TypeVar("T")
 
 
@@ -71,6 +72,7 @@ class Reads:
             if not token:
                 return items
             params["continue"] = token
+            del page, response  # Not alive while the next page is read: one page at a time.
 
     def jobs(self, namespace: str | None, keep: Callable[[dict[str, Any]], T]) -> list[T]:
         """What KEEP takes of each Job, listed once per sweep: owner lookups are batched, never
