@@ -267,6 +267,19 @@ def test_the_cluster_wide_delete_rbac_is_the_base_file() -> None:
     assert chart == base
 
 
+def test_the_namespaced_overlays_delete_rbac_is_the_charts_and_stays_in_its_namespace() -> None:
+    file = ROOT / "deploy" / "overlays" / "namespaced" / "sweeper-delete.yaml"
+    overlay = by_key([_comparable(o) for o in parse(file.read_text())])
+    objs = render({"watchNamespaces": ["jobs"], "sweeper": {"action": "Delete"}}, crds=False)
+    chart = by_key(
+        [_comparable(o) for o in objs if o["metadata"]["name"] == "tandem-sweeper-delete"]
+    )
+    assert overlay == chart
+    assert grants(list(overlay.values()), "delete", "pods") == [("Role", "jobs")]
+    # Opt-in: the overlay as shipped grants no delete at all.
+    assert grants(kustomize(ROOT / "deploy" / "overlays" / "namespaced"), "delete", "pods") == []
+
+
 @pytest.mark.parametrize("action", ["Terminate", "Report"])
 def test_other_sweeps_delete_nothing(action: str) -> None:
     objs = render({"sweeper": {"action": action}}, crds=False)
