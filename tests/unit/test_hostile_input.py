@@ -40,6 +40,7 @@ BAD_SECONDS = [
     "0",
     "-5",
     " 5 ",
+    "5\n",  # `$` matches before a trailing newline
     "\u0665",  # ARABIC-INDIC DIGIT FIVE
     "5s",
     "",
@@ -64,6 +65,26 @@ def test_a_grace_period_that_is_not_a_bounded_number_is_refused(value: str) -> N
     decision = handle(view, (), PodMemory(), Monotonic(0.0))
     [report] = decision.actions
     assert isinstance(report, Report) and report.reason is Reason.INVALID_ANNOTATION
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("", "names no container"), (" , ", "names no container"), ("main", "a primary too")],
+)
+def test_a_sidecars_annotation_that_would_leave_every_sidecar_running_is_refused(
+    value: str, why: str
+) -> None:
+    """As the CRD refuses sidecarContainers that are empty or overlap the primaries: accepted,
+    the pod's real sidecar would run on with no stop and no Event."""
+    view = parse_pod(_ended({"tandem.dev/primary": "main", "tandem.dev/sidecars": value}))
+    [report] = handle(view, (), PodMemory(), Monotonic(0.0)).actions
+    assert isinstance(report, Report) and report.reason is Reason.INVALID_ANNOTATION
+    assert "tandem.dev/sidecars" in report.message and why in report.message
+    # The positive control: naming the sidecar is accepted, and it is stopped.
+    named = parse_pod(_ended({"tandem.dev/primary": "main", "tandem.dev/sidecars": "proxy"}))
+    decision = handle(named, (), PodMemory(), Monotonic(0.0))
+    assert not [a for a in decision.actions if isinstance(a, Report) and a.type.value == "Warning"]
+    assert any(isinstance(a, Stop) for a in decision.actions)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), True, 0, 3601, [30]])

@@ -182,7 +182,7 @@ def _sidecar_actions(raw: Mapping[str, Any], where: str) -> SidecarActions:
 MAX_GRACE_SECONDS = 3600
 """As the CRD's maximum for gracePeriodSeconds: every number from a pod or policy is bounded."""
 
-_DECIMAL = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,3})?$")
+_DECIMAL = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
 
 
 def _seconds(value: Any, where: str) -> float:
@@ -190,7 +190,7 @@ def _seconds(value: Any, where: str) -> float:
     text from an annotation. `nan`, `inf`, `1e400`, other scripts' digits and padding are
     refused: a NaN deadline would never fire."""
     if isinstance(value, str):
-        number = float(value) if _DECIMAL.match(value) else math.nan
+        number = float(value) if _DECIMAL.fullmatch(value) else math.nan  # `$` passes "5\n"
     elif isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     else:
@@ -307,6 +307,19 @@ def _order(value: Any, where: str) -> int:
     return value
 
 
+def _sidecars(named: tuple[str, ...], primaries: tuple[str, ...]) -> tuple[str, ...]:
+    """The annotation's sidecars, refused as the CRD refuses sidecarContainers: none, or a
+    primary among them, would leave every sidecar running, silently."""
+    where = f"annotation {names.SIDECARS_ANNOTATION}"
+    if not named:
+        raise PolicyError(f"{where} names no container; name the sidecars, or remove it")
+    if both := [name for name in named if name in primaries]:
+        raise PolicyError(
+            f"{where} names {', '.join(both)}, a primary too; a container is one or the other"
+        )
+    return named
+
+
 def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Policy | None:
     """Pod annotations override the policy field by field; the primary annotation alone opts in."""
     primary = annotations.get(names.PRIMARY_ANNOTATION)
@@ -321,7 +334,9 @@ def _with_annotations(base: Policy | None, annotations: Mapping[str, str]) -> Po
         if base is not None:
             changes["source"] = f"{base.source} with pod annotations"
     if (sidecars := annotations.get(names.SIDECARS_ANNOTATION)) is not None:
-        changes["sidecars"] = _split(sidecars)
+        changes["sidecars"] = _sidecars(
+            _split(sidecars), changes.get("primaries", policy.primaries)
+        )
     if (mode := annotations.get(names.ON_PRIMARY_FAILURE_ANNOTATION)) is not None:
         changes["on_primary_failure"] = _failure_mode(
             mode, f"annotation {names.ON_PRIMARY_FAILURE_ANNOTATION}"
