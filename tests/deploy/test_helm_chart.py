@@ -804,3 +804,50 @@ def test_the_packaged_chart_carries_the_crds_themselves(tmp_path: Path) -> None:
         "template", "tandem", str(package), "--include-crds", "--set", "localCluster=true"
     ).stdout
     assert by_key(parse(packaged)) == by_key(render())
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--set", "metrics.port=8080"], "port"),  # the liveness probe's: the operator would exit
+        (["--set", "metrics.port=null"], "port"),  # would render --metrics-port= (exit 2)
+        (["--set", "sweeper.action=null"], "action"),  # would render --sweep-action= (exit 2)
+        (["--set", "replicas=100000000000"], "replicas"),
+        (["--set-string", "image.tag=v1 2"], "tag"),
+        (["--set-string", "image.repository=reg.io/x:1.0"], "repository"),
+        (["--set-string", "helperImage=a b", "--set", "exec.enabled=true"], "helperImage"),
+        (["--set-json", 'extraArgs=["--allow-exec-actions"]'], "extraArgs"),  # with --no-exec
+        (["--set-json", 'extraArgs=["--sweep-action=Delete"]'], "extraArgs"),  # past its RBAC
+        (["--set-json", 'extraArgs=["--liveness-port=9"]'], "extraArgs"),  # past the probe
+    ],
+)
+def test_the_schema_refuses_values_that_would_crash_loop_or_bypass_the_chart(
+    flags: list[str], field: str
+) -> None:
+    done = helm("template", "tandem", str(CHART), "--set", "localCluster=true", *flags, check=False)
+    assert done.returncode != 0 and field in done.stderr, done.stderr
+
+
+def test_the_schema_admits_what_the_refusals_stand_beside() -> None:
+    """The positive control: the same fields with usable values render."""
+    for flags in (
+        ["--set", "metrics.port=9091", "--set", "replicas=3"],
+        [
+            "--set-string",
+            "image.repository=reg.example:5000/team/tandem",
+            "--set-string",
+            "image.tag=v1.2_rc-3",
+        ],
+        [
+            "--set",
+            "exec.enabled=true",
+            "--set-string",
+            "helperImage=reg.example/busybox:1.36@sha256:" + "a" * 64,
+        ],
+        ["--set", "exec.enabled=true", "--set-json", 'extraArgs=["--allow-exec-actions"]'],
+        ["--set-json", 'extraArgs=["--pod-selector=team=batch", "--log-level=DEBUG"]'],
+    ):
+        done = helm(
+            "template", "tandem", str(CHART), "--set", "localCluster=true", *flags, check=False
+        )
+        assert done.returncode == 0, (flags, done.stderr)
