@@ -92,6 +92,22 @@ INVALID = {
         {**VALID, "sidecars": [{"name": "proxy"}, {"name": "proxy"}]},
         'spec.sidecars[1]: Duplicate value: {"name":"proxy"}',
     ),
+    "an exec with no program": (
+        {**VALID, "sidecars": [{"name": "proxy", "onSuccess": {"exec": {"command": ["", "x"]}}}]},
+        "spec.sidecars[0].onSuccess.exec.command: Invalid value",
+    ),
+    "a selector key no label can have": (
+        {**VALID, "selector": {"matchExpressions": [{"key": "x y", "operator": "Exists"}]}},
+        "spec.selector.matchExpressions[0].key: Invalid value",
+    ),
+    "a selector value no label can have": (
+        {**VALID, "selector": {"matchLabels": {"app": "a b"}}},
+        "spec.selector.matchLabels.app: Invalid value",
+    ),
+    "a controller's apiVersion that is none": (
+        {**VALID, "podsWithoutJob": {"controllers": [{"apiVersion": "not a/ver", "kind": "X"}]}},
+        "spec.podsWithoutJob.controllers[0].apiVersion: Invalid value",
+    ),
 }
 
 
@@ -104,7 +120,21 @@ def test_invalid_policies_are_rejected_naming_the_field(crd: None, ns: Kube, cas
 
 
 def test_a_valid_policy_is_accepted_with_defaults(crd: None, ns: Kube) -> None:
-    ns.create(_policy(VALID))
+    """Also the positive control of the label and apiVersion patterns: well-formed ones pass."""
+    valid = {
+        **VALID,
+        "selector": {
+            "matchLabels": {"app": "x", "example.com/tier": "Back_end.1", "empty": ""},
+            "matchExpressions": [{"key": "a.b-c/d_e.f", "operator": "In", "values": ["y-1"]}],
+        },
+        "podsWithoutJob": {
+            "controllers": [
+                {"apiVersion": "tekton.dev/v1beta1", "kind": "TaskRun"},
+                {"apiVersion": "v1", "kind": "ConfigMap"},
+            ]
+        },
+    }
+    ns.create(_policy(valid))
     spec = ns.get("sidecarpolicy", "p")["spec"]
     assert spec["onPrimaryFailure"] == "RestartTogether"
     assert (spec["gracePeriodSeconds"], spec["maxAttempts"]) == (30, 3)

@@ -64,6 +64,42 @@ def test_spec_with_per_sidecar_actions() -> None:
             {"primaryContainers": ["m"], "defaultAction": {"onSuccess": {"httpGet": {"port": 0}}}},
             "spec.defaultAction.onSuccess.httpGet.port",
         ),
+        (
+            {
+                "primaryContainers": ["m"],
+                "defaultAction": {"onSuccess": {"exec": {"command": [""]}}},
+            },
+            "spec.defaultAction.onSuccess.exec.command",
+        ),
+        # Selectors no pod's labels can satisfy: Ready False, not a policy that silently idles.
+        (
+            {"primaryContainers": ["m"], "selector": {"matchLabels": {"app name!": "a"}}},
+            "spec.selector.matchLabels",
+        ),
+        (
+            {"primaryContainers": ["m"], "selector": {"matchLabels": {"app": "a b"}}},
+            "spec.selector.matchLabels[app]",
+        ),
+        (
+            {"primaryContainers": ["m"], "selector": {"matchLabels": {"a/" * 2 + "b": "c"}}},
+            "spec.selector.matchLabels",
+        ),
+        (
+            {
+                "primaryContainers": ["m"],
+                "selector": {"matchExpressions": [{"key": "x y", "operator": "Exists"}]},
+            },
+            "spec.selector.matchExpressions[0].key",
+        ),
+        (
+            {
+                "primaryContainers": ["m"],
+                "selector": {
+                    "matchExpressions": [{"key": "k", "operator": "In", "values": ["ok", "-no"]}]
+                },
+            },
+            "spec.selector.matchExpressions[0].values[1]",
+        ),
     ],
 )
 def test_unusable_specs_name_the_field(spec: dict[str, Any], field: str) -> None:
@@ -160,3 +196,16 @@ def test_default_action_has_only_what_the_crd_keeps() -> None:
     assert defaults.ladder(False)[1:] == (StopAction(kind=ActionKind.SIGNAL, signal="KILL"),)
     plain = {"primaryContainers": ["m"], "defaultAction": {"onSuccess": {"signal": "USR1"}}}
     assert defaults == parse_spec("p", plain).default_actions
+
+
+def test_selectors_of_well_formed_labels_are_valid() -> None:
+    """The positive control of the selector refusals: every shape the API server admits."""
+    selector = {
+        "matchLabels": {"app": "web", "example.com/tier": "Back_end.1", "empty": ""},
+        "matchExpressions": [
+            {"key": "a.b-c/d_e.f", "operator": "In", "values": ["x", "y-1"]},
+            {"key": "team", "operator": "Exists"},
+        ],
+    }
+    policy = parse_spec("p", {"primaryContainers": ["m"], "selector": selector})
+    assert policy.primaries == ("m",)

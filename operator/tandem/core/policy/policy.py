@@ -15,7 +15,7 @@ from typing import Any
 
 from ..model import names
 from ..model.stop import DEFAULT_STOP, KILL, StopAction
-from .selector import selector_matches
+from .selector import selector_matches, selector_problem
 from .stop_action import ForcedPath, PolicyError, parse_action
 
 __all__ = [
@@ -221,6 +221,8 @@ def parse_spec(name: str, spec: Mapping[str, Any]) -> Policy:
     primaries = _names(spec.get("primaryContainers"), "spec.primaryContainers")
     if not primaries:
         raise PolicyError("spec.primaryContainers: name at least one container")
+    if problem := selector_problem(spec.get("selector")):
+        raise PolicyError(problem)
     sidecars = _names(spec.get("sidecarContainers"), "spec.sidecarContainers")
     entries = spec.get("sidecars") or []
     if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):

@@ -47,8 +47,8 @@ def parse_action(raw: Any, where: str) -> StopAction:
         return StopAction(kind=ActionKind.SIGNAL, signal=signal)
     if kind == "exec":
         command = tuple(str(a) for a in (value or {}).get("command") or ())
-        if not command:
-            raise PolicyError(f"{where}.exec.command: give the argv to run")
+        if not command or not command[0]:
+            raise PolicyError(f"{where}.exec.command: give the argv to run, the program first")
         return StopAction(kind=ActionKind.EXEC, command=command)
     if kind in ("httpGet", "httpPost"):
         port, path = (value or {}).get("port"), str((value or {}).get("path") or "/")
