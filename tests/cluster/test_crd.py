@@ -104,6 +104,13 @@ INVALID = {
         {**VALID, "selector": {"matchLabels": {"app": "a b"}}},
         "spec.selector.matchLabels.app: Invalid value",
     ),
+    "a selector key whose prefix is too long": (
+        {
+            **VALID,
+            "selector": {"matchExpressions": [{"key": "a" * 254 + "/b", "operator": "Exists"}]},
+        },
+        "spec.selector.matchExpressions[0].key: Invalid value",
+    ),
     "a controller's apiVersion that is none": (
         {**VALID, "podsWithoutJob": {"controllers": [{"apiVersion": "not a/ver", "kind": "X"}]}},
         "spec.podsWithoutJob.controllers[0].apiVersion: Invalid value",
@@ -131,6 +138,7 @@ def test_a_valid_policy_is_accepted_with_defaults(crd: None, ns: Kube) -> None:
             "controllers": [
                 {"apiVersion": "tekton.dev/v1beta1", "kind": "TaskRun"},
                 {"apiVersion": "v1", "kind": "ConfigMap"},
+                {"apiVersion": "example.com/v1-preview", "kind": "Thing"},  # any DNS-1035 version
             ]
         },
     }

@@ -846,6 +846,7 @@ def test_the_schema_admits_what_the_refusals_stand_beside() -> None:
         ],
         ["--set", "exec.enabled=true", "--set-json", 'extraArgs=["--allow-exec-actions"]'],
         ["--set-json", 'extraArgs=["--pod-selector=team=batch", "--log-level=DEBUG"]'],
+        ["--set-json", 'extraArgs=["--listen-address=::"]'],  # an IPv6-only cluster's probe
     ):
         done = helm(
             "template", "tandem", str(CHART), "--set", "localCluster=true", *flags, check=False

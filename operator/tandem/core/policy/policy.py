@@ -310,14 +310,13 @@ def _order(value: Any, where: str) -> int:
 
 
 def _sidecars(named: tuple[str, ...], primaries: tuple[str, ...]) -> tuple[str, ...]:
-    """The annotation's sidecars, refused as the CRD refuses sidecarContainers: none, or a
-    primary among them, would leave every sidecar running, silently."""
-    where = f"annotation {names.SIDECARS_ANNOTATION}"
-    if not named:
-        raise PolicyError(f"{where} names no container; name the sidecars, or remove it")
-    if both := [name for name in named if name in primaries]:
+    """The annotation's sidecars. A primary named among them is no sidecar (`sidecars_of` leaves
+    it out); naming nothing else is refused, as the CRD refuses such sidecarContainers: accepted,
+    it would leave every real sidecar running, silently."""
+    if not [name for name in named if name not in primaries]:
         raise PolicyError(
-            f"{where} names {', '.join(both)}, a primary too; a container is one or the other"
+            f"annotation {names.SIDECARS_ANNOTATION} names no container but the primaries; name "
+            "the sidecars to stop, or remove it"
         )
     return named
 
