@@ -100,6 +100,10 @@ INVALID = {
         {**VALID, "selector": {"matchExpressions": [{"key": "x y", "operator": "Exists"}]}},
         "spec.selector.matchExpressions[0].key: Invalid value",
     ),
+    "a selector matchLabels key no label can have": (
+        {**VALID, "selector": {"matchLabels": {"app name!": "a"}}},
+        "each key is a label key",
+    ),
     "a selector value no label can have": (
         {**VALID, "selector": {"matchLabels": {"app": "a b"}}},
         "spec.selector.matchLabels.app: Invalid value",
