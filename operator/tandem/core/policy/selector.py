@@ -29,8 +29,9 @@ def _value_problem(value: Any, where: str) -> str:
 
 
 def selector_problem(selector: Any, where: str = "spec.selector") -> str:
-    """Why SELECTOR can select no pod at all, in words for the policy's status; '' when it can.
-    No pod carries a label the API server refuses, so such a selector would silently match none."""
+    """Why SELECTOR names a label key or value that no pod can carry, in words for the policy's
+    status; '' when it names none. Such a selector is no selection: it matches no pod, or, with
+    NotIn or DoesNotExist, every pod."""
     if not selector:
         return ""
     if not isinstance(selector, Mapping):
