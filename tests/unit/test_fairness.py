@@ -10,8 +10,7 @@ import threading
 from tandem.adapters import ExecResult
 from tandem.core import PodView, parse_pod
 from tandem.runtime import Settings
-from tandem.runtime.fairness import FairSlots
-from tandem.runtime.stopper import Stopper
+from tandem.runtime.stopper import FairSlots, Stopper
 
 from .fakes import MockExec, gated
 from .pods import pod, running, status, terminated
