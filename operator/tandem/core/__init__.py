@@ -6,10 +6,9 @@ plain results back (`learn`). docs/development.md (Layout) lists the modules in 
 import-linter keeps that order.
 """
 
-from .finish.decide import Decision, decide, primaries_ended, sidecars_of
+from .finish.decide import Decision, decide, handle, managed_job_pod, primaries_ended, sidecars_of
 from .finish.delivery import Delivery
 from .finish.exec.helper import HELPER_COMMAND, helper_user
-from .finish.handle import handle
 from .finish.learn import Learned, learn
 from .finish.routes import HELPER_NAME
 from .model.actions import (
@@ -29,7 +28,6 @@ from .model.memory import PodMemory, SidecarRecord
 from .model.names import EventType, Reason
 from .model.stop import ActionKind, StopPath
 from .model.view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod
-from .policy.ownership import managed_job_pod
 from .policy.policy import (
     FinishMode,
     OnPrimaryFailure,

@@ -6,11 +6,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .finish.decide import primaries_ended, sidecars_of, unknown_containers
+from .finish.decide import managed_job_pod, primaries_ended, sidecars_of, unknown_containers
 from .model.names import Reason
 from .model.states import ContainerState
 from .model.view import ContainerView, PodView
-from .policy.ownership import managed_job_pod
 from .policy.policy import PolicyError, PolicySource, resolve
 
 

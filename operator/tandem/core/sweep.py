@@ -14,14 +14,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from .finish.decide import ended_run, primaries_ended
+from .finish.decide import ended_run, managed_job_pod, primaries_ended
 from .finish.routes import HELPER_NAME
 from .model.actions import Outcome, Report
 from .model.clocks import WallTime
 from .model.memory import MAX_RERUNS, PodMemory
 from .model.names import EventType, Reason
 from .model.view import PodView
-from .policy.ownership import managed_job_pod
 from .policy.policy import Policy
 
 

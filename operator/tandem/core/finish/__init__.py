@@ -1,5 +1,5 @@
-"""The finish: from one pod event to what Tandem does about it. `handle` applies the policy, then
-`decide` reads the pod and takes one of two roads:
+"""The finish: from one pod event to what Tandem does about it. `decide.handle` applies the gate
+(whose pod it is) and the policy, then `decide` reads the pod and takes one of two roads:
 
 - the phase road (`phase/`): the primaries' outcome written as the pod's terminal phase, after
   the graceful stops that Tandem knows, in the stop order; also the only road without pods/exec;

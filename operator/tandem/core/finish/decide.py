@@ -1,30 +1,242 @@
 """The decision core: pod in, actions out. Pure; the runtime carries out what it returns.
 
+`handle` takes one pod event: whose pod it is (the gate), which policy applies, then `decide`,
+which reads the pod (its primaries ended?, their outcome, unknown containers) and takes one of two
+roads to a `Decision`: the phase road (`phase/`) or the exec road (`exec/`).
+
 Level-based: `decide` looks only at the pod as it is now and at what Tandem remembers having done,
 so the same event twice, events out of order, or a restart of the operator change nothing harmful.
 Each step takes the decision so far (a `Part`) and returns a new one; `decide` makes the
 `Decision` from the last, once.
+
+Whose pod it is (`managed_job_pod`) is the one gate before Tandem acts on a pod. Tandem execs into
+a pod, adds its helper, writes its phase or deletes it only when a Job runs it: its controller
+ownerReference names a batch/v1 Job, its restartPolicy is one a Job allows, and it is in a
+namespace Tandem watches. A `batch.kubernetes.io/job-name` label proves nothing: anyone who may
+create a pod can set it, on a bare pod or in a ReplicaSet's template, and a phase written on a pod
+whose kubelet would restart its containers (`restartPolicy: Always`) ends a pod that was meant to
+run on, and its controller makes another.
+
+`handle` asks before deciding (every pod event, re-check and sweep re-run goes through it), and the
+sweep's `select` asks again before it deletes or reports.
+
+Pods that no Job owns (`without_job`) are a double opt-in: the operator's (--pods-without-job)
+and a SidecarPolicy's in the pod's namespace (`podsWithoutJob`), never an annotation alone; and
+never a pod whose controller replaces it (a ReplicaSet's), nor one whose kubelet restarts its
+containers. The sweep leaves them alone: with no Job, nothing says a pod is orphaned.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Iterable
 
-from ..model.actions import Outcome, Phase, Report, Stop
+from ..model.actions import Action, Outcome, Phase, Report, Stop
 from ..model.clocks import Monotonic
 from ..model.memory import PodMemory
-from ..model.names import FINISHED_ANNOTATION, EventType, Reason
-from ..model.once import Told, once_key
+from ..model.names import FINISHED_ANNOTATION, PRIMARY_ANNOTATION, EventType, Reason
+from ..model.once import OnceKey, Told, once_key
 from ..model.states import ContainerState, RestartPolicy
-from ..model.view import PodView, Termination
-from ..policy.policy import FinishMode, OnPrimaryFailure, Policy
+from ..model.view import JOB_CONTROLLER, PodView, Termination
+from ..policy.policy import (
+    REPLACING_CONTROLLERS,
+    FinishMode,
+    OnPrimaryFailure,
+    Policy,
+    PolicyError,
+    PolicySource,
+    resolve,
+)
 from .decision import Context, Decision, Part
 from .exec.escalate import stop_or_wait
 from .exec.verify import verify
 from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself
 from .phase.no_exec import finish_without_exec
 
-__all__ = ["Decision", "PrimariesEnded", "decide", "primaries_ended", "sidecars_of"]
+__all__ = [
+    "Decision",
+    "PrimariesEnded",
+    "decide",
+    "handle",
+    "managed_job_pod",
+    "primaries_ended",
+    "sidecars_of",
+    "without_job",
+]
+
+# Whose pod it is: the gate.
+
+
+JOB_RESTART_POLICIES = (RestartPolicy.NEVER, RestartPolicy.ON_FAILURE)
+"""The only restart policies the API server admits in a Job's pod template."""
+
+
+def managed_job_pod(view: PodView, watched: Collection[str] = ()) -> str:
+    """'' when VIEW is a Job's pod that Tandem may act on; otherwise why it is not, in words for an
+    Event. WATCHED: the namespaces the operator watches (empty: the whole cluster)."""
+    if watched and view.namespace not in watched:
+        return f"its namespace {view.namespace} is not one that Tandem watches"
+    owner = view.controller
+    if owner is None:
+        return (
+            "no Job controls it (no ownerReference with controller: true), and a job-name label "
+            "alone proves nothing"
+        )
+    kind, api_version = JOB_CONTROLLER
+    if (owner.kind, owner.api_version) != JOB_CONTROLLER:
+        return (
+            f"its controller is {owner.kind or 'an unnamed kind'} {owner.name} "
+            f"({owner.api_version or 'no apiVersion'}), not a {api_version} {kind}"
+        )
+    if not (owner.name and owner.uid):
+        return "its Job ownerReference names no Job (its name or uid is empty)"
+    if view.restart_policy not in JOB_RESTART_POLICIES:
+        return (
+            f"its restartPolicy is {view.restart_policy}: its kubelet restarts containers that "
+            "exit, which no Job's pod does (a Job allows Never or OnFailure)"
+        )
+    return ""
+
+
+def without_job(view: PodView, policy: Policy | None) -> str:
+    """'' when VIEW, a pod no Job controls, is one that POLICY opts in (spec.podsWithoutJob), the
+    operator allowing such pods; otherwise why not, in words for an Event."""
+    owner = view.controller
+    if owner is not None and owner.kind in REPLACING_CONTROLLERS:
+        return f"its controller, {owner.kind} {owner.name}, replaces the pods it loses"
+    if view.restart_policy not in JOB_RESTART_POLICIES:
+        return (
+            f"its restartPolicy is {view.restart_policy}: its kubelet restarts containers that "
+            "exit, so it does not run to completion"
+        )
+    if policy is None or policy.policy_name is None or policy.without_job is None:
+        return (
+            "no Job controls it, and no SidecarPolicy in its namespace opts in pods without a "
+            "Job (podsWithoutJob; an annotation alone never does)"
+        )
+    allowed = policy.without_job
+    if owner is None:
+        if allowed.bare:
+            return ""
+        return (
+            f"no controller owns it, and SidecarPolicy {policy.policy_name} does not opt bare "
+            "pods in (podsWithoutJob.bare)"
+        )
+    if (owner.kind, owner.api_version) in allowed.controllers:
+        return ""
+    return (
+        f"its controller is {owner.kind} {owner.name} ({owner.api_version}), which SidecarPolicy "
+        f"{policy.policy_name} does not name in podsWithoutJob.controllers"
+    )
+
+
+# One pod event: the gate, the policy, then the decision.
+
+
+def _once(memory: PodMemory, key: OnceKey, report: Report) -> Decision:
+    told = memory.tell_once(key)
+    return Decision((), memory) if told is None else Decision((report,), told)
+
+
+def _not_a_job_pod(
+    view: PodView, memory: PodMemory, why: str, watched: Collection[str], opt_in: bool = False
+) -> Decision:
+    """No action, and one Event only where it helps: a pod Tandem acted on while a Job controlled
+    it (its Job was deleted with --cascade=orphan) is told Tandem lets it go; a pod whose author
+    opted it in by annotation, and would otherwise wait for a finish that never comes, gets a
+    Warning. A pod that merely carries the job-name label (or that a policy's selector matches)
+    gets none, nor does one outside the watched namespaces, where Tandem posts nothing."""
+    if watched and view.namespace not in watched:
+        return Decision((), memory)
+    if memory.acted or memory.finished:
+        report = Report(
+            EventType.NORMAL,
+            Reason.NOT_A_JOB_POD,
+            f"Tandem no longer acts on this pod: {why}.",
+        )
+    elif PRIMARY_ANNOTATION in view.annotations:
+        report = Report(
+            EventType.WARNING,
+            Reason.NOT_A_JOB_POD,
+            f"Tandem leaves this pod alone although it carries {PRIMARY_ANNOTATION}: {why}. "
+            + (
+                "Tandem acts only on pods that a Job creates, and on those that a SidecarPolicy "
+                "opts in with podsWithoutJob."
+                if opt_in
+                else "Tandem acts only on pods that a Job creates."
+            ),
+        )
+    else:
+        return Decision((), memory)
+    return _once(memory, once_key(Told.NOT_A_JOB_POD), report)
+
+
+def handle(
+    view: PodView,
+    candidates: Iterable[PolicySource],
+    memory: PodMemory,
+    now: Monotonic,
+    *,
+    helper_image: str = "",
+    kubelet_keeps_phase: bool = False,
+    exec_actions: bool = False,
+    exec_stops: bool = True,
+    watched: Collection[str] = (),
+    pods_without_job: bool = False,
+) -> Decision:
+    """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
+
+    Only for a Job's pod in a WATCHED namespace (empty: all), or, with PODS_WITHOUT_JOB (the
+    operator's opt-in), a pod no Job owns that its SidecarPolicy opts in (`without_job`): any
+    other gets no action at all, and at most one Event (`_not_a_job_pod`).
+    Unusable annotations and several matching policies are reported once per pod, not per event.
+    """
+    why = managed_job_pod(view, watched)
+    if why and (not pods_without_job or (watched and view.namespace not in watched)):
+        return _not_a_job_pod(view, memory, why, watched)
+    try:
+        resolution = resolve(view.labels, view.annotations, candidates)
+    except PolicyError as error:
+        if why:  # No Job's pod, and no policy to say otherwise.
+            return _not_a_job_pod(view, memory, why, watched, opt_in=True)
+        return _once(
+            memory,
+            once_key(Told.INVALID_ANNOTATION),
+            Report(
+                EventType.WARNING,
+                Reason.INVALID_ANNOTATION,
+                f"{error}. Tandem leaves this pod alone until the annotation is fixed.",
+            ),
+        )
+    if why and (why := without_job(view, resolution.policy)):
+        return _not_a_job_pod(view, memory, why, watched, opt_in=True)
+    notes: tuple[Action, ...] = ()
+    if resolution.conflict:
+        conflict = _once(
+            memory,
+            once_key(Told.CONFLICT),
+            Report(
+                EventType.WARNING,
+                Reason.POLICY_CONFLICT,
+                f"SidecarPolicies {', '.join(resolution.conflict)} all select this pod; "
+                f"{resolution.conflict[0]} applies (the first by name). Narrow their selectors.",
+            ),
+        )
+        notes, memory = conflict.actions, conflict.memory
+    decision = decide(
+        view,
+        resolution.policy,
+        memory,
+        now,
+        helper_image=helper_image,
+        kubelet_keeps_phase=kubelet_keeps_phase,
+        exec_actions=exec_actions,
+        exec_stops=exec_stops,
+    )
+    return dataclasses.replace(decision, actions=notes + decision.actions)
+
+
+# What to do.
 
 
 @dataclasses.dataclass(frozen=True)

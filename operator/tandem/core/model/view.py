@@ -93,7 +93,8 @@ class PodView:
     statuses: Mapping[str, ContainerView]
     controller: Owner | None
     """The ownerReference with `controller: true` (the API server allows one at most), whatever
-    its kind: whether it is a Job is `ownership`'s to judge, never a label's."""
+    its kind: whether it is a Job is the gate's to judge (`finish.decide.managed_job_pod`), never
+    a label's."""
     ephemeral: Mapping[str, ContainerView] = dataclasses.field(default_factory=dict)
     """Statuses of ephemeral containers, Tandem's helper among them once added."""
     ephemeral_specs: Mapping[str, ContainerSpec] = dataclasses.field(default_factory=dict)
