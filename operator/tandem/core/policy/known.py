@@ -86,7 +86,8 @@ class KnownSidecar:
     failure_with: StopAction | None = None
     ships: bool = False
     """It ships data the pod produced (logs, spans, metrics) and flushes it on its stop, maybe
-    through a proxy of the same pod: it stops, and is awaited, before the others (`order`)."""
+    through a proxy of the same pod: it stops, and is awaited, before the others (the phase
+    road's `stop_groups`)."""
 
     def success_for(self, argv: tuple[str, ...]) -> StopAction | None:
         for flag, stop in self.needs:

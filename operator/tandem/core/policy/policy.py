@@ -106,7 +106,8 @@ class Policy:
     without_job: WithoutJob | None = None
     """spec.podsWithoutJob, if the policy opts in pods that no Job owns."""
     stop_order: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    """sidecars[].stopOrder by container name; the others take the well-known table's (`order`)."""
+    """sidecars[].stopOrder by container name; the others take the well-known table's (the phase
+    road's `order_of`)."""
 
     def explicit(self, sidecar: str) -> SidecarActions | None:
         """The actions the policy names for SIDECAR itself or through defaultAction, if any."""

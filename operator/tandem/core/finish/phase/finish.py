@@ -19,24 +19,40 @@ container could still run (its "delay transitioning to terminal"), for a sidecar
 STOPSIGNAL the whole grace period. By then the pod worker holds the terminal phase, so writing it
 once more sticks: at most MAX_PUT_BACK_WRITES times. A pod still not terminal the pod's grace
 period and NOT_KEPT_SLACK after the write gets one Warning, and no loop.
+
+The stop order (`stop_groups`): sidecars that ship the pod's data stop, and are awaited, before
+the others.
+
+A log shipper or a telemetry exporter flushes on its stop, often through a proxy sidecar of the
+same pod; stopped together, the proxy is gone before the last lines and spans are sent. So on the
+phase road the sidecars stop in groups, by ascending order: each group but the last gets its
+graceful stop and is awaited (until it has ended, or for the policy's grace period), and the last
+group's stops go with the phase write, as before. The order comes from the policy's
+`sidecars[].stopOrder`, else from the well-known table (`known.KnownSidecar.ships`).
+
+Not under OnFailure's restart in tandem: there every sidecar must exit non-zero for the kubelet
+to restart it with the primaries, at once, and the pod keeps running (docs/sidecars.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from ...model.actions import Finish, Outcome, Phase, Report, Tally
+from ...model.clocks import Monotonic
+from ...model.memory import SidecarRecord
 from ...model.names import FINISHED_ANNOTATION, EventType, Reason
 from ...model.once import Told, once_key, told_key
 from ...model.states import ContainerState, RestartPolicy
 from ...model.stop import ActionKind, StopAction
+from ...model.view import PodView
 from ...policy.known import recognised
 from ...policy.stop_action import ForcedPath
 from .. import hints
 from ..decision import Context, Part
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
 from ..send import RECHECK_SLACK, send
-from . import order
 
 RETRY_AFTER = 5.0
 """Seconds before a phase write that did not land (refused, or no answer in time) is tried again.
@@ -60,6 +76,84 @@ MAX_PUT_BACK_WRITES = 2
 """Writes of a landed phase again, each after the kubelet was seen to put the pod back to Running.
 One sticks when the kubelet put it back in the window before its pod worker took the phase; the
 second covers a write that met the kubelet's next one (409)."""
+
+
+SHIPPER_ORDER = 1
+"""A well-known shipper or exporter's order (fluent-bit, the OpenTelemetry collector, vector)."""
+
+DEFAULT_ORDER = 5
+"""Every other sidecar's: proxies, and sidecars Tandem does not know."""
+
+
+def order_of(view: PodView, explicit: Mapping[str, int], name: str) -> int:
+    """NAME's place in the stop order: the policy's own, else the well-known table's."""
+    if name in explicit:
+        return explicit[name]
+    known = recognised(view.specs, name)
+    return SHIPPER_ORDER if known is not None and known.ships else DEFAULT_ORDER
+
+
+def stop_groups(
+    view: PodView, explicit: Mapping[str, int], sidecars: tuple[str, ...]
+) -> tuple[tuple[str, ...], ...]:
+    """SIDECARS in groups of one order each, the first to stop first."""
+    by_order: dict[int, list[str]] = {}
+    for name in sidecars:
+        by_order.setdefault(order_of(view, explicit, name), []).append(name)
+    return tuple(tuple(by_order[key]) for key in sorted(by_order))
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupState:
+    """Where one early group stands, for the run of the primaries being finished."""
+
+    to_stop: tuple[str, ...]
+    """Members that run and have had no stop for this run yet."""
+    waiting: float | None
+    """Seconds until the group's grace period ends, while a stopped member still runs; None
+    once every stopped member has ended or its grace period has passed."""
+    late: tuple[str, ...]
+    """Stopped members that still run after the grace period: no longer awaited."""
+    took: float | None
+    """Seconds from the group's first stop to now, once no stopped member is awaited."""
+
+
+def group_state(
+    view: PodView,
+    records: Mapping[str, SidecarRecord],
+    members: tuple[str, ...],
+    *,
+    attempt_key: str,
+    now: Monotonic,
+    grace: float,
+) -> GroupState:
+    """MEMBERS' progress: which still need their stop, and how long the stopped ones are awaited.
+    A member with no stop Tandem can send is not awaited: the kubelet stops it with the rest."""
+    to_stop, waits, sent_at, late = [], [], [], []
+    for name in members:
+        status = view.status(name)
+        record = records.get(name)
+        stopped = (
+            record is not None
+            and record.attempt_key == attempt_key
+            and record.container_id == status.container_id
+        )
+        if stopped:
+            assert record is not None  # for mypy
+            sent_at.append(record.acted_at)
+            if status.state == ContainerState.RUNNING:
+                if (left := grace - (now - record.acted_at)) > 0:
+                    waits.append(left)
+                else:
+                    late.append(name)
+        elif status.state == ContainerState.RUNNING:
+            to_stop.append(name)
+    return GroupState(
+        tuple(to_stop),
+        max(waits) if waits else None,
+        tuple(late),
+        now - min(sent_at) if sent_at and not waits else None,
+    )
 
 
 def phase_for(restart_policy: str, outcome: Outcome) -> Phase | None:
@@ -111,11 +205,11 @@ def _graceful(part: Part, ctx: Context, name: str) -> tuple[Part, str, bool]:
 def _in_order(
     part: Part, ctx: Context, early: tuple[tuple[str, ...], ...]
 ) -> tuple[Part, list[str] | None]:
-    """Stops the early groups of the stop order in turn (`order`). None while one is awaited;
+    """Stops the early groups of the stop order in turn (`stop_groups`). None while one is awaited;
     once the last group is due, what each early group came to, for the Event."""
     told: list[str] = []
     for members in early:
-        state = order.group_state(
+        state = group_state(
             ctx.view,
             part.memory.sidecars,
             members,
@@ -163,7 +257,7 @@ def finish_by_phase(
         else:
             told = "written again: the pod had changed under the first write"
     else:
-        *groups, last = order.groups(ctx.view, ctx.policy.stop_order, sidecars) or ((),)
+        *groups, last = stop_groups(ctx.view, ctx.policy.stop_order, sidecars) or ((),)
         part, early = _in_order(part, ctx, tuple(groups))
         if early is None:
             return part  # An early group of the stop order is stopping: the phase waits for it.
