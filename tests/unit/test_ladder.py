@@ -25,9 +25,9 @@ from tandem.core import (
     parse_pod,
     parse_spec,
 )
+from tandem.core.finish.decision import MAX_RESENDS
 from tandem.core.finish.learn import RESEND_AFTER
 from tandem.core.finish.routes import argv_for, choose_path
-from tandem.core.model.memory import MAX_RESENDS
 from tandem.core.model.once import Told, once_key
 from tandem.core.policy.policy import DEFAULT_STOP, KILL, StopAction
 from tandem.core.policy.stop_action import ForcedPath

@@ -25,7 +25,7 @@ from tandem.core import (
     parse_pod,
     primaries_ended,
 )
-from tandem.core.model.memory import MAX_RERUNS
+from tandem.core.finish.decision import MAX_RERUNS
 from tandem.core.model.names import PRIMARY_ANNOTATION
 from tandem.core.model.once import Told, once_key
 from tandem.core.policy.policy import DEFAULT_STOP

@@ -11,7 +11,7 @@ from typing import Any
 
 from tandem.adapters import ExecResult
 from tandem.core import Monotonic, PodView, Reason, Report
-from tandem.core.model.memory import MAX_RERUNS
+from tandem.core.finish.decision import MAX_RERUNS
 from tandem.core.sweep import SweepRules
 from tandem.runtime import Settings
 from tandem.runtime.events import Publisher

@@ -7,6 +7,7 @@ import-linter keeps that order.
 """
 
 from .finish.decide import Decision, decide, handle, managed_job_pod, primaries_ended, sidecars_of
+from .finish.decision import PodMemory, SidecarRecord
 from .finish.delivery import Delivery
 from .finish.exec.helper import HELPER_COMMAND, helper_user
 from .finish.learn import Learned, learn
@@ -24,7 +25,6 @@ from .model.actions import (
     Tally,
 )
 from .model.clocks import Monotonic, WallTime
-from .model.memory import PodMemory, SidecarRecord
 from .model.names import EventType, Reason
 from .model.stop import ActionKind, StopPath
 from .model.view import ContainerView, Owner, PodView, RunAs, Termination, parse_pod

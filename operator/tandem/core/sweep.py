@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 from .finish.decide import ended_run, managed_job_pod, primaries_ended
+from .finish.decision import MAX_RERUNS, PodMemory
 from .finish.routes import HELPER_NAME
 from .model.actions import Outcome, Report
 from .model.clocks import WallTime
-from .model.memory import MAX_RERUNS, PodMemory
 from .model.names import EventType, Reason
 from .model.view import PodView
 from .policy.policy import Policy

@@ -33,7 +33,6 @@ from collections.abc import Collection, Iterable
 
 from ..model.actions import Action, Outcome, Phase, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import PodMemory
 from ..model.names import FINISHED_ANNOTATION, PRIMARY_ANNOTATION, EventType, Reason
 from ..model.once import OnceKey, Told, once_key
 from ..model.states import ContainerState, RestartPolicy
@@ -47,7 +46,7 @@ from ..policy.policy import (
     PolicySource,
     resolve,
 )
-from .decision import Context, Decision, Part
+from .decision import Context, Decision, Part, PodMemory
 from .exec.escalate import stop_or_wait
 from .exec.verify import verify
 from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself

@@ -11,9 +11,9 @@ import dataclasses
 
 from ..model.actions import AddHelper, ExecResult, Finish, Recheck, Report, Stop
 from ..model.clocks import Monotonic
-from ..model.memory import MAX_RESENDS, PodMemory, SidecarRecord
 from ..model.names import Reason
 from ..model.once import Told, once_key, told_key
+from .decision import MAX_RESENDS, PodMemory, SidecarRecord
 from .delivery import Delivery, report_delivery, report_finish, report_helper
 from .routes import HELPER_NAME
 

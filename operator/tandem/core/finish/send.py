@@ -5,10 +5,9 @@ for (`send`)."""
 from __future__ import annotations
 
 from ..model.actions import Stop
-from ..model.memory import SidecarRecord
 from ..model.stop import StopAction
 from ..model.view import RunAs
-from .decision import Context, Part
+from .decision import Context, Part, SidecarRecord
 from .routes import HELPER_NAME, Route
 
 RECHECK_SLACK = 1.0

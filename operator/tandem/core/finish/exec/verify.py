@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 from ...model.actions import Outcome, Report, Tally
-from ...model.memory import SidecarRecord
 from ...model.names import EventType, Reason
 from ...model.states import RestartPolicy
 from ...model.view import PodView
 from .. import hints
-from ..decision import Part
+from ..decision import Part, SidecarRecord
 
 
 def verify(part: Part, view: PodView, name: str, record: SidecarRecord) -> Part:

@@ -41,7 +41,6 @@ from collections.abc import Mapping
 
 from ...model.actions import Finish, Outcome, Phase, Report, Tally
 from ...model.clocks import Monotonic
-from ...model.memory import SidecarRecord
 from ...model.names import FINISHED_ANNOTATION, EventType, Reason
 from ...model.once import Told, once_key, told_key
 from ...model.states import ContainerState, RestartPolicy
@@ -50,7 +49,7 @@ from ...model.view import PodView
 from ...policy.known import recognised
 from ...policy.stop_action import ForcedPath
 from .. import hints
-from ..decision import Context, Part
+from ..decision import Context, Part, SidecarRecord
 from ..routes import HELPER_NAME, can_deliver, choose_path, route
 from ..send import RECHECK_SLACK, send
 
