@@ -13,14 +13,26 @@ export PATH="/usr/local/go/bin:$PATH"
 bash deploy/local/host-setup.sh
 PY=.venv/bin
 
-echo "== static checks"
-$PY/ruff check operator deploy/local tests
-$PY/ruff format --check operator deploy/local tests
-$PY/mypy
-$PY/lint-imports
+# The static checks run while the local cluster is built (the build mostly waits on its cache),
+# and must pass before any test runs.
+static_out=$(mktemp)
+(
+  $PY/ruff check operator deploy/local tests &&
+    $PY/ruff format --check operator deploy/local tests &&
+    $PY/mypy &&
+    $PY/lint-imports
+) >"$static_out" 2>&1 &
+static_pid=$!
 
 echo "== build the local cluster (cached by version)"
 (cd deploy/local && ../../$PY/python -m localcluster build)
+
+echo "== static checks"
+static=0
+wait "$static_pid" || static=$?
+cat "$static_out"
+rm -f "$static_out"
+((static == 0)) || exit "$static"
 
 echo "== tests"
 status=0
