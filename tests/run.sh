@@ -13,8 +13,8 @@ export PATH="/usr/local/go/bin:$PATH"
 bash deploy/local/host-setup.sh
 PY=.venv/bin
 
-# The static checks run while the local cluster is built (the build mostly waits on its cache),
-# and must pass before any test runs.
+# The static checks run while the local cluster is built (cached by version), and must pass
+# before any test runs. If the build fails first, they are stopped and what they found is shown.
 static_out=$(mktemp)
 (
   $PY/ruff check operator deploy/local tests &&
@@ -23,6 +23,13 @@ static_out=$(mktemp)
     $PY/lint-imports
 ) >"$static_out" 2>&1 &
 static_pid=$!
+stop_static() {
+  pkill -P "$static_pid" 2>/dev/null || true
+  kill "$static_pid" 2>/dev/null || true
+  cat "$static_out"
+  rm -f "$static_out"
+}
+trap stop_static EXIT
 
 echo "== build the local cluster (cached by version)"
 (cd deploy/local && ../../$PY/python -m localcluster build)
@@ -30,6 +37,7 @@ echo "== build the local cluster (cached by version)"
 echo "== static checks"
 static=0
 wait "$static_pid" || static=$?
+trap - EXIT
 cat "$static_out"
 rm -f "$static_out"
 ((static == 0)) || exit "$static"

@@ -1,14 +1,14 @@
-"""Carrying out: runs the adapters' calls for Stops and AddHelper off the event loop, with a
-deadline and bounded retries, and returns their plain results. What a result means (its Delivery
-and its Event) is the core's to say (`tandem.core.finish.delivery`).
+"""Carrying out: runs the adapters' calls for Stops, AddHelper and phase writes (Finish) off the
+event loop, with a deadline and bounded retries, and returns their plain results. What a result
+means (its Delivery and its Event) is the core's to say (`tandem.core.finish.delivery`).
 
-The threads are shared fairly between namespaces (`FairSlots`). One cluster-wide semaphore
-serves its waiters first come, first served: a namespace whose 1,000 Job pods end at once queues
-1,000 stops, and every other namespace's stops wait behind all of them, for minutes, while their
-own sidecars keep their pods running. Tenants must not be able to do that to each other. So, when
-the slots are all taken, a freed slot goes to the namespaces that are waiting in turn
-(round-robin), and within one namespace in order of arrival. A namespace alone still gets every
-slot: fairness applies only among waiters, and no slot is ever kept idle.
+The threads are shared fairly between namespaces (`FairSlots`). A single cluster-wide semaphore
+would serve its waiters first come, first served: a namespace whose 1,000 Job pods end at once
+would queue 1,000 stops, and every other namespace's stops would wait behind all of them, for
+minutes, while their own sidecars keep their pods running. Tenants must not be able to do that to
+each other. So, when the slots are all taken, a freed slot goes to the namespaces that are waiting
+in turn (round-robin), and within one namespace in order of arrival. A namespace alone still gets
+every slot: fairness applies only among waiters, and no slot is ever kept idle.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ create a pod can set it, on a bare pod or in a ReplicaSet's template, and a phas
 whose kubelet would restart its containers (`restartPolicy: Always`) ends a pod that was meant to
 run on, and its controller makes another.
 
-`handle` asks before deciding (every pod event, re-check and sweep re-run goes through it), and the
-sweep's `select` asks again before it deletes or reports.
+`handle` asks it before deciding (every pod event, re-check and sweep re-run goes through it), and
+the sweep's `select` asks again before it deletes or reports.
 
 Pods that no Job owns (`without_job`) are a double opt-in: the operator's (--pods-without-job)
 and a SidecarPolicy's in the pod's namespace (`podsWithoutJob`), never an annotation alone; and

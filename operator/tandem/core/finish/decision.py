@@ -4,8 +4,8 @@ what `decide` returns (`Decision`).
 
 The memory is plain, frozen data that the runtime keeps per pod. It only prevents repeats (acting
 twice on the same container run, reporting twice). Losing it on a restart makes Tandem at worst
-send one more stop to a sidecar it had already stopped, and gives a stuck pod MAX_RERUNS more re-
-runs by the sweep.
+send one more stop to a sidecar it had already stopped, and gives a stuck pod MAX_RERUNS more
+re-runs by the sweep.
 
 Every step of a decision takes the `Part` so far and returns a new one: the memory as that step
 left it, with its actions appended and its re-check kept if it is the earliest. The memory is

@@ -30,8 +30,9 @@ graceful stop and is awaited (until it has ended, or for the policy's grace peri
 group's stops go with the phase write, as before. The order comes from the policy's
 `sidecars[].stopOrder`, else from the well-known table (`known.KnownSidecar.ships`).
 
-Not under OnFailure's restart in tandem: there every sidecar must exit non-zero for the kubelet
-to restart it with the primaries, at once, and the pod keeps running (docs/sidecars.md).
+The stop order does not apply under OnFailure's restart in tandem: there every sidecar must exit
+non-zero for the kubelet to restart it with the primaries, at once, and the pod keeps running
+(docs/sidecars.md).
 """
 
 from __future__ import annotations
