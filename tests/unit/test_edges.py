@@ -74,6 +74,24 @@ def test_status_patch_reports_an_unusable_spec() -> None:
     assert "spec.maxAttempts" in ready["message"]
 
 
+def test_a_policy_stored_valid_turns_not_ready_when_this_operator_refuses_its_selector() -> None:
+    # Stored before the CRD refused such labels (docs/deploying.md's upgrade note): the operator
+    # lists every policy when it starts, and the policy handler gets each (kopf's event type None).
+    spec = {"selector": {"matchLabels": {"app name!": "x"}}, "primaryContainers": ["main"]}
+    valid = {"type": "Ready", "status": "True", "reason": "Valid", "observedGeneration": 3}
+    stored = {"observedGeneration": 3, "conditions": [valid]}
+    patch = status_patch("p", spec, {"generation": 3}, stored)
+    assert patch is not None
+    [ready] = patch["conditions"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "app name!" in ready["message"], ready["message"]
+    # The same policy with a label a pod can carry stays as stored: no write.
+    fixed = {**spec, "selector": {"matchLabels": {"app": "x"}}}
+    current = status_patch("p", fixed, {"generation": 3}, {})
+    assert current is not None
+    assert status_patch("p", fixed, {"generation": 3}, current) is None
+
+
 def test_ready_is_what_the_parser_says_the_crd_checks_the_rest() -> None:
     # Several sidecars entries for one name never reach the operator: the CRD declares the list
     # a map keyed by name, and the API server rejects the duplicate (tests/cluster/test_crd.py).
