@@ -8,6 +8,7 @@ import pytest
 
 from tandem.core import (
     ActionKind,
+    CoreSettings,
     Decision,
     EventType,
     Finish,
@@ -338,4 +339,6 @@ def test_a_primary_about_to_restart_after_exit_0_has_not_ended(keeps_phase: bool
 def _decide(body: dict[str, Any], keeps_phase: bool) -> Any:
     view = parse_pod(body)
     policy = resolve(view.labels, view.annotations, ()).policy
-    return decide(view, policy, PodMemory(), Monotonic(100.0), kubelet_keeps_phase=keeps_phase)
+    return decide(
+        view, policy, PodMemory(), Monotonic(100.0), CoreSettings(kubelet_keeps_phase=keeps_phase)
+    )

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.core import (
+    CoreSettings,
     Finish,
     Monotonic,
     Phase,
@@ -135,7 +136,9 @@ def test_invariants_hold_over_any_sequence(generated: tuple[bool, list[dict[str,
     for body in sequence:
         view = parse_pod(body)
         policy = resolve(view.labels, view.annotations, []).policy
-        decision = decide(view, policy, memory, Monotonic(now), kubelet_keeps_phase=keeps_phase)
+        decision = decide(
+            view, policy, memory, Monotonic(now), CoreSettings(kubelet_keeps_phase=keeps_phase)
+        )
         memory, now = decision.memory, now + 7.0
         stops = [a for a in decision.actions if isinstance(a, Stop)]
         for finish in (a for a in decision.actions if isinstance(a, Finish)):

@@ -10,6 +10,7 @@ import pytest
 
 from tandem.core import (
     ActionKind,
+    CoreSettings,
     EventType,
     ExecResult,
     Finish,
@@ -54,7 +55,11 @@ def run(
     view = parse_pod(body)
     if candidates:
         return handle(
-            view, candidates, memory or PodMemory(), Monotonic(now), kubelet_keeps_phase=keeps
+            view,
+            candidates,
+            memory or PodMemory(),
+            Monotonic(now),
+            CoreSettings(kubelet_keeps_phase=keeps),
         )
     policy = resolve(view.labels, view.annotations, ()).policy
     return decide(
@@ -62,8 +67,7 @@ def run(
         policy,
         memory or PodMemory(),
         Monotonic(now),
-        kubelet_keeps_phase=keeps,
-        exec_stops=exec_stops,
+        CoreSettings(kubelet_keeps_phase=keeps, exec_stops=exec_stops),
     )
 
 

@@ -11,6 +11,7 @@ from tandem.adapters import helper_spec
 from tandem.core import (
     HELPER_NAME,
     AddHelper,
+    CoreSettings,
     Decision,
     Delivery,
     ExecResult,
@@ -56,7 +57,9 @@ def _pod(
 
 
 def _decide(body: dict[str, Any], memory: PodMemory = NO_SHELL, now: float = 1.0) -> Decision:
-    return decide(parse_pod(body), POLICY, memory, Monotonic(now), helper_image=HELPER_IMAGE)
+    return decide(
+        parse_pod(body), POLICY, memory, Monotonic(now), CoreSettings(helper_image=HELPER_IMAGE)
+    )
 
 
 def _of(decision: Decision, kind: type[Any]) -> list[Any]:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.core import (
+    CoreSettings,
     Decision,
     Monotonic,
     PodMemory,
@@ -164,7 +165,7 @@ def test_any_spec_and_annotations_give_a_decision(
         (PolicySource("p", spec),),
         PodMemory(),
         Monotonic(0.0),
-        kubelet_keeps_phase=keeps_phase,
+        CoreSettings(kubelet_keeps_phase=keeps_phase),
     )
     assert isinstance(decision, Decision)
     for action in decision.actions:
@@ -184,7 +185,7 @@ def _exec_policy_decision(allowed: bool) -> Decision:
         (PolicySource("p", spec),),
         PodMemory(),
         Monotonic(0.0),
-        exec_actions=allowed,
+        CoreSettings(exec_actions=allowed),
     )
 
 
@@ -219,5 +220,7 @@ def test_a_view_keeps_only_tandems_annotations_and_a_bounded_argv() -> None:
     assert len(argv) == MAX_ARGV_WORDS and max(map(len, argv)) == MAX_ARGV_WORD
     assert argv[0] == "envoy"  # the program that recognises a well-known sidecar is kept
     # The positive control: the bounded view decides as the whole pod would (its primary ended).
-    decision = handle(view, (), PodMemory(), Monotonic(100.0), kubelet_keeps_phase=True)
+    decision = handle(
+        view, (), PodMemory(), Monotonic(100.0), CoreSettings(kubelet_keeps_phase=True)
+    )
     assert decision.managed and decision.actions

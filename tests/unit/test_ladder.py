@@ -10,6 +10,7 @@ from tandem.core import (
     HELPER_NAME,
     ActionKind,
     AddHelper,
+    CoreSettings,
     Decision,
     Delivery,
     ExecResult,
@@ -61,7 +62,7 @@ POLICY = parse_spec("p", {"primaryContainers": ["main"], "gracePeriodSeconds": 1
 
 def _run(body: dict[str, Any], memory: PodMemory, now: float, helper: bool = True) -> Decision:
     image = HELPER_IMAGE if helper else ""
-    return decide(parse_pod(body), POLICY, memory, Monotonic(now), helper_image=image)
+    return decide(parse_pod(body), POLICY, memory, Monotonic(now), CoreSettings(helper_image=image))
 
 
 def _stops(decision: Decision) -> list[Stop]:

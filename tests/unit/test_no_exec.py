@@ -9,6 +9,7 @@ import pytest
 
 from tandem.cli import main as cli
 from tandem.core import (
+    CoreSettings,
     Finish,
     Monotonic,
     Phase,
@@ -33,8 +34,7 @@ def run(body: dict[str, Any], keeps: bool = True, memory: PodMemory | None = Non
         policy,
         memory or PodMemory(),
         Monotonic(100.0),
-        kubelet_keeps_phase=keeps,
-        exec_stops=False,
+        CoreSettings(kubelet_keeps_phase=keeps, exec_stops=False),
     )
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tandem.core import (
     AddHelper,
+    CoreSettings,
     Decision,
     EventType,
     Finish,
@@ -122,9 +123,15 @@ def _handle(
     body: dict[str, Any],
     candidates: tuple[PolicySource, ...] = (),
     memory: PodMemory | None = None,
-    **options: Any,
+    **settings: Any,
 ) -> Decision:
-    return handle(parse_pod(body), candidates, memory or PodMemory(), Monotonic(100.0), **options)
+    return handle(
+        parse_pod(body),
+        candidates,
+        memory or PodMemory(),
+        Monotonic(100.0),
+        CoreSettings(**settings),
+    )
 
 
 def _acting(decision: Decision) -> list[Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tandem.core import (
+    CoreSettings,
     Finish,
     Monotonic,
     PodMemory,
@@ -49,15 +50,18 @@ def shipping(
     )
 
 
+KEEPS_PHASE = CoreSettings(kubelet_keeps_phase=True)
+
+
 def run(
     body: dict[str, Any], memory: PodMemory, now: float, spec: dict[str, Any] | None = None
 ) -> Any:
     view = parse_pod(body)
     if spec is not None:
         candidates = (PolicySource("p", spec),)
-        return handle(view, candidates, memory, Monotonic(now), kubelet_keeps_phase=True)
+        return handle(view, candidates, memory, Monotonic(now), KEEPS_PHASE)
     policy = resolve(view.labels, view.annotations, ()).policy
-    return decide(view, policy, memory, Monotonic(now), kubelet_keeps_phase=True)
+    return decide(view, policy, memory, Monotonic(now), KEEPS_PHASE)
 
 
 def of(decision: Any, kind: type) -> list[Any]:

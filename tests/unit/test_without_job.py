@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tandem.core import (
+    CoreSettings,
     Finish,
     Monotonic,
     PodMemory,
@@ -61,8 +62,7 @@ def run(body: dict[str, Any], candidates: tuple[PolicySource, ...], allowed: boo
         candidates,
         PodMemory(),
         Monotonic(100.0),
-        kubelet_keeps_phase=True,
-        pods_without_job=allowed,
+        CoreSettings(kubelet_keeps_phase=True, pods_without_job=allowed),
     )
 
 
@@ -127,9 +127,7 @@ def test_outside_the_watched_namespaces_nothing_happens() -> None:
         (policy(bare=True),),
         PodMemory(),
         Monotonic(100.0),
-        kubelet_keeps_phase=True,
-        pods_without_job=True,
-        watched=("other",),
+        CoreSettings(kubelet_keeps_phase=True, pods_without_job=True, watched=("other",)),
     )
     assert decision.actions == ()
 

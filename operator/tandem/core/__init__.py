@@ -7,7 +7,7 @@ import-linter keeps that order.
 """
 
 from .finish.decide import Decision, decide, handle, managed_job_pod, primaries_ended, sidecars_of
-from .finish.decision import PodMemory, SidecarRecord
+from .finish.decision import CoreSettings, PodMemory, SidecarRecord
 from .finish.delivery import Delivery
 from .finish.exec.helper import HELPER_COMMAND, helper_user
 from .finish.learn import Learned, learn
@@ -48,6 +48,7 @@ __all__ = [
     "ActionKind",
     "AddHelper",
     "ContainerView",
+    "CoreSettings",
     "Decision",
     "Delivery",
     "EventType",

@@ -19,6 +19,7 @@ from typing import Any
 from tandem.core import (
     Action,
     AddHelper,
+    CoreSettings,
     ExecResult,
     Finish,
     Learned,
@@ -61,12 +62,17 @@ class Reconciler:
         pods_without_job: bool = False,
     ) -> None:
         self._stopper = stopper
-        self._kubelets_keep_phase = kubelets_keep_phase
-        """The kubelets keep a terminal phase written through the API (v1.23+): every kubelet that
-        Tandem's Kubernetes (1.29+) allows, v1.26+, does. Off only in tests of the exec road."""
-        self._watched = watched
-        """The namespaces the operator watches (empty: all): the core acts on no pod outside."""
-        self._pods_without_job = pods_without_job
+        # KUBELETS_KEEP_PHASE: every kubelet that Tandem's Kubernetes (1.29+) allows, v1.26+,
+        # keeps a terminal phase written through the API (v1.23+). Off only in tests of the exec
+        # road.
+        self._settings = CoreSettings(
+            helper_image=stopper.image,
+            kubelet_keeps_phase=kubelets_keep_phase,
+            exec_actions=stopper.exec_actions,
+            exec_stops=stopper.exec_stops,
+            watched=watched,
+            pods_without_job=pods_without_job,
+        )
         self.publisher = publisher or Publisher()
         self._memory: dict[str, PodMemory] = {}
         self._latest: dict[str, tuple[PodView, tuple[PolicySource, ...]]] = {}
@@ -213,12 +219,7 @@ class Reconciler:
                 self._latest[view.uid][1],
                 self._memory.get(view.uid, PodMemory()),
                 _now(),
-                helper_image=self._stopper.image,
-                kubelet_keeps_phase=self._kubelets_keep_phase,
-                exec_actions=self._stopper.exec_actions,
-                exec_stops=self._stopper.exec_stops,
-                watched=self._watched,
-                pods_without_job=self._pods_without_job,
+                self._settings,
             )
             self._memory[view.uid] = decision.memory
             self._trim(view, decision.managed, decision.sweepable)

@@ -46,7 +46,7 @@ from ..policy.policy import (
     PolicySource,
     resolve,
 )
-from .decision import Context, Decision, Part, PodMemory
+from .decision import DEFAULT_SETTINGS, Context, CoreSettings, Decision, Part, PodMemory
 from .exec.escalate import stop_or_wait
 from .exec.verify import verify
 from .phase.finish import finish_by_phase, phase_for, tell_ended_by_itself
@@ -175,23 +175,19 @@ def handle(
     candidates: Iterable[PolicySource],
     memory: PodMemory,
     now: Monotonic,
-    *,
-    helper_image: str = "",
-    kubelet_keeps_phase: bool = False,
-    exec_actions: bool = False,
-    exec_stops: bool = True,
-    watched: Collection[str] = (),
-    pods_without_job: bool = False,
+    settings: CoreSettings = DEFAULT_SETTINGS,
 ) -> Decision:
     """Resolves the pod's policy from its annotations and CANDIDATES, then decides.
 
-    Only for a Job's pod in a WATCHED namespace (empty: all), or, with PODS_WITHOUT_JOB (the
-    operator's opt-in), a pod no Job owns that its SidecarPolicy opts in (`without_job`): any
-    other gets no action at all, and at most one Event (`_not_a_job_pod`).
-    Unusable annotations and several matching policies are reported once per pod, not per event.
+    Only for a Job's pod in a namespace the operator watches (SETTINGS.watched, empty: all), or,
+    with SETTINGS.pods_without_job (the operator's opt-in), a pod no Job owns that its
+    SidecarPolicy opts in (`without_job`): any other gets no action at all, and at most one Event
+    (`_not_a_job_pod`). Unusable annotations and several matching policies are reported once per
+    pod, not per event.
     """
+    watched = settings.watched
     why = managed_job_pod(view, watched)
-    if why and (not pods_without_job or (watched and view.namespace not in watched)):
+    if why and (not settings.pods_without_job or (watched and view.namespace not in watched)):
         return _not_a_job_pod(view, memory, why, watched)
     try:
         resolution = resolve(view.labels, view.annotations, candidates)
@@ -222,16 +218,7 @@ def handle(
             ),
         )
         notes, memory = conflict.actions, conflict.memory
-    decision = decide(
-        view,
-        resolution.policy,
-        memory,
-        now,
-        helper_image=helper_image,
-        kubelet_keeps_phase=kubelet_keeps_phase,
-        exec_actions=exec_actions,
-        exec_stops=exec_stops,
-    )
+    decision = decide(view, resolution.policy, memory, now, settings)
     return dataclasses.replace(decision, actions=notes + decision.actions)
 
 
@@ -320,22 +307,10 @@ def decide(
     policy: Policy | None,
     memory: PodMemory,
     now: Monotonic,
-    *,
-    helper_image: str = "",
-    kubelet_keeps_phase: bool = False,
-    exec_actions: bool = False,
-    exec_stops: bool = True,
+    settings: CoreSettings = DEFAULT_SETTINGS,
 ) -> Decision:
-    """What to do for VIEW under POLICY, given MEMORY of earlier decisions, at time NOW.
-
-    HELPER_IMAGE: the image of the ephemeral helper the operator may add to pods (a setting;
-    empty: it adds none).
-    KUBELET_KEEPS_PHASE: the pod's node keeps a terminal phase written through the API (`finish`):
-    the operator says so for every pod (each kubelet its Kubernetes allows does); off, a pod is
-    finished by phase only without exec (`finish_without_exec`), and by exit codes with it.
-    EXEC_ACTIONS: policies' `exec` actions may run (the cluster admin's choice, a setting).
-    EXEC_STOPS: Tandem may exec into pods at all; off (--no-exec), pods finish by phase only.
-    """
+    """What to do for VIEW under POLICY, given MEMORY of earlier decisions, at time NOW, within
+    the operator's SETTINGS (the helper, exec, and whether the kubelets keep a written phase)."""
     part = Part(memory)
     if policy is None:
         sweepable = may_be_selected_later(view)
@@ -357,10 +332,8 @@ def decide(
                 part = verify(part, view, name, record)
         ended = primaries_ended(view, policy.primaries)
         if ended is not None:
-            ctx = Context(
-                view, policy, ended.key, ended.outcome, now, helper_image, exec_actions, exec_stops
-            )
-            part = _after_primaries(part, ctx, ended, kubelet_keeps_phase)
+            ctx = Context(view, policy, ended.key, ended.outcome, now, settings)
+            part = _after_primaries(part, ctx, ended)
         # A pod that carries Tandem's finish is the kubelet's to stop (`finish._not_kept` waits
         # it out): the sweep must not take it for stuck or orphaned and run the stop again.
         sweepable = (
@@ -372,9 +345,7 @@ def decide(
     return part.decision(policy, sweepable=sweepable)
 
 
-def _after_primaries(
-    part: Part, ctx: Context, ended: PrimariesEnded, kubelet_keeps_phase: bool
-) -> Part:
+def _after_primaries(part: Part, ctx: Context, ended: PrimariesEnded) -> Part:
     """What follows the primaries' ENDED run: the road that finishes the pod, if any."""
     view, policy = ctx.view, ctx.policy
     if view.terminal and part.memory.finished == ended.key:
@@ -389,9 +360,9 @@ def _after_primaries(
         return part
     sidecars = sidecars_of(view, policy)
     outcome = f"primaries ended ({ended.summary}): outcome {ended.outcome}"
-    if not ctx.exec_stops:
+    if not ctx.settings.exec_stops:
         return finish_without_exec(part, ctx, sidecars, outcome)
-    by_phase = kubelet_keeps_phase and policy.finish is FinishMode.PHASE
+    by_phase = ctx.settings.kubelet_keeps_phase and policy.finish is FinishMode.PHASE
     if by_phase and (phase := phase_for(view.restart_policy, ended.outcome)) is not None:
         # With no sidecar left running, the kubelet ends the pod by itself: nothing to write.
         if any(view.status(n).state == ContainerState.RUNNING for n in sidecars) or (

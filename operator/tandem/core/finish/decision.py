@@ -142,6 +142,36 @@ class PodMemory:
 
 
 @dataclasses.dataclass(frozen=True)
+class CoreSettings:
+    """The operator's settings that a decision reads (the runtime's `Settings` holds them all).
+    The defaults are a bare core's: no helper, no policy commands, exec stops allowed, kubelets
+    not said to keep the phase, every namespace, Job pods only."""
+
+    helper_image: str = ""
+    """Tandem's helper image (--helper-image); empty: the helper path is off."""
+    kubelet_keeps_phase: bool = False
+    """The pods' kubelets keep a terminal phase written through the API (`phase.finish`): the
+    operator says so for every pod (each kubelet its Kubernetes allows does); off, a pod is
+    finished by phase only without exec (`finish_without_exec`), and by exit codes with it."""
+    exec_actions: bool = False
+    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
+    exec_stops: bool = True
+    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
+    watched: tuple[str, ...] = ()
+    """The namespaces the operator watches (empty: all): the core acts on no pod outside."""
+    pods_without_job: bool = False
+    """The operator's opt-in to pods that no Job owns (--pods-without-job); a SidecarPolicy must
+    opt them in too (`decide.without_job`)."""
+
+    @property
+    def helper_enabled(self) -> bool:
+        return bool(self.helper_image)
+
+
+DEFAULT_SETTINGS = CoreSettings()
+
+
+@dataclasses.dataclass(frozen=True)
 class Context:
     """What a decision knows of its pod once its primaries ended: the pod, its policy, which run
     ended (ATTEMPT_KEY) with what outcome, and the operator's settings that bound the stops."""
@@ -151,16 +181,7 @@ class Context:
     attempt_key: str
     outcome: Outcome
     now: Monotonic
-    helper_image: str
-    """Tandem's helper image (--helper-image); empty: the helper path is off."""
-    exec_actions: bool = False
-    """The cluster admin lets policies name commands to exec (--allow-exec-actions)."""
-    exec_stops: bool = True
-    """Tandem may exec into pods at all; without (--no-exec) pods finish by phase only."""
-
-    @property
-    def helper_enabled(self) -> bool:
-        return bool(self.helper_image)
+    settings: CoreSettings
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,7 +69,7 @@ def _send(
     why = "its ladder has no further step"
     for index in range(step, len(ladder)):
         action = ladder[index]
-        if action.kind is ActionKind.EXEC and not ctx.exec_actions:
+        if action.kind is ActionKind.EXEC and not ctx.settings.exec_actions:
             why = (
                 f"{action.describe()} is a command, and the operator runs commands a policy names "
                 "only when the cluster admin allows it (--allow-exec-actions)"
@@ -79,7 +79,7 @@ def _send(
             action,
             shared_pid=ctx.view.share_process_namespace,
             has_shell=has_shell,
-            helper_enabled=ctx.helper_enabled,
+            helper_enabled=ctx.settings.helper_enabled,
             forced=actions.path,
         )
         if path is None:
@@ -99,7 +99,7 @@ def _send(
         via = route(action, path, name, status.container_id, has_shell=has_shell)
         if via.container == HELPER_NAME:
             pid_bound = path is StopPath.HELPER and action.kind is ActionKind.SIGNAL
-            part, ready = ready_helper(part, ctx.view, ctx.helper_image, name, pid_bound)
+            part, ready = ready_helper(part, ctx.view, ctx.settings.helper_image, name, pid_bound)
             if ready == WAIT:
                 return part, "waiting"  # Its watch event brings us back here.
             if ready:

@@ -180,9 +180,9 @@ def _graceful(part: Part, ctx: Context, name: str) -> tuple[Part, str, bool]:
     whether a stop was sent."""
     action, forced, knowledge = _known_stop(ctx, name)
     left = part, f"{name}: the kubelet stops it", False
-    if not ctx.exec_stops or action is None:
+    if not ctx.settings.exec_stops or action is None:
         return left
-    if action.kind is ActionKind.EXEC and not ctx.exec_actions:
+    if action.kind is ActionKind.EXEC and not ctx.settings.exec_actions:
         return left
     has_shell = name not in part.memory.no_shell
     path = choose_path(
@@ -353,7 +353,7 @@ def _not_kept(part: Part, ctx: Context, phase: Phase) -> Part:
             "tandem.dev/finish)"
             + (
                 ""
-                if ctx.exec_stops
+                if ctx.settings.exec_stops
                 else " and opt their namespace into exec (the label tandem.dev/exec=allowed, with "
                 "deploy/components/exec or the chart's exec.enabled): without exec, ExitCodes is "
                 "finished by phase too"
