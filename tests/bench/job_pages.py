@@ -21,9 +21,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tandem.adapters import pykube_reads
+from tests.unit.loopback import write_kubeconfig
 
 JOBS = 500
 PAGES = (500, 50)
@@ -60,23 +59,7 @@ class _Jobs(http.server.BaseHTTPRequestHandler):
 
 
 def _kubeconfig(directory: Path, port: int) -> Path:
-    path = directory / "kubeconfig"
-    cluster = {"server": f"http://127.0.0.1:{port}"}
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "loopback", "cluster": cluster}],
-                "users": [{"name": "bench", "user": {"token": "none"}}],
-                "contexts": [
-                    {"name": "bench", "context": {"cluster": "loopback", "user": "bench"}}
-                ],
-                "current-context": "bench",
-            }
-        )
-    )
-    return path
+    return write_kubeconfig(directory / "kubeconfig", f"http://127.0.0.1:{port}")
 
 
 def _list(kubeconfig: str, page: int) -> None:

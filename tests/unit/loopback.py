@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
+
+import yaml
 
 
 def answer(status: str, body: bytes = b"", content_type: str = "application/json") -> bytes:
@@ -57,3 +60,22 @@ def serve(answers: list[bytes]) -> tuple[int, list[tuple[bytes, bytes]]]:
 
     threading.Thread(target=run, daemon=True).start()
     return int(server.getsockname()[1]), seen
+
+
+def write_kubeconfig(path: Path, server: str, token: str = "t", ca: Path | None = None) -> Path:
+    """A kubeconfig at PATH for SERVER (loopback in the tests and benchmarks that send to it),
+    with a bearer TOKEN and, if given, a CA file."""
+    cluster = {"server": server} | ({"certificate-authority": str(ca)} if ca else {})
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": {"token": token}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path

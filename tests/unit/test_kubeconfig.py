@@ -14,12 +14,13 @@ from typing import Any
 import pykube
 import pytest
 import requests
-import yaml
 from kubernetes.config import incluster_config
 from pykube.http import KubernetesHTTPAdapter
 
 from tandem.adapters import Reads, connection_parameters, kubeconfig, load_configuration
 from tandem.adapters.kubeconfig import pykube_config
+
+from .loopback import write_kubeconfig
 
 
 def test_a_kubeconfig_file_gives_kopf_and_pykube_the_same_server_and_credentials(
@@ -27,27 +28,7 @@ def test_a_kubeconfig_file_gives_kopf_and_pykube_the_same_server_and_credentials
 ) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("not checked here")
-    path = tmp_path / "config"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {
-                            "server": "https://10.0.0.1:6443",
-                            "certificate-authority": str(ca),
-                        },
-                    }
-                ],
-                "users": [{"name": "u", "user": {"token": "s3cret"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    path = write_kubeconfig(tmp_path / "config", "https://10.0.0.1:6443", "s3cret", ca)
     login = connection_parameters(load_configuration(str(path)))
     assert (login["server"], login["token"], login["ca_path"]) == (
         "https://10.0.0.1:6443",

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 from pykube.http import KubernetesHTTPAdapter
 
 from tandem.adapters import Reads
 from tandem.adapters.pykube_reads import PAGE_SIZE
+
+from .loopback import write_kubeconfig
 
 
 def _job(n: int) -> dict[str, Any]:
@@ -23,20 +24,7 @@ def _job(n: int) -> dict[str, Any]:
 
 @pytest.fixture
 def kubeconfig(tmp_path: Path) -> str:
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-    return str(path)
+    return str(write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9"))
 
 
 def test_jobs_are_listed_in_small_pages_to_the_last(
