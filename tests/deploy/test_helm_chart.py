@@ -819,6 +819,8 @@ def test_the_packaged_chart_carries_the_crds_themselves(tmp_path: Path) -> None:
         (["--set-json", 'extraArgs=["--allow-exec-actions"]'], "extraArgs"),  # with --no-exec
         (["--set-json", 'extraArgs=["--sweep-action=Delete"]'], "extraArgs"),  # past its RBAC
         (["--set-json", 'extraArgs=["--liveness-port=9"]'], "extraArgs"),  # past the probe
+        (["--set-json", 'resources={"limit": {"memory": "512Mi"}}'], "resources"),  # a typo
+        (["--set-string", "resources.limits.memory=512 MB"], "memory"),  # no quantity
     ],
 )
 def test_the_schema_refuses_values_that_would_crash_loop_or_bypass_the_chart(
@@ -847,6 +849,8 @@ def test_the_schema_admits_what_the_refusals_stand_beside() -> None:
         ["--set", "exec.enabled=true", "--set-json", 'extraArgs=["--allow-exec-actions"]'],
         ["--set-json", 'extraArgs=["--pod-selector=team=batch", "--log-level=DEBUG"]'],
         ["--set-json", 'extraArgs=["--listen-address=::"]'],  # an IPv6-only cluster's probe
+        ["--set", "metrics.enabled=false", "--set", "metrics.port=8080"],  # the port is unused
+        ["--set-json", 'resources={"requests": {"cpu": 1, "memory": "1.5Gi"}, "limits": {}}'],
     ):
         done = helm(
             "template", "tandem", str(CHART), "--set", "localCluster=true", *flags, check=False
